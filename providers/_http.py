@@ -1,0 +1,63 @@
+"""Shared HTTP plumbing: one place where httpx exceptions become typed provider errors."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import httpx
+
+from providers.errors import OutcomeUnknownError, RequestNotSentError
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+# Raised before a single byte reached the provider: retrying cannot double-submit.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    provider: str,
+    action: str,
+    idempotent: bool,
+) -> httpx.Response:
+    """Send ``request``; map transport failures to RequestNotSentError / OutcomeUnknownError.
+
+    ``idempotent`` says whether repeating the request is harmless (reads, submits with an idempotency token):
+    only then is an outcome-unknown failure marked retryable.
+    """
+    try:
+        return await client.send(request)
+    except _NOT_SENT as exc:
+        raise RequestNotSentError(
+            f"request not sent: {type(exc).__name__}", provider=provider, action=action
+        ) from None
+    except httpx.TransportError as exc:
+        raise OutcomeUnknownError(
+            f"no answer, the provider may have accepted the request: {type(exc).__name__}",
+            provider=provider,
+            action=action,
+            retryable=idempotent,
+        ) from None
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,3 @@
+"""Shared fixtures come from plugins so each area owns its own file."""
+
+pytest_plugins = ["emulator.pytest_plugin", "tests.harness"]

@@ -1,0 +1,1 @@
+"""Session-scoped harness: Prefect API and S3 (moto server)."""

@@ -1,0 +1,86 @@
+"""Create or update every block clipflow needs from environment variables (non-interactive setup)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
+
+from blocks.credentials import VideoGatewayCredentials, VolcengineCredentials
+
+DEFAULT_BLOCK_NAME = "clipflow"
+
+
+@dataclass(frozen=True)
+class BlockNames:
+    """Names of the blocks a flow loads; all default to ``clipflow``."""
+
+    volcengine: str = DEFAULT_BLOCK_NAME
+    gateway: str = DEFAULT_BLOCK_NAME
+    bucket: str = DEFAULT_BLOCK_NAME
+
+
+ENV_VARS: dict[str, str] = {
+    "CLIPFLOW_VOLC_ACCESS_KEY": "Volcengine access key id",
+    "CLIPFLOW_VOLC_SECRET_KEY": "Volcengine secret access key",
+    "CLIPFLOW_VOLC_SESSION_TOKEN": "optional STS session token",
+    "CLIPFLOW_VOLC_REGION": "signature region (default cn-north-1)",
+    "CLIPFLOW_VOD_ENDPOINT": "VOD base URL (default https://vod.volcengineapi.com)",
+    "CLIPFLOW_VISUAL_ENDPOINT": "visual/Jimeng base URL (default https://visual.volcengineapi.com)",
+    "CLIPFLOW_GATEWAY_URL": "video gateway base URL (optional)",
+    "CLIPFLOW_GATEWAY_KEY": "video gateway API key (optional)",
+    "CLIPFLOW_S3_ENDPOINT": "S3-compatible endpoint (TOS, MinIO; empty for AWS)",
+    "CLIPFLOW_S3_ACCESS_KEY": "bucket access key",
+    "CLIPFLOW_S3_SECRET_KEY": "bucket secret key",
+    "CLIPFLOW_S3_REGION": "bucket region",
+    "CLIPFLOW_S3_BUCKET": "bucket name",
+}
+
+
+class MissingSettingError(ValueError):
+    pass
+
+
+def _need(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise MissingSettingError(f"{name}: required ({ENV_VARS[name]})")
+    return value
+
+
+def build_blocks(env: Mapping[str, str]) -> dict[str, object]:
+    """Build (unsaved) blocks from ``env``; gateway is included only when configured."""
+    built: dict[str, object] = {
+        "volcengine": VolcengineCredentials(
+            access_key_id=_need(env, "CLIPFLOW_VOLC_ACCESS_KEY"),
+            secret_access_key=_need(env, "CLIPFLOW_VOLC_SECRET_KEY"),
+            session_token=env.get("CLIPFLOW_VOLC_SESSION_TOKEN") or None,
+            region=env.get("CLIPFLOW_VOLC_REGION") or "cn-north-1",
+            vod_endpoint=env.get("CLIPFLOW_VOD_ENDPOINT") or "https://vod.volcengineapi.com",
+            visual_endpoint=env.get("CLIPFLOW_VISUAL_ENDPOINT") or "https://visual.volcengineapi.com",
+        )
+    }
+    if env.get("CLIPFLOW_GATEWAY_URL"):
+        built["gateway"] = VideoGatewayCredentials(
+            base_url=env["CLIPFLOW_GATEWAY_URL"], api_key=_need(env, "CLIPFLOW_GATEWAY_KEY")
+        )
+    endpoint = env.get("CLIPFLOW_S3_ENDPOINT") or None
+    aws = AwsCredentials(
+        aws_access_key_id=_need(env, "CLIPFLOW_S3_ACCESS_KEY"),
+        aws_secret_access_key=_need(env, "CLIPFLOW_S3_SECRET_KEY"),
+        region_name=env.get("CLIPFLOW_S3_REGION") or "us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint),
+    )
+    built["bucket"] = S3Bucket(bucket_name=_need(env, "CLIPFLOW_S3_BUCKET"), credentials=aws)
+    return built
+
+
+async def save_blocks_from_env(env: Mapping[str, str] | None = None, name: str = DEFAULT_BLOCK_NAME) -> list[str]:
+    """Save every block under ``name`` (overwriting), returning the saved slugs. Idempotent."""
+    saved = []
+    for block in build_blocks(os.environ if env is None else env).values():
+        await block.save(name, overwrite=True)  # type: ignore[attr-defined]
+        saved.append(f"{block.get_block_type_slug()}/{name}")  # type: ignore[attr-defined]
+    return saved

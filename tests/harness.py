@@ -1,1 +1,98 @@
-"""Session-scoped harness: Prefect API and S3 (moto server)."""
+"""Session-scoped harness: Prefect API and S3 (moto server).
+
+Fixtures (all opt-in: nothing starts unless a test asks for it):
+
+- ``s3_server`` (session): a moto S3 server on 127.0.0.1, yields ``S3Server`` (endpoint URL, dummy credentials,
+  ``client()`` for a new path-style boto3 client).
+- ``s3`` (function): yields ``S3Env(client, bucket, server)`` with a fresh, empty bucket made for the test.
+- ``prefect_api`` (session): a temporary Prefect server (SQLite in a temp dir) via ``prefect_test_harness``;
+  yields its API URL. PREFECT_API_URL points at it for the rest of the session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+S3_REGION = "us-east-1"
+S3_ACCESS_KEY = "testing"
+S3_SECRET_KEY = "testing"
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint_url: str
+    access_key: str = S3_ACCESS_KEY
+    secret_key: str = S3_SECRET_KEY
+    region: str = S3_REGION
+
+    def client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            # Path-style like MinIO/TOS setups; bigger pool because copies upload parts in parallel threads.
+            config=Config(s3={"addressing_style": "path"}, max_pool_connections=16),
+        )
+
+
+@dataclass(frozen=True)
+class S3Env:
+    client: Any
+    bucket: str
+    server: S3Server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield S3Server(endpoint_url=f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: S3Server) -> Iterator[S3Env]:
+    client = s3_server.client()
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    client.create_bucket(Bucket=bucket)
+    try:
+        yield S3Env(client=client, bucket=bucket, server=s3_server)
+    finally:
+        _empty_and_delete(client, bucket)  # moto keeps objects in memory: free them per test
+
+
+def _empty_and_delete(client: Any, bucket: str) -> None:
+    try:
+        for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)
+    except Exception:  # noqa: BLE001 - teardown must not hide the test's own result
+        pass
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A real Prefect API server for the session (20-30 s to start on a small machine, hence one per session)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())

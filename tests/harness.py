@@ -63,6 +63,8 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(endpoint_url=f"http://{host}:{port}")
     finally:
         server.stop()
+        if server._server is not None:  # stop() leaves the listening socket open
+            server._server.server_close()
 
 
 @pytest.fixture

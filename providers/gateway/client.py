@@ -1,0 +1,162 @@
+"""Async client for OpenAI-style relay gateways' unified video API (``/v1/video/create``, ``/v1/video/query``).
+
+Error mapping (api-notes section 5): 401/403 auth; a missing task is HTTP 400 (NotFoundError when the message
+says so, only on query: on create "not found" is about the model or an image); 429 and the saturation message
+("上游负载已饱和", sent as 429, 500 or 503) are throttling; 500/502/503/504 server errors, except a 504 on a
+create, where the relay timed out waiting for an upstream that may have accepted the paid job.
+"""
+
+from __future__ import annotations
+
+import re
+from types import TracebackType
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from providers._http import DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send
+from providers.errors import (
+    AuthError,
+    InvalidRequestError,
+    NotFoundError,
+    OutcomeUnknownError,
+    ProviderError,
+    RequestValidationError,
+    ServerError,
+    ThrottledError,
+    UnexpectedResponseError,
+)
+from providers.gateway.models import (
+    CREATE_ACTION,
+    PROVIDER,
+    QUERY_ACTION,
+    GatewayTask,
+    GatewayVideoRequest,
+    validate_request,
+)
+
+SATURATION_MARKERS = ("上游负载已饱和", "负载已饱和", "saturated")
+_NOT_FOUND = re.compile(r"not[\s_-]*(be\s+)?found|not[\s_-]*exist|no such|不存在|未找到|找不到", re.IGNORECASE)
+
+
+class GatewayClient:
+    """Bearer-authenticated; one ``httpx.AsyncClient`` per object; ``aclose()`` or ``async with``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        base = base_url.strip().rstrip("/")
+        # Users paste either the host or the OpenAI-style ".../v1" base: accept both.
+        self.base_url = base[: -len("/v1")] if base.endswith("/v1") else base
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return f"GatewayClient(base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def create_video(self, req: GatewayVideoRequest) -> GatewayTask:
+        """Create a generation (paid, not idempotent). Poll with the returned ``id`` as-is (it has a model prefix)."""
+        validate_request(req)
+        request = self._http.build_request("POST", "/v1/video/create", json=req.to_wire())
+        return await self._call(request, CREATE_ACTION, idempotent=False)
+
+    async def query_video(self, task_id: str) -> GatewayTask:
+        """Current state of a task (idempotent)."""
+        if not isinstance(task_id, str) or not task_id.strip():
+            raise RequestValidationError("task_id", "must be a non-empty string", provider=PROVIDER, action=QUERY_ACTION)
+        request = self._http.build_request("GET", "/v1/video/query", params={"id": task_id})
+        return await self._call(request, QUERY_ACTION, idempotent=True)
+
+    async def _call(self, request: httpx.Request, action: str, *, idempotent: bool) -> GatewayTask:
+        response = await send(self._http, request, provider=PROVIDER, action=action, idempotent=idempotent)
+        body = json_or_none(response)
+        if not response.is_success:
+            raise _error(response, body, action, idempotent)
+        task = _task_from(body)
+        if task is None:
+            error = _error_fields(body)
+            if error is not None:  # some relays answer 200 with an error body
+                raise _error(response, body, action, idempotent)
+            raise UnexpectedResponseError(
+                f"answer has no task id: {_snippet(response)}", provider=PROVIDER, action=action,
+                http_status=response.status_code, retryable=idempotent,
+            )
+        return task
+
+
+def _task_from(body: Any) -> GatewayTask | None:
+    if isinstance(body, dict) and "id" not in body and isinstance(body.get("data"), dict):
+        body = body["data"]  # tolerate the {"code", "message", "data": {...}} wrapping some relays use
+    if not isinstance(body, dict) or body.get("id") in (None, ""):
+        return None
+    try:
+        return GatewayTask.model_validate(body)
+    except ValidationError:
+        return None
+
+
+def _error_fields(body: Any) -> tuple[str, str | int | None, str | None] | None:
+    """(message, code, type) from ``{"error": {...}}`` or ``{"code", "message", "data"}``."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or ""), error.get("code"), error.get("type")
+    if isinstance(error, str) and error:
+        return error, body.get("code"), None
+    if "message" in body or "code" in body:
+        return str(body.get("message") or body.get("msg") or ""), body.get("code"), None
+    return None
+
+
+def _error(response: httpx.Response, body: Any, action: str, idempotent: bool) -> ProviderError:
+    fields = _error_fields(body)
+    message, code, kind = fields if fields else ("", None, None)
+    message = message or _snippet(response)
+    if kind and kind not in message:
+        message = f"{message} ({kind})"
+    status = response.status_code
+    common: dict[str, Any] = {
+        "provider": PROVIDER, "action": action, "http_status": status,
+        "code": code if isinstance(code, (str, int)) and not isinstance(code, bool) else None,
+        "request_id": response.headers.get("x-request-id") or response.headers.get("x-oneapi-request-id"),
+    }
+    if status in (401, 403):
+        return AuthError(message, **common)
+    if status == 429 or any(marker in message for marker in SATURATION_MARKERS):
+        return ThrottledError(message, retry_after=retry_after_seconds(response), **common)
+    if status == 504 and not idempotent:
+        return OutcomeUnknownError(f"gateway timeout, the job may exist: {message}", retryable=False, **common)
+    if status >= 500:
+        return ServerError(message, **common)
+    if action == QUERY_ACTION and (status == 404 or (status == 400 and _NOT_FOUND.search(message))):
+        return NotFoundError(message, **common)
+    if 400 <= status < 500:
+        return InvalidRequestError(message, **common)
+    # 2xx with an error body: the request was refused in some way we cannot classify.
+    return UnexpectedResponseError(message, retryable=idempotent, **common)
+
+
+def _snippet(response: httpx.Response) -> str:
+    return response.text[:200] if response.content else "empty body"

@@ -126,7 +126,7 @@ class GatewayTask(WireModel):
     status: str | None = None
     video_url: str | None = None
     enhanced_prompt: str | None = None
-    status_update_time: float | None = None
+    status_update_time: int | float | None = None  # seconds or milliseconds, model-dependent
     detail: GatewayTaskDetail | None = None
 
     @field_validator("detail", mode="before")
@@ -140,7 +140,7 @@ class GatewayTask(WireModel):
     def _numeric_time(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                return float(value)
+                return int(value) if value.strip().isdigit() else float(value)
             except ValueError:
                 return None
         return value

@@ -1,0 +1,278 @@
+"""Async VOD OpenAPI client: one httpx.AsyncClient per object, V4-signed, typed errors and models.
+
+Every request is validated locally first (RequestValidationError names field and rule) so a bad paid call
+never leaves the process. Idempotency is declared per call and decides whether an outcome-unknown
+transport failure is retryable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from providers._http import DEFAULT_TIMEOUT, send
+from providers.errors import RequestValidationError, UnexpectedResponseError
+from providers.signing import VolcengineSigner
+from providers.vod.errors import PROVIDER, unwrap
+from providers.vod.models_base import VodRequest, dumps_compact
+from providers.vod.models_edit import (
+    CreateProjectRequest,
+    CreateProjectResult,
+    DirectEditResult,
+    SearchGlobalProjectRequest,
+    SearchGlobalProjectResult,
+    SubmitDirectEditTaskRequest,
+)
+from providers.vod.models_translation import (
+    ADDITIONS,
+    AITranslationProject,
+    ListAITranslationProjectResult,
+    ProjectBaseInfo,
+    SubmitAITranslationWorkflowRequest,
+)
+from providers.vod.models_upload import (
+    MAX_JOB_IDS,
+    QueryUploadTaskInfoResult,
+    UploadJob,
+    UploadMediaByUrlRequest,
+)
+from providers.vod.models_workflow import StartWorkflowRequest, WorkflowExecution, WorkflowExecutionResult
+
+DEFAULT_ENDPOINT = "https://vod.volcengineapi.com"
+DEFAULT_REGION = "cn-north-1"
+
+V2018 = "2018-01-01"
+V2020 = "2020-08-01"
+V2022 = "2022-12-01"
+V2025 = "2025-01-01"
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound=VodRequest)
+Method = Literal["GET", "POST"]
+
+
+def _require(ok: bool, field: str, rule: str, action: str) -> None:
+    if not ok:
+        raise RequestValidationError(field, rule, provider=PROVIDER, action=action)
+
+
+def _ids(values: Sequence[str], field: str, action: str, *, limit: int | None = None) -> list[str]:
+    """A list of ids that will be comma-joined or sent as an array: non-empty, no commas, within ``limit``."""
+    _require(not isinstance(values, str), field, "must be a list of ids, not a string", action)
+    items = list(values)
+    bound = f"1-{limit}" if limit else "at least 1"
+    _require(bool(items) and (limit is None or len(items) <= limit), field, f"must hold {bound} ids", action)
+    for item in items:
+        _require(isinstance(item, str) and bool(item.strip()) and "," not in item, field,
+                 "every id must be a non-empty string without commas", action)
+    return items
+
+
+class VodClient:
+    def __init__(
+        self,
+        access_key: str,
+        secret_key: str,
+        *,
+        session_token: str | None = None,
+        region: str = DEFAULT_REGION,
+        endpoint: str = DEFAULT_ENDPOINT,
+        timeout: httpx.Timeout | float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.region = region
+        self.endpoint = endpoint.rstrip("/") + "/"
+        # Credentials live only inside the signer, whose repr hides them.
+        signer = VolcengineSigner(access_key, secret_key, region=region, service="vod", session_token=session_token)
+        self._http = httpx.AsyncClient(
+            auth=signer, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, transport=transport
+        )
+
+    def __repr__(self) -> str:
+        return f"VodClient(endpoint={self.endpoint!r}, region={self.region!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> VodClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- plumbing --------------------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        action: str,
+        version: str,
+        method: Method,
+        *,
+        idempotent: bool,
+        query: dict[str, str | None] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> tuple[Any, str | None]:
+        params = {"Action": action, "Version": version}
+        params.update({k: v for k, v in (query or {}).items() if v is not None})
+        if method == "GET":
+            request = self._http.build_request("GET", self.endpoint, params=params)
+        else:
+            request = self._http.build_request(
+                "POST",
+                self.endpoint,
+                params=params,
+                content=dumps_compact(body or {}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        response = await send(self._http, request, provider=PROVIDER, action=action, idempotent=idempotent)
+        return unwrap(response, action)
+
+    @staticmethod
+    def _parse(model: type[M], data: Any, action: str, request_id: str | None) -> M:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "Result"
+            raise UnexpectedResponseError(
+                f"unexpected {model.__name__}: {where}: {first['msg']}",
+                provider=PROVIDER, action=action, request_id=request_id,
+            ) from None
+
+    @staticmethod
+    def _checked(req: R, expected: type[R]) -> R:
+        if not isinstance(req, expected):
+            raise TypeError(f"expected {expected.__name__}, got {type(req).__name__}")
+        return req.revalidated()
+
+    @staticmethod
+    def _field(result: Any, key: str, action: str, request_id: str | None) -> Any:
+        if not isinstance(result, dict) or result.get(key) in (None, ""):
+            raise UnexpectedResponseError(f"Result has no {key}", provider=PROVIDER, action=action,
+                                          request_id=request_id)
+        return result[key]
+
+    # --- edit projects and direct edit -----------------------------------------------------------------------
+
+    async def create_project(self, req: CreateProjectRequest) -> CreateProjectResult:
+        req = self._checked(req, CreateProjectRequest)
+        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire(), idempotent=False)
+        return self._parse(CreateProjectResult, result, req.action, rid)
+
+    async def search_global_project(
+        self, space: str, *, offset: int = 0, limit: int = 20, sort_by: str = "updated_at"
+    ) -> SearchGlobalProjectResult:
+        req = SearchGlobalProjectRequest(space=space, offset=offset, limit=limit, sort_by=sort_by)
+        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire(), idempotent=True)
+        return self._parse(SearchGlobalProjectResult, result, req.action, rid)
+
+    async def submit_direct_edit_task_async(self, req: SubmitDirectEditTaskRequest) -> str:
+        req = self._checked(req, SubmitDirectEditTaskRequest)
+        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire(), idempotent=False)
+        return str(self._field(result, "ReqId", req.action, rid))
+
+    async def get_direct_edit_progress(self, req_id: str) -> int:
+        action = "GetDirectEditProgress"
+        _require(bool(req_id and req_id.strip()), "ReqId", "must be non-empty", action)
+        result, rid = await self._call(action, V2018, "GET", query={"ReqId": req_id}, idempotent=True)
+        # Documented as a bare integer; the vendor SDK's model wraps it ({"Result": n}), so accept both.
+        value = result.get("Result", result.get("Progress")) if isinstance(result, dict) else result
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise UnexpectedResponseError(f"progress is not an integer: {value!r}", provider=PROVIDER,
+                                          action=action, request_id=rid) from None
+
+    async def get_direct_edit_result(self, req_ids: Sequence[str]) -> list[DirectEditResult]:
+        action = "GetDirectEditResult"
+        ids = _ids(req_ids, "ReqIds", action)
+        result, rid = await self._call(action, V2018, "POST", body={"ReqIds": ids}, idempotent=True)
+        items = [result] if isinstance(result, dict) else result  # documented as an array
+        if not isinstance(items, list):
+            raise UnexpectedResponseError("Result is not an array", provider=PROVIDER, action=action,
+                                          request_id=rid)
+        return [self._parse(DirectEditResult, item, action, rid) for item in items]
+
+    # --- workflows -------------------------------------------------------------------------------------------
+
+    async def start_workflow(self, req: StartWorkflowRequest) -> str:
+        req = self._checked(req, StartWorkflowRequest)
+        result, rid = await self._call(req.action, V2020, "POST", body=req.to_wire(), idempotent=req.idempotent)
+        return str(self._field(result, "RunId", req.action, rid))
+
+    async def get_workflow_execution(self, run_id: str) -> WorkflowExecution:
+        action = "GetWorkflowExecution"
+        _require(bool(run_id and run_id.strip()), "RunId", "must be non-empty", action)
+        result, rid = await self._call(action, V2020, "GET", query={"RunId": run_id}, idempotent=True)
+        return self._parse(WorkflowExecution, result, action, rid)
+
+    async def get_workflow_execution_result(self, run_id: str) -> WorkflowExecutionResult:
+        action = "GetWorkflowExecutionResult"
+        _require(bool(run_id and run_id.strip()), "RunId", "must be non-empty", action)
+        result, rid = await self._call(action, V2022, "GET", query={"RunId": run_id}, idempotent=True)
+        return self._parse(WorkflowExecutionResult, result, action, rid)
+
+    # --- uploads ---------------------------------------------------------------------------------------------
+
+    async def upload_media_by_url(self, req: UploadMediaByUrlRequest) -> list[UploadJob]:
+        req = self._checked(req, UploadMediaByUrlRequest)
+        result, rid = await self._call(req.action, V2020, "POST", body=req.to_wire(), idempotent=False)
+        data = result.get("Data") if isinstance(result, dict) else result
+        if not isinstance(data, list):
+            raise UnexpectedResponseError("Result.Data is not an array", provider=PROVIDER, action=req.action,
+                                          request_id=rid)
+        return [self._parse(UploadJob, item, req.action, rid) for item in data]
+
+    async def query_upload_task_info(self, job_ids: Sequence[str]) -> QueryUploadTaskInfoResult:
+        action = "QueryUploadTaskInfo"
+        ids = _ids(job_ids, "JobIds", action, limit=MAX_JOB_IDS)
+        result, rid = await self._call(action, V2020, "GET", query={"JobIds": ",".join(ids)}, idempotent=True)
+        data = result.get("Data", result) if isinstance(result, dict) else result
+        return self._parse(QueryUploadTaskInfoResult, data, action, rid)
+
+    # --- AI translation --------------------------------------------------------------------------------------
+
+    async def submit_ai_translation_workflow(self, req: SubmitAITranslationWorkflowRequest) -> ProjectBaseInfo:
+        req = self._checked(req, SubmitAITranslationWorkflowRequest)
+        result, rid = await self._call(req.action, V2025, "POST", body=req.to_wire(), idempotent=False)
+        return self._parse(ProjectBaseInfo, self._field(result, "ProjectBaseInfo", req.action, rid), req.action, rid)
+
+    async def get_ai_translation_project(
+        self, space_name: str, project_id: str, additions: Sequence[str] | None = None
+    ) -> AITranslationProject:
+        action = "GetAITranslationProject"
+        _require(bool(space_name and space_name.strip()), "SpaceName", "must be non-empty", action)
+        _require(bool(project_id and project_id.strip()), "ProjectId", "must be non-empty", action)
+        _require(not isinstance(additions, str), "Additions", "must be a list of names, not a string", action)
+        unknown = [a for a in additions or () if a not in ADDITIONS]
+        _require(not unknown, "Additions", f"unknown value(s) {unknown}; allowed: {', '.join(ADDITIONS)}", action)
+        query = {"SpaceName": space_name, "ProjectId": project_id, "Additions": ",".join(additions) if additions else None}
+        result, rid = await self._call(action, V2025, "GET", query=query, idempotent=True)
+        return self._parse(AITranslationProject, self._field(result, "ProjectInfo", action, rid), action, rid)
+
+    async def list_ai_translation_project(
+        self,
+        space_name: str,
+        *,
+        page_number: int = 1,
+        page_size: int = 20,
+        status_filter: str | Sequence[str] | None = None,
+        project_id_or_title_filter: str | None = None,
+    ) -> ListAITranslationProjectResult:
+        action = "ListAITranslationProject"
+        _require(bool(space_name and space_name.strip()), "SpaceName", "must be non-empty", action)
+        _require(page_number >= 1, "PageNumber", "must be >= 1", action)
+        _require(page_size >= 1, "PageSize", "must be >= 1", action)
+        statuses = [status_filter] if isinstance(status_filter, str) else list(status_filter or ())
+        query = {
+            "SpaceName": space_name,
+            "PageNumber": str(page_number),
+            "PageSize": str(page_size),  # the vendor types it as a string
+            "StatusFilter": ",".join(statuses) or None,
+            "ProjectIdOrTitleFilter": project_id_or_title_filter or None,
+        }
+        result, rid = await self._call(action, V2025, "GET", query=query, idempotent=True)
+        return self._parse(ListAITranslationProjectResult, result, action, rid)

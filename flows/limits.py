@@ -1,0 +1,150 @@
+"""Provider quotas as Prefect global concurrency limits, shared by every worker talking to one account.
+
+- A QPS quota becomes a rate limit: ``limit = max(1, ceil(qps))`` slots (the burst) that decay at ``qps`` per
+  second; each call takes one slot with ``rate_limit`` and never gives it back.
+- A concurrency quota (jobs in flight) becomes a plain limit of ``concurrency`` slots, held with
+  ``concurrency()`` for as long as the ``async with`` body runs.
+
+Limits are looked up by name (``Quota.limit_name``) and acquired with ``strict=True``: Prefect's default
+(``strict=False``) logs a warning and *does not limit* when a limit is missing, which would let a misconfigured
+deployment hammer a provider into 429s. Run ``ensure_limits()`` (``clipflow setup``) once per Prefect server.
+``CLIPFLOW_QUOTA_LIMITS`` changes that: ``strict`` (default), ``lenient`` (missing limit → warning, no limit),
+``off`` (no Prefect calls at all: for unit tests without a Prefect API).
+
+An operator may deactivate a limit in the UI to stop enforcing it; ``ensure_limits`` leaves ``active`` alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import cache
+
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.concurrency.asyncio import concurrency, rate_limit
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from providers.quotas import Quota, all_quotas
+
+MODE_ENV = "CLIPFLOW_QUOTA_LIMITS"
+MODES = ("strict", "lenient", "off")
+
+logger = logging.getLogger(__name__)
+
+
+def limits_mode() -> str:
+    mode = os.environ.get(MODE_ENV, "").strip().lower() or "strict"
+    if mode not in MODES:
+        raise ValueError(f"{MODE_ENV} must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def limit_settings(quota: Quota) -> tuple[int, float]:
+    """(slots, slot decay per second) of the Prefect limit enforcing ``quota``."""
+    if quota.qps is not None:
+        if not quota.qps > 0:
+            raise ValueError(f"{quota.limit_name}: qps must be positive")
+        return max(1, math.ceil(quota.qps)), float(quota.qps)
+    if quota.concurrency is not None:
+        if quota.concurrency < 1:
+            raise ValueError(f"{quota.limit_name}: concurrency must be at least 1")
+        return int(quota.concurrency), 0.0
+    raise ValueError(f"{quota.limit_name}: quota has neither qps nor concurrency")
+
+
+async def ensure_limits(client: PrefectClient | None = None, quotas: Iterable[Quota] | None = None) -> list[str]:
+    """Create or update one global concurrency limit per quota (default: ``all_quotas()``); idempotent.
+
+    Returns the names of all the limits ensured. Existing limits whose slots or decay differ are updated;
+    ones that already match are not written to.
+    """
+    if client is None:
+        async with get_client() as own:
+            return await ensure_limits(own, quotas)
+    wanted = list(all_quotas() if quotas is None else quotas)
+    names = [q.limit_name for q in wanted]
+    if len(set(names)) != len(names):
+        raise ValueError("two quotas map to the same limit name")
+    for quota in wanted:
+        await _ensure_one(client, quota)
+    return names
+
+
+async def _ensure_one(client: PrefectClient, quota: Quota) -> None:
+    name = quota.limit_name
+    limit, decay = limit_settings(quota)
+    try:
+        existing = await client.read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        try:
+            await client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay)
+            )
+            logger.info("created limit %s (limit %s, decay %s/s)", name, limit, decay)
+            return
+        except ObjectAlreadyExists:  # another ensure_limits won the race: check what it wrote
+            existing = await client.read_global_concurrency_limit_by_name(name)
+    if existing.limit != limit or not math.isclose(existing.slot_decay_per_second or 0.0, decay):
+        await client.update_global_concurrency_limit(
+            name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay)
+        )
+        logger.info("updated limit %s (limit %s, decay %s/s)", name, limit, decay)
+
+
+@cache
+def _quota_table() -> dict[tuple[str, str], tuple[Quota, ...]]:
+    table: dict[tuple[str, str], tuple[Quota, ...]] = {}
+    for quota in all_quotas():
+        key = (quota.provider.lower(), quota.action.lower())
+        table[key] = table.get(key, ()) + (quota,)
+    return table
+
+
+def quotas_for(provider: str, action: str) -> tuple[Quota, ...]:
+    """The quotas governing one provider action; ``KeyError`` for an action with none (likely a typo)."""
+    try:
+        return _quota_table()[(provider.lower(), action.lower())]
+    except KeyError:
+        raise KeyError(f"no quota is defined for {provider}:{action}") from None
+
+
+async def acquire_rate(quota: Quota, *, timeout_seconds: float | None = None) -> None:
+    """Wait for one call's worth of a QPS quota (call right before the provider request)."""
+    if quota.qps is None:
+        raise ValueError(f"{quota.limit_name} is not a rate quota; use hold_slot")
+    mode = limits_mode()
+    if mode == "off":
+        return
+    await rate_limit(quota.limit_name, occupy=1, timeout_seconds=timeout_seconds, strict=mode == "strict")
+
+
+@asynccontextmanager
+async def hold_slot(quota: Quota, *, timeout_seconds: float | None = None) -> AsyncIterator[None]:
+    """Hold one slot of a concurrency quota for the body (e.g. submit → job finished)."""
+    if quota.concurrency is None:
+        raise ValueError(f"{quota.limit_name} is not a concurrency quota; use acquire_rate")
+    mode = limits_mode()
+    if mode == "off":
+        yield
+        return
+    async with concurrency(quota.limit_name, occupy=1, timeout_seconds=timeout_seconds, strict=mode == "strict"):
+        yield
+
+
+@asynccontextmanager
+async def quota_slot(provider: str, action: str, *, timeout_seconds: float | None = None) -> AsyncIterator[None]:
+    """Every quota of ``provider:action`` for one call: the concurrency slot (if any) first, held for the body,
+    then the rate slot, so a call waiting for a job slot does not burn a rate slot meanwhile."""
+    quotas = quotas_for(provider, action)
+    async with AsyncExitStack() as stack:
+        for quota in quotas:
+            if quota.concurrency is not None:
+                await stack.enter_async_context(hold_slot(quota, timeout_seconds=timeout_seconds))
+        for quota in quotas:
+            if quota.qps is not None:
+                await acquire_rate(quota, timeout_seconds=timeout_seconds)
+        yield

@@ -203,19 +203,17 @@ class _StreamingUpload:
     async def run(self, body: AsyncIterator[bytes], part_size: int, expected: str | None) -> StoredObject:
         digest = hashlib.sha256()
         size = 0
-        chunks: list[bytes] = []
-        buffered = 0
+        # One reusable buffer; each part is copied out of it once (bytearray drops its head without moving data).
+        buffer = bytearray()
         async for chunk in body:
             digest.update(chunk)
             size += len(chunk)
-            chunks.append(chunk)
-            buffered += len(chunk)
-            while buffered >= part_size:
-                data = b"".join(chunks)
-                chunks = [data[part_size:]] if len(data) > part_size else []
-                buffered = len(data) - part_size
-                await self._start_part(data[:part_size])
-                del data
+            buffer += chunk
+            while len(buffer) >= part_size:
+                part = bytes(memoryview(buffer)[:part_size])
+                del buffer[:part_size]
+                await self._start_part(part)
+                del part
         if expected and expected.isdigit() and int(expected) != size:
             raise TransportError(
                 f"download ended after {size} of {expected} bytes",
@@ -225,12 +223,13 @@ class _StreamingUpload:
             )
         sha256 = digest.hexdigest()
         final_key = f"{self.prefix}{sha256}{self.suffix}"
-        tail = b"".join(chunks)
+        tail = bytes(buffer)
+        del buffer
         if not self.parts:
             return await self._put_small(final_key, tail, sha256)
         if tail:
             await self._start_part(tail)
-        del tail, chunks
+        del tail
         etags = await asyncio.gather(*self.parts)
         await _s3(
             self.s3.complete_multipart_upload,

@@ -1,0 +1,73 @@
+"""``python -m emulator`` / ``clipflow emulator``: serve the emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from emulator.app import create_app
+from emulator.config import DEMO_SPACE, DEMO_TEMPLATE, DEMO_VID, EmulatorConfig, load_faults_file
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emulator", description="Local Volcengine VOD + Jimeng + gateway emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--access-key", help="Volcengine AK (default: the demo AK)")
+    parser.add_argument("--secret-key", help="Volcengine SK (default: the demo SK)")
+    parser.add_argument("--gateway-key", help="gateway Bearer key (default: the demo key)")
+    parser.add_argument("--time-scale", type=float, help="real seconds per nominal second (default 1.0)")
+    parser.add_argument("--faults", type=Path, help="JSON file of fault rules")
+    parser.add_argument("--callback-url", help="where WorkflowComplete / AITranslationComplete are POSTed")
+    parser.add_argument("--config", type=Path, help="JSON file with any EmulatorConfig fields")
+    parser.add_argument("--log-level", default="info")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    data: dict = json.loads(args.config.read_text(encoding="utf-8")) if args.config else {}
+    for field, value in (
+        ("access_key", args.access_key), ("secret_key", args.secret_key), ("gateway_key", args.gateway_key),
+        ("time_scale", args.time_scale), ("callback_url", args.callback_url),
+    ):
+        if value is not None:
+            data[field] = value
+    config = EmulatorConfig.model_validate(data)
+    if args.faults:
+        config = config.model_copy(update={"faults": load_faults_file(args.faults)})
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except (OSError, ValueError) as exc:
+        print(f"emulator: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    base = f"http://{args.host}:{args.port}"
+    print(
+        f"clipflow emulator on {base}\n"
+        f"  VOD + visual endpoint : {base}  (region {config.region}; services vod / cv)\n"
+        f"  gateway base URL      : {base}  (POST /v1/video/create, GET /v1/video/query)\n"
+        f"  access key            : {config.access_key}\n"
+        f"  secret key            : {config.secret_key}\n"
+        f"  gateway key           : {config.gateway_key}\n"
+        f"  space / template / vid: {DEMO_SPACE} / {DEMO_TEMPLATE} / {DEMO_VID}\n"
+        f"  time scale            : {config.time_scale}  faults: {len(config.faults)}  "
+        f"callbacks: {config.callback_url or '-'}\n"
+        f"  admin                 : {base}/_emulator/health | ledger | faults | config | reset",
+        flush=True,
+    )
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level.lower())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

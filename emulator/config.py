@@ -1,0 +1,182 @@
+"""Emulator configuration: credentials, spaces/templates, job durations, quotas, faults.
+
+All job durations are *nominal* seconds (what the real provider roughly takes); the emulator waits
+``nominal * time_scale`` real seconds, so ``time_scale=0.005`` turns a 65 s Jimeng job into ~0.3 s.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from providers.quotas import GATEWAY_QPS, JIMENG_CONCURRENCY, JIMENG_QPS, VOD_QPS
+
+DEMO_ACCESS_KEY = "AKDEMOCLIPFLOW0000000000"
+DEMO_SECRET_KEY = "clipflow-demo-secret-key"
+DEMO_GATEWAY_KEY = "clipflow-demo-gateway-key"
+
+DEMO_SPACE = "demo"
+DEMO_TEMPLATE = "demo-transcode-template"
+# A ready-made video in space ``demo`` so workflows/translations can be tried without an upload first.
+DEMO_VID = "v02democlipflowsamplevideo0000"
+
+REGION = "cn-north-1"
+
+
+def default_qps() -> dict[str, float]:
+    """Per-AK QPS by action name; gateway routes are named ``gateway.create`` / ``gateway.query``."""
+    qps: dict[str, float] = dict(VOD_QPS)
+    qps.update(JIMENG_QPS)
+    qps.update({f"gateway.{name}": value for name, value in GATEWAY_QPS.items()})
+    return qps
+
+
+class Durations(BaseModel):
+    """Nominal seconds per phase (multiplied by ``time_scale``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jimeng_queue: float = 5.0
+    jimeng_generate: float = 60.0
+    jimeng_url_ttl: float = 3600.0  # video_url lives 1 h (vendor page)
+    jimeng_task_ttl: float = 12 * 3600.0  # get-result answers "expired" after 12 h
+    gateway_pending: float = 5.0
+    gateway_processing: float = 60.0
+    upload_initial: float = 1.0
+    upload_processing: float = 5.0
+    workflow_pending: float = 2.0
+    workflow_running: float = 30.0
+    direct_edit_pending: float = 2.0
+    direct_edit_running: float = 30.0
+    translation_processing: float = 120.0
+
+
+class FaultError(BaseModel):
+    """The error a fault answers with. ``code``: VOD string code, CV int code, or gateway code string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str | int | None = None
+    status: int = 500
+    message: str | None = None
+
+
+class FaultRule(BaseModel):
+    """One fault rule. ``action``: a VOD/CV action name, ``gateway.create``, ``gateway.query`` or ``*``.
+
+    A rule is *live* while ``count`` is None or > 0; each matching call consumes one count. On a live match:
+    sleep ``latency`` seconds, then answer ``error`` with probability ``error_rate``, else handle the request
+    and, with ``drop_after_accept``, cut the connection instead of answering.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    error: FaultError | None = None
+    latency: float = Field(0.0, ge=0.0)
+    drop_after_accept: bool = False
+    count: int | None = Field(None, ge=0)
+
+
+class EmulatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    access_key: str = DEMO_ACCESS_KEY
+    secret_key: str = DEMO_SECRET_KEY
+    extra_credentials: dict[str, str] = Field(default_factory=dict)  # more AK -> SK pairs
+    gateway_key: str = DEMO_GATEWAY_KEY
+    extra_gateway_keys: list[str] = Field(default_factory=list)
+    region: str = REGION
+    max_clock_skew: float = 900.0  # seconds between X-Date and the emulator's wall clock
+
+    time_scale: float = Field(1.0, gt=0)
+    durations: Durations = Field(default_factory=Durations)
+
+    quotas_enabled: bool = True
+    qps: dict[str, float | None] = Field(default_factory=dict)  # overrides; None or 0 disables a limit
+    jimeng_concurrency: int | None = JIMENG_CONCURRENCY
+
+    spaces: list[str] = Field(default_factory=lambda: [DEMO_SPACE])
+    # template id -> output definitions (one TranscodeInfo each)
+    workflow_templates: dict[str, list[str]] = Field(default_factory=lambda: {DEMO_TEMPLATE: ["480p", "720p"]})
+    seed_demo_media: bool = True  # register DEMO_VID in the first space
+    strict_vids: bool = True  # StartWorkflow/translation refuse Vids the emulator never produced
+    # The vendor page says a StartWorkflow without ClientToken may be deduplicated; default: every call runs.
+    idempotent_without_token: bool = False
+
+    callback_url: str | None = None
+    public_base_url: str | None = None  # base of media URLs; default: the URL the request came in on
+
+    faults: list[FaultRule] = Field(default_factory=list)
+    fault_seed: int | None = None  # seed the error_rate RNG for reproducible runs
+
+    fail_marker: str = "EMULATOR_FAIL"  # a request containing this string makes its job fail at the end
+    banned_words: list[str] = Field(default_factory=lambda: ["EMULATOR_BANNED"])  # Jimeng 50413
+    jimeng_req_keys: list[str] = Field(
+        default_factory=lambda: ["jimeng_ti2v_v30_pro", "jimeng_t2v_v30", "jimeng_i2v_first_v30"]
+    )
+    gateway_models: list[str] = Field(
+        default_factory=lambda: ["grok-video-3", "veo3.1", "veo3.1-fast", "veo3.1-components", "veo3-frames", "sora-2"]
+    )
+    download_timeout: float = 30.0
+    max_download_bytes: int = 512 * 1024 * 1024
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults_from_mapping(cls, value: Any) -> Any:
+        return normalize_fault_input(value)
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {self.access_key: self.secret_key, **self.extra_credentials}
+
+    @property
+    def gateway_keys(self) -> list[str]:
+        return [self.gateway_key, *self.extra_gateway_keys]
+
+    def qps_for(self, action: str) -> float | None:
+        if not self.quotas_enabled:
+            return None
+        if action in self.qps:
+            value = self.qps[action]
+            return value if value else None
+        return default_qps().get(action)
+
+    def scaled(self, name: str) -> float:
+        """Real seconds of the nominal duration ``name``."""
+        return float(getattr(self.durations, name)) * self.time_scale
+
+
+# Fields that PATCH /_emulator/config may change at run time (credentials and host stay fixed).
+PATCHABLE_FIELDS = frozenset(
+    {
+        "time_scale", "durations", "quotas_enabled", "qps", "jimeng_concurrency", "spaces", "workflow_templates",
+        "strict_vids", "idempotent_without_token", "callback_url", "public_base_url", "fail_marker",
+        "banned_words", "jimeng_req_keys", "gateway_models", "download_timeout", "max_download_bytes",
+        "max_clock_skew",
+    }
+)
+
+
+def normalize_fault_input(value: Any) -> Any:
+    """Accept ``[rule, ...]``, ``{"rules": [...]}`` or ``{"ActionName": {rule without action}, ...}``."""
+    if isinstance(value, dict):
+        if "rules" in value and isinstance(value["rules"], list):
+            return value["rules"]
+        rules = []
+        for action, rule in value.items():
+            if isinstance(rule, FaultRule):
+                rules.append(rule.model_copy(update={"action": action}))
+            else:
+                rules.append({**dict(rule), "action": action})
+        return rules
+    return value
+
+
+def load_faults_file(path: str | Path) -> list[FaultRule]:
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [FaultRule.model_validate(r) for r in normalize_fault_input(raw)]

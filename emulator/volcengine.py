@@ -1,0 +1,123 @@
+"""The Volcengine OpenAPI front door: ``/`` routed by Action + Version, signed, throttled, fault-injected."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from emulator.auth import verify_volcengine
+from emulator.errors import ApiError, cv_error, cv_ok, new_request_id, vod_error, vod_ok
+from emulator.params import Params, parse_body
+from emulator.quota import retry_after_header
+from emulator.registry import REGISTRY, Ctx
+from emulator.state import EmulatorState
+
+log = logging.getLogger("emulator")
+
+RAW_SEND_KEY = "emulator.raw_send"
+
+
+class CaptureRawSend:
+    """Outermost ASGI layer: remember the server's own ``send`` so a handler can reach the socket."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[RAW_SEND_KEY] = send
+        await self.app(scope, receive, send)
+
+
+class DropConnection(Response):
+    """Close the socket without answering: the client sees a transport error, yet the job exists.
+
+    uvicorn's ``send`` is a bound method of the request cycle that owns the transport; closing it before
+    ``http.response.start`` means not one byte of answer is written. Elsewhere (other servers, in-process
+    ASGI transports) an exception is the closest equivalent.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=500)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get(RAW_SEND_KEY)
+        transport = getattr(getattr(raw, "__self__", None), "transport", None)
+        if transport is None:
+            raise ConnectionAbortedError("drop_after_accept: connection cut by fault injection")
+        transport.close()
+        # Let connection_lost run so the server marks the cycle disconnected and writes no fallback 500.
+        await asyncio.sleep(0.05)
+
+
+def _throttle_error(service: str, wait: float) -> ApiError:
+    headers = retry_after_header(wait)
+    if service == "cv":
+        return ApiError(50429, 429, "Request Has Reached API Limit, Please Try Later", headers=headers)
+    return ApiError("FlowLimitExceeded", 429, "Flow limit exceeded, please retry later.", headers=headers)
+
+
+async def volcengine_entry(request: Request) -> Response:
+    started = time.perf_counter()
+    state: EmulatorState = request.app.state.emulator
+    request_id = new_request_id()
+    query = request.query_params.multi_items()
+    action = request.query_params.get("Action", "")
+    version = request.query_params.get("Version", "")
+    spec = REGISTRY.get(action)
+    if spec is None or spec.version != version:
+        err = ApiError("InvalidActionOrVersion", 404, f"Could not find operation {action} for version {version}.")
+        return vod_error(request_id, action, version, err, service=spec.service if spec else "vod")
+
+    def refuse(err: ApiError) -> Response:
+        if spec.service == "cv":
+            return cv_error(request_id, err, started)
+        return vod_error(request_id, action, version, err)
+
+    body = await request.body()
+    try:
+        ak = verify_volcengine(
+            config=state.config, service=spec.service, method=request.method, path=request.url.path,
+            query_items=query, headers=request.headers, body=body,
+        )
+    except ApiError as err:
+        # Gateway-level refusals carry ResponseMetadata.Error for every service, CV included.
+        return vod_error(request_id, action, version, err, service=spec.service)
+
+    wait = state.quotas.take(ak, action, state.config.qps_for(action))
+    if wait is not None:
+        return refuse(_throttle_error(spec.service, wait))
+
+    decision = state.faults.decide(action, spec.service)
+    if decision.latency:
+        await asyncio.sleep(decision.latency)
+    if decision.error is not None:
+        log.info("fault: %s answered %s %s", action, decision.error.status, decision.error.code)
+        return refuse(decision.error)
+
+    try:
+        body_params, is_json = parse_body(body, request.headers.get("content-type", ""))
+        ctx = Ctx(
+            state=state, action=action, version=version, provider=spec.provider, request_id=request_id, ak=ak,
+            base_url=str(request.base_url), params=Params(query, body_params, is_json), now=state.now(),
+        )
+        result = await spec.handler(ctx)
+        response: Response = (
+            cv_ok(request_id, result, started) if spec.service == "cv"
+            else vod_ok(request_id, action, version, result)
+        )
+    except ApiError as err:
+        response = refuse(err)
+    except Exception:  # a bug in the emulator must look like a provider 500, not kill the server
+        log.exception("emulator handler %s crashed", action)
+        err = ApiError(50500 if spec.service == "cv" else "InternalError", 500, "Internal error.")
+        response = refuse(err)
+    if decision.drop_after_accept:
+        log.info("fault: %s accepted, dropping the connection before answering", action)
+        return DropConnection()
+    return response

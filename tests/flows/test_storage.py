@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,7 +31,8 @@ def blob(size: int, seed: int) -> bytes:
 
 
 class _Source(BaseHTTPRequestHandler):
-    """GET /blob?size=N&seed=S[&cut=M][&chunked=1] serves blob(N, S) (truncated after M bytes);
+    """GET /blob?size=N&seed=S[&cut=M][&chunked=1][&pause=SECONDS] serves blob(N, S) (truncated after M bytes,
+    pausing after each MiB);
     GET /status/CODE answers CODE."""
 
     protocol_version = "HTTP/1.1"
@@ -57,7 +60,11 @@ class _Source(BaseHTTPRequestHandler):
         self.end_headers()
         for start in range(0, len(data), MIB):
             piece = data[start : start + MIB]
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            try:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            except OSError:  # the client went away
+                return
+            time.sleep(float(query.get("pause", 0)))
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
         if len(data) < size:
@@ -186,6 +193,19 @@ async def test_broken_download_aborts_multipart_upload(s3: S3Env, source: str) -
         await copy_url_to_bucket(url, s3_client=spy, bucket=s3.bucket, part_size=PART)
     assert caught.value.retryable
     assert spy.calls.count("upload_part") >= 1, "the failure should happen mid-upload"
+    assert "abort_multipart_upload" in spy.calls
+    assert uploads(s3) == [] and keys(s3) == []
+
+
+async def test_cancelled_copy_aborts_multipart_upload(s3: S3Env, source: str) -> None:
+    spy = Spy(s3.client)
+    url = f"{source}/blob?size={4 * PART}&seed=11&pause=0.05"
+    task = asyncio.create_task(copy_url_to_bucket(url, s3_client=spy, bucket=s3.bucket, part_size=PART))
+    while "upload_part" not in spy.calls:  # cancel once the upload is under way (as a Prefect timeout would)
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert "abort_multipart_upload" in spy.calls
     assert uploads(s3) == [] and keys(s3) == []
 

@@ -9,7 +9,8 @@ import time
 
 class QuotaBook:
     def __init__(self) -> None:
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # key -> (tokens, last refill)
+        # (key, action) -> (tokens, last refill, qps the bucket was filled for)
+        self._buckets: dict[tuple[str, str], tuple[float, float, float]] = {}
         self._lock = threading.Lock()
 
     def take(self, key: str, action: str, qps: float | None) -> float | None:
@@ -23,12 +24,14 @@ class QuotaBook:
         capacity = max(1.0, qps)
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get((key, action), (capacity, now))
+            tokens, last, filled_for = self._buckets.get((key, action), (capacity, now, qps))
+            if filled_for != qps:  # the limit was reconfigured: start from a full bucket at the new rate
+                tokens = capacity
             tokens = min(capacity, tokens + (now - last) * qps)
             if tokens >= 1.0:
-                self._buckets[(key, action)] = (tokens - 1.0, now)
+                self._buckets[(key, action)] = (tokens - 1.0, now, qps)
                 return None
-            self._buckets[(key, action)] = (tokens, now)
+            self._buckets[(key, action)] = (tokens, now, qps)
             return (1.0 - tokens) / qps
 
     def reset(self) -> None:

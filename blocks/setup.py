@@ -81,6 +81,6 @@ async def save_blocks_from_env(env: Mapping[str, str] | None = None, name: str =
     """Save every block under ``name`` (overwriting), returning the saved slugs. Idempotent."""
     saved = []
     for block in build_blocks(os.environ if env is None else env).values():
-        await block.save(name, overwrite=True)  # type: ignore[attr-defined]
+        await block.asave(name, overwrite=True)  # type: ignore[attr-defined]
         saved.append(f"{block.get_block_type_slug()}/{name}")  # type: ignore[attr-defined]
     return saved

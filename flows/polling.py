@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from flows.settings import time_scale
 from providers.errors import ProviderError, ThrottledError, TransportError
 
 T = TypeVar("T")
@@ -37,20 +37,8 @@ MAX_CALLS = 12
 HORIZON = 1800.0  # the guarantees cover jobs up to 30 min
 DEFAULT_CAP = 600.0  # with 300 s, reaching 30 min takes 12 calls from the earliest start: no room to shape
 MIN_FIRST = 5.0  # an anchored lead-in never polls before this (unless the typical duration is shorter)
-TIME_SCALE_ENV = "CLIPFLOW_TIME_SCALE"
 
 logger = logging.getLogger(__name__)
-
-
-def time_scale() -> float:
-    """Wall-clock seconds per provider second, from ``CLIPFLOW_TIME_SCALE`` (default 1; 0.01 = 100x faster)."""
-    raw = os.environ.get(TIME_SCALE_ENV, "").strip()
-    if not raw:
-        return 1.0
-    value = float(raw)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{TIME_SCALE_ENV} must be a positive number, got {raw!r}")
-    return value
 
 
 def notice_bound(finished_at: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 
 
@@ -12,8 +13,12 @@ def _float(name: str, default: float) -> float:
 
 
 def time_scale() -> float:
-    """Multiplier on every wait/retry delay. 1.0 in production; tiny against a time-scaled emulator."""
-    return _float("CLIPFLOW_TIME_SCALE", 1.0)
+    """Wall-clock seconds per provider second, from ``CLIPFLOW_TIME_SCALE``: multiplies every wait and retry
+    delay. 1 in production; 0.01 against an emulator running 100x faster."""
+    value = _float("CLIPFLOW_TIME_SCALE", 1.0)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"CLIPFLOW_TIME_SCALE must be a positive number, got {value!r}")
+    return value
 
 
 def cache_expiration() -> dt.timedelta:

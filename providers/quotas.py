@@ -20,8 +20,9 @@ class Quota:
     @property
     def limit_name(self) -> str:
         """Name of the Prefect global concurrency limit enforcing this quota."""
-        kind = "rate" if self.qps is not None else "jobs"
-        return f"clipflow-{self.provider}-{self.action}-{kind}".lower()
+        if self.qps is None:
+            return f"clipflow-{self.provider}-{self.action}".lower()
+        return f"clipflow-{self.provider}-{self.action}-rate".lower()
 
 
 VOD_QPS: dict[str, float] = {
@@ -49,6 +50,7 @@ GATEWAY_QPS: dict[str, float] = {"create": 5, "query": 20}
 def all_quotas() -> list[Quota]:
     quotas = [Quota("vod", a, qps=q) for a, q in VOD_QPS.items()]
     quotas += [Quota("jimeng", a, qps=q) for a, q in JIMENG_QPS.items()]
-    quotas.append(Quota("jimeng", "CVSync2AsyncSubmitTask", concurrency=JIMENG_CONCURRENCY))
+    # Held from submit until the clip is collected, so it counts jobs in flight, not HTTP calls.
+    quotas.append(Quota("jimeng", "jobs", concurrency=JIMENG_CONCURRENCY))
     quotas += [Quota("gateway", a, qps=q) for a, q in GATEWAY_QPS.items()]
     return quotas

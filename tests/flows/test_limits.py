@@ -52,8 +52,11 @@ def test_limit_settings() -> None:
 
 
 def test_quotas_for() -> None:
-    kinds = {q.limit_name for q in quotas_for("Jimeng", "cvsync2asyncsubmittask")}
-    assert kinds == {"clipflow-jimeng-cvsync2asyncsubmittask-rate", "clipflow-jimeng-cvsync2asyncsubmittask-jobs"}
+    assert {q.limit_name for q in quotas_for("Jimeng", "cvsync2asyncsubmittask")} == {
+        "clipflow-jimeng-cvsync2asyncsubmittask-rate"
+    }
+    # The jobs-in-flight quota is its own "action", held from submit until the clip is collected.
+    assert {q.limit_name for q in quotas_for("jimeng", "jobs")} == {"clipflow-jimeng-jobs"}
     with pytest.raises(KeyError):
         quotas_for("vod", "NoSuchAction")
 
@@ -151,9 +154,9 @@ async def test_missing_limit_fails_loudly(prefect_api: str, monkeypatch: pytest.
     await acquire_rate(quota)  # warns, does not limit
 
 
-async def test_quota_slot_takes_both_jimeng_submit_quotas(prefect_api: str) -> None:
+async def test_quota_slot_holds_the_jimeng_jobs_slot(prefect_api: str) -> None:
     await ensure_limits()
-    async with quota_slot("jimeng", "CVSync2AsyncSubmitTask"):
-        jobs = await read("clipflow-jimeng-cvsync2asyncsubmittask-jobs")
+    async with quota_slot("jimeng", "jobs"):
+        jobs = await read("clipflow-jimeng-jobs")
         assert jobs.active_slots == 1
-    assert (await read("clipflow-jimeng-cvsync2asyncsubmittask-jobs")).active_slots == 0
+    assert (await read("clipflow-jimeng-jobs")).active_slots == 0

@@ -1,0 +1,135 @@
+"""``clipflow demo``: the whole pipeline with zero configuration.
+
+Starts the provider emulator and a local S3 endpoint (moto server) on loopback, uses Prefect's ephemeral local
+API, saves the blocks, and runs produce_video for one prompt into two languages. Everything lives in a
+temporary PREFECT_HOME so a user's own Prefect setup is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+DEMO_TIME_SCALE = 0.01  # a nominal 90 s Jimeng job takes ~1 s
+DEMO_BUCKET = "clipflow-demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[str]:
+    """A real S3 API on loopback (moto server in a thread); yields its endpoint URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs every request line, presigned signatures included: keep it quiet.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def prepare_environment(home: str, time_scale: float) -> None:
+    """Must run before Prefect is imported: Prefect reads its settings once."""
+    os.environ.setdefault("PREFECT_HOME", home)
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "true"
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here: no telemetry
+    os.environ["CLIPFLOW_TIME_SCALE"] = str(time_scale)
+    os.environ.setdefault("CLIPFLOW_LOCK_DIR", os.path.join(home, "locks"))
+
+
+def demo_env(emulator: Any, s3_endpoint: str) -> dict[str, str]:
+    return {
+        "CLIPFLOW_VOLC_ACCESS_KEY": emulator.access_key,
+        "CLIPFLOW_VOLC_SECRET_KEY": emulator.secret_key,
+        "CLIPFLOW_VOD_ENDPOINT": emulator.base_url,
+        "CLIPFLOW_VISUAL_ENDPOINT": emulator.base_url,
+        "CLIPFLOW_GATEWAY_URL": emulator.base_url,
+        "CLIPFLOW_GATEWAY_KEY": emulator.gateway_key,
+        "CLIPFLOW_S3_ENDPOINT": s3_endpoint,
+        "CLIPFLOW_S3_ACCESS_KEY": "clipflow-demo",
+        "CLIPFLOW_S3_SECRET_KEY": "clipflow-demo",
+        "CLIPFLOW_S3_REGION": "us-east-1",
+        "CLIPFLOW_S3_BUCKET": DEMO_BUCKET,
+    }
+
+
+def summary(result: Any) -> str:
+    lines = [
+        f"clipflow demo: {result.title} -> {result.status.value}",
+        f"  clip       {result.clip.provider} job {result.clip.job_id}",
+        f"  stored     s3://{result.clip.stored.bucket}/{result.clip.stored.key} ({result.clip.stored.size} bytes)",
+        f"  imported   vid {result.clip.imported.vid}",
+        f"  edit       project {result.edit.project_id}",
+        f"  transcode  run {result.transcode.run_id}: {result.transcode.status.value}, "
+        f"{len(result.transcode.outputs)} output(s)",
+    ]
+    for lang in result.languages:
+        lines.append(
+            f"  translate  {lang.language}: {lang.status.value} project {lang.project_id} vid {lang.output_vid} "
+            f"subtitles {lang.srt_key}, {lang.vtt_key}" + (f" error {lang.error}" if lang.error else "")
+        )
+    return "\n".join(lines)
+
+
+async def _run(request_json: dict[str, Any], env: dict[str, str]) -> Any:
+    import boto3
+
+    from blocks.setup import save_blocks_from_env
+    from flows.limits import ensure_limits
+    from flows.models import ProductionRequest
+    from flows.pipeline import produce_video
+
+    s3 = boto3.client(
+        "s3", endpoint_url=env["CLIPFLOW_S3_ENDPOINT"], aws_access_key_id="clipflow-demo",
+        aws_secret_access_key="clipflow-demo", region_name="us-east-1",
+    )
+    s3.create_bucket(Bucket=DEMO_BUCKET)
+    await save_blocks_from_env(env)
+    await ensure_limits()
+    return await produce_video(ProductionRequest.model_validate(request_json))
+
+
+def default_request() -> dict[str, Any]:
+    return {
+        "title": "clipflow-demo",
+        "clip": {"provider": "jimeng", "prompt": "A paper boat sails across a rainy city street, cinematic"},
+        "translate": {"source_language": "zh", "target_languages": ["en", "ja"]},
+    }
+
+
+def run_demo(as_json: bool = False, request_json: dict[str, Any] | None = None) -> int:
+    with tempfile.TemporaryDirectory(prefix="clipflow-demo-") as home:
+        prepare_environment(home, DEMO_TIME_SCALE)
+        from emulator.testing import running_emulator
+
+        with running_emulator(time_scale=DEMO_TIME_SCALE) as emu, moto_s3() as s3_endpoint:
+            if not as_json:
+                print(f"emulator on {emu.base_url}, S3 (moto) on {s3_endpoint}, Prefect ephemeral API", file=sys.stderr)
+            result = asyncio.run(_run(request_json or default_request(), demo_env(emu, s3_endpoint)))
+            billed = len(emu.ledger())
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json")))
+    else:
+        print(summary(result))
+        print(f"  billed     {billed} paid submissions in the emulator ledger")
+    return 0 if result.status.value == "succeeded" else 1

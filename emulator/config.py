@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers.quotas import GATEWAY_QPS, JIMENG_CONCURRENCY, JIMENG_QPS, VOD_QPS
 
@@ -69,7 +69,8 @@ class FaultRule(BaseModel):
 
     A rule is *live* while ``count`` is None or > 0; each matching call consumes one count. On a live match:
     sleep ``latency`` seconds, then answer ``error`` with probability ``error_rate``, else handle the request
-    and, with ``drop_after_accept``, cut the connection instead of answering.
+    and, with ``drop_after_accept``, cut the connection instead of answering. A rule that names an ``error``
+    but no ``error_rate`` always answers it (rate 1): naming an error and never seeing it surprises people.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -80,6 +81,12 @@ class FaultRule(BaseModel):
     latency: float = Field(0.0, ge=0.0)
     drop_after_accept: bool = False
     count: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _named_error_fires(self) -> FaultRule:
+        if self.error is not None and "error_rate" not in self.model_fields_set:
+            self.error_rate = 1.0
+        return self
 
 
 class EmulatorConfig(BaseModel):

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from emulator.config import EmulatorConfig
-from emulator.testing import EmulatorHandle, running_emulator
+from emulator.testing import TEST_TIME_SCALE, EmulatorHandle, running_emulator
 
 # 0.005: a nominal 65 s Jimeng job takes ~0.33 s, a 120 s translation ~0.6 s.
-TEST_TIME_SCALE = 0.005
+
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ import httpx
 import uvicorn
 
 from emulator.app import create_app
+
+TEST_TIME_SCALE = 0.005  # the test fixtures' emulator runs 200x faster than the real providers
 from emulator.config import EmulatorConfig, FaultRule
 
 

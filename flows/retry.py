@@ -17,14 +17,12 @@ T = TypeVar("T")
 
 
 def is_retryable(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Prefect ``retry_condition_fn``: retry typed retryable errors only; auth/invalid/unknown fail at once."""
-    try:
-        state.result()
-    except ProviderError as exc:
-        return exc.retryable
-    except Exception:
-        return False
-    return False
+    """Prefect ``retry_condition_fn``: retry typed retryable errors only; auth/invalid/unknown fail at once.
+
+    The engine hands over ``Failed(data=exception)``: read the exception directly (``state.result()`` would be a
+    coroutine inside an async task and could touch result storage)."""
+    exc = state.data
+    return isinstance(exc, ProviderError) and exc.retryable
 
 
 def retry_options(retries: int = 3, base_delay: float = 10.0) -> dict[str, Any]:

@@ -98,3 +98,37 @@ def prefect_api() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
+
+
+@dataclass
+class Pipeline:
+    """Everything a flow test needs: blocks named ``clipflow`` pointing at the emulator and the S3 server."""
+
+    emulator: Any
+    s3_client: Any
+    bucket: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+async def pipeline_session(prefect_api: str, emulator: Any, s3_server: S3Server) -> Pipeline:
+    from blocks.setup import save_blocks_from_env
+    from flows.demo import demo_env
+    from flows.limits import ensure_limits
+
+    env = demo_env(emulator, s3_server.endpoint_url)
+    env.update(
+        CLIPFLOW_S3_ACCESS_KEY=s3_server.access_key, CLIPFLOW_S3_SECRET_KEY=s3_server.secret_key,
+        CLIPFLOW_S3_REGION=s3_server.region, CLIPFLOW_S3_BUCKET="clipflow-pipeline-tests",
+    )
+    client = s3_server.client()
+    client.create_bucket(Bucket=env["CLIPFLOW_S3_BUCKET"])
+    await save_blocks_from_env(env)
+    await ensure_limits()
+    return Pipeline(emulator=emulator, s3_client=client, bucket=env["CLIPFLOW_S3_BUCKET"], env=env)
+
+
+@pytest.fixture
+def pipeline(pipeline_session: Pipeline, emu: Any) -> Pipeline:
+    """The session pipeline with the emulator reset (jobs, ledger, faults) for this test."""
+    return pipeline_session

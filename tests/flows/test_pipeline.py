@@ -1,0 +1,219 @@
+"""The flows under a real Prefect API, against the emulator and a real S3 API (moto server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from flows.models import BlockRefs, ClipSpec, EditSpec, ImportedClip, ProductionRequest, TranscodeSpec, TranslateSpec
+from flows.pipeline import produce_video
+from providers.errors import InvalidRequestError, OutcomeUnknownError, RequestValidationError
+from providers.states import JobState
+from tests.harness import Pipeline
+
+pytestmark = pytest.mark.slow
+
+
+def unique_request(**clip: Any) -> ProductionRequest:
+    """A request no earlier test has paid for: results are cached across the session on purpose."""
+    tag = uuid.uuid4().hex[:8]
+    return ProductionRequest(
+        title=f"test-{tag}",
+        clip=ClipSpec(prompt=f"A paper boat on a rainy street, take {tag}", **clip),
+        translate=TranslateSpec(target_languages=["en", "ja"]),
+    )
+
+
+def billed(pipeline: Pipeline) -> Counter[str]:
+    return Counter(entry["action"] for entry in pipeline.emulator.ledger())
+
+
+async def test_whole_chain_produces_every_output(pipeline: Pipeline) -> None:
+    result = await produce_video(unique_request())
+
+    assert result.status is JobState.SUCCEEDED
+    assert result.clip.imported.vid and result.edit.project_id and result.transcode.run_id
+    assert len(result.transcode.outputs) >= 1
+    assert [lang.language for lang in result.languages] == ["en", "ja"]
+    stored = pipeline.s3_client.head_object(Bucket=pipeline.bucket, Key=result.clip.stored.key)
+    assert stored["ContentLength"] == result.clip.stored.size
+    assert stored["Metadata"]["sha256"] == result.clip.stored.sha256
+    assert result.clip.stored.key == f"clips/{result.clip.stored.sha256}.mp4"
+    for lang in result.languages:
+        assert lang.status is JobState.SUCCEEDED and lang.output_vid
+        srt = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=lang.srt_key)["Body"].read().decode()
+        vtt = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=lang.vtt_key)["Body"].read().decode()
+        assert srt.startswith("1\n") and " --> " in srt
+        assert vtt.startswith("WEBVTT")
+    assert billed(pipeline) == Counter(
+        {
+            "CVSync2AsyncSubmitTask": 1, "UploadMediaByUrl": 1, "CreateProject": 1,
+            "StartWorkflow": 1, "SubmitAITranslationWorkflow": 2,
+        }
+    )
+
+
+async def test_rerun_in_a_new_flow_run_bills_nothing(pipeline: Pipeline) -> None:
+    request = unique_request()
+    first = await produce_video(request)
+    ledger_after_first = pipeline.emulator.ledger()
+
+    second = await produce_video(request)
+
+    assert pipeline.emulator.ledger() == ledger_after_first
+    assert second.model_dump() == first.model_dump()
+
+
+async def test_bad_input_fails_before_any_paid_call(pipeline: Pipeline) -> None:
+    request = unique_request()
+    request.clip.prompt = "x" * 801
+    with pytest.raises(RequestValidationError, match="prompt"):
+        await produce_video(request)
+
+    bad_language = unique_request()
+    bad_language.translate.target_languages = ["en", "xx"]
+    with pytest.raises(RequestValidationError, match="TargetLanguage"):
+        await produce_video(bad_language)
+    assert pipeline.emulator.ledger() == []
+
+
+async def test_generate_clip_alone_through_the_gateway(pipeline: Pipeline) -> None:
+    from flows.generate import generate_clip
+
+    spec = ClipSpec(provider="gateway", model="grok-video-3", aspect_ratio="3:2", prompt=f"cat {uuid.uuid4().hex}")
+    clip = await generate_clip(spec, "demo", BlockRefs())
+
+    assert clip.provider == "gateway" and clip.imported.vid
+    body = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=clip.stored.key)["Body"].read()
+    assert len(body) == clip.stored.size and body[4:8] == b"ftyp"  # a real MP4
+    assert billed(pipeline) == Counter({"gateway.create": 1, "UploadMediaByUrl": 1}) or billed(pipeline) == Counter(
+        {"create": 1, "UploadMediaByUrl": 1}
+    )
+
+
+async def test_edit_project_alone_with_render(pipeline: Pipeline) -> None:
+    from emulator.config import DEMO_VID
+    from flows.edit import create_edit_project
+
+    clip = ImportedClip(vid=DEMO_VID, space_name="demo", duration_seconds=3.0)
+    result = await create_edit_project(f"edit-{uuid.uuid4().hex[:8]}", clip, EditSpec(render=True), BlockRefs())
+
+    assert result.project_id and result.rendered_vid
+    assert billed(pipeline) == Counter({"CreateProject": 1, "SubmitDirectEditTaskAsync": 1})
+
+
+async def test_transcode_alone_with_overrides(pipeline: Pipeline) -> None:
+    from emulator.config import DEMO_VID
+    from flows.transcode import start_transcode_workflow
+
+    spec = TranscodeSpec(watermark_text=f"clipflow {uuid.uuid4().hex[:6]}", clip_start_ms=0, clip_end_ms=2000, priority=2)
+    result = await start_transcode_workflow(DEMO_VID, "demo", spec, BlockRefs())
+
+    assert result.status is JobState.SUCCEEDED and result.outputs
+    assert billed(pipeline) == Counter({"StartWorkflow": 1})
+
+
+async def test_translate_alone_fans_out_per_language(pipeline: Pipeline) -> None:
+    from emulator.config import DEMO_VID
+    from flows.translate import ai_translate
+
+    spec = TranslateSpec(target_languages=["en", "fr", "ko"], recognition="OCR")
+    results = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+
+    assert {r.language for r in results} == {"en", "fr", "ko"}
+    assert all(r.status is JobState.SUCCEEDED and r.srt_key and r.output_vid for r in results)
+    assert len({r.project_id for r in results}) == 3
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 3})
+
+
+async def test_retryable_error_is_retried(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults([{"action": "StartWorkflow", "error": {"code": "InternalError", "status": 500}, "count": 2}])
+
+    result = await produce_video(unique_request())
+
+    assert result.status is JobState.SUCCEEDED
+    assert pipeline.emulator.faults()[0]["count"] == 0  # both injected failures were met, then it went through
+    assert billed(pipeline)["StartWorkflow"] == 1
+
+
+async def test_non_retryable_error_fails_at_once_with_the_provider_message(pipeline: Pipeline) -> None:
+    # One injected refusal: a retry would succeed, so success here would mean the error was retried.
+    pipeline.emulator.set_faults(
+        [{"action": "CreateProject", "error": {"code": "InvalidParameter", "status": 400, "message": "bad canvas"}, "count": 1}]
+    )
+    with pytest.raises(InvalidRequestError, match="bad canvas"):
+        await produce_video(unique_request())
+    assert "CreateProject" not in billed(pipeline)
+
+
+async def test_lost_jimeng_answer_is_never_paid_twice(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults([{"action": "CVSync2AsyncSubmitTask", "drop_after_accept": True, "count": 1}])
+    request = unique_request()
+
+    with pytest.raises(OutcomeUnknownError, match="fingerprint"):
+        await produce_video(request)
+    assert billed(pipeline)["CVSync2AsyncSubmitTask"] == 1
+
+    from flows.submissions import DuplicateSubmitRiskError
+
+    with pytest.raises(DuplicateSubmitRiskError, match="not submitting again"):
+        await produce_video(request)  # a re-run must not pay again for an answer it never saw
+    assert billed(pipeline)["CVSync2AsyncSubmitTask"] == 1
+
+
+async def test_lost_workflow_answer_is_resent_with_the_same_client_token(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults([{"action": "StartWorkflow", "drop_after_accept": True, "count": 1}])
+
+    result = await produce_video(unique_request())
+
+    assert result.status is JobState.SUCCEEDED
+    assert billed(pipeline)["StartWorkflow"] == 1
+
+
+async def test_lost_translation_answer_is_reconciled_on_rerun(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults([{"action": "SubmitAITranslationWorkflow", "drop_after_accept": True, "count": 1}])
+    request = unique_request()
+
+    first = await produce_video(request)
+    assert first.status is JobState.FAILED
+    failed = [lang for lang in first.languages if lang.status is JobState.FAILED]
+    assert len(failed) == 1 and "fingerprint" in (failed[0].error or "")
+    assert billed(pipeline)["SubmitAITranslationWorkflow"] == 2
+
+    second = await produce_video(request)
+
+    assert second.status is JobState.SUCCEEDED
+    assert billed(pipeline)["SubmitAITranslationWorkflow"] == 2  # found through ListAITranslationProject
+
+
+async def test_expired_result_url_fails_clearly_without_paying_again(pipeline: Pipeline) -> None:
+    from flows.storage import SourceExpiredError
+
+    # The URL dies almost as soon as the job is done: the copy loses the race.
+    pipeline.emulator.configure(durations={"jimeng_url_ttl": 0.001})
+    request = unique_request()
+    with pytest.raises(SourceExpiredError):
+        await produce_video(request)
+    with pytest.raises(SourceExpiredError):
+        await produce_video(request)
+    assert billed(pipeline)["CVSync2AsyncSubmitTask"] == 1
+
+
+async def test_no_secret_reaches_results_or_artifacts(pipeline: Pipeline) -> None:
+    from prefect.client.orchestration import get_client
+
+    result = await produce_video(unique_request())
+    secrets = [pipeline.emulator.secret_key, pipeline.emulator.gateway_key, pipeline.env["CLIPFLOW_S3_SECRET_KEY"]]
+    dumped = result.model_dump_json()
+    async with get_client() as client:
+        artifacts = await client.read_artifacts()
+        logs = await client.read_logs()
+    texts = [dumped] + [str(a.data) for a in artifacts] + [log.message for log in logs]
+    assert artifacts and logs
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+        assert "Signature=" not in text and "X-Amz-Signature" not in text

@@ -13,9 +13,9 @@ import httpx
 import uvicorn
 
 from emulator.app import create_app
+from emulator.config import EmulatorConfig, FaultRule
 
 TEST_TIME_SCALE = 0.005  # the test fixtures' emulator runs 200x faster than the real providers
-from emulator.config import EmulatorConfig, FaultRule
 
 
 class EmulatorHandle:

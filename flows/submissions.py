@@ -22,6 +22,7 @@ from prefect.logging import get_run_logger
 from prefect.results import aget_default_result_storage
 from pydantic import BaseModel
 
+from flows.budget import spend
 from providers.errors import OutcomeUnknownError, ProviderError
 
 JOURNAL_PREFIX = "clipflow-journal"
@@ -134,6 +135,7 @@ async def submit_once(
             action=action,
             retryable=False,
         )
+    spend(provider, action)  # the batch budget, if any: checked only when money is about to be spent
     if before_paid_call:
         await before_paid_call()
     await journal.write(

@@ -46,11 +46,14 @@ def canonical_request(
     signed_headers: Mapping[str, str],
     body_sha256: str,
 ) -> tuple[str, str]:
-    """Return (canonical request, SignedHeaders value). Header names must already be lower-case."""
+    """Return (canonical request, SignedHeaders value). Header names must already be lower-case.
+
+    ``path`` is the decoded path; it is percent-encoded here (``/`` kept), as the vendor SDK does."""
     names = sorted(signed_headers)
     header_block = "".join(f"{n}:{signed_headers[n].strip()}\n" for n in names)
     signed = ";".join(names)
-    text = "\n".join([method.upper(), path or "/", canonical_query(query_items), header_block, signed, body_sha256])
+    canonical_path = quote(path or "/", safe="/-_.~")
+    text = "\n".join([method.upper(), canonical_path, canonical_query(query_items), header_block, signed, body_sha256])
     return text, signed
 
 

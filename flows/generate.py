@@ -83,40 +83,28 @@ async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> Submitted
 
 async def _wait_result_url(job: SubmittedJob, refs: BlockRefs) -> str:
     """Poll until the job is done; return its (short-lived) result URL."""
-    logger = get_run_logger()
-    logger.info("Waiting on %s job %s", job.provider, job.job_id)
-    delays = poll_delays(TYPICAL_SECONDS[job.provider])
+    get_run_logger().info("Waiting on %s job %s", job.provider, job.job_id)
     if job.provider == "jimeng":
-        creds = await resources.volcengine(refs)
-        async with creds.get_jimeng_client() as client:
-
-            async def poll() -> Any:
-                async with quota_slot("jimeng", "CVSync2AsyncGetResult"):
-                    return await client.get_result(job.job_id)
-
-            result = await wait_for(
-                poll, lambda r: r.state.is_terminal, delays=delays,
-                deadline_seconds=scaled(DEADLINE_SECONDS["jimeng"]), describe=f"jimeng task {job.job_id}",
-            )
-            url = result.video_url
+        client: Any = (await resources.volcengine(refs)).get_jimeng_client()
+        status_action, fetch = "CVSync2AsyncGetResult", lambda: client.get_result(job.job_id)
     else:
-        gw = await resources.gateway(refs)
-        async with gw.get_client() as client:
+        client = (await resources.gateway(refs)).get_client()
+        status_action, fetch = "query", lambda: client.query_video(job.job_id)
 
-            async def poll_gw() -> Any:
-                async with quota_slot("gateway", "query"):
-                    return await client.query_video(job.job_id)
+    async def poll() -> Any:
+        async with quota_slot(job.provider, status_action):
+            return await fetch()
 
-            result = await wait_for(
-                poll_gw, lambda r: r.state.is_terminal, delays=delays,
-                deadline_seconds=scaled(DEADLINE_SECONDS["gateway"]), describe=f"gateway task {job.job_id}",
-            )
-            url = result.result_url
-    if result.state is not JobState.SUCCEEDED or not url:
-        raise JobFailedError(
-            f"job {job.job_id} ended {result.state.value}: {getattr(result, 'message', '') or getattr(result, 'error_message', '')}",
-            provider=job.provider, action="wait",
+    async with client:
+        result = await wait_for(
+            poll, lambda r: r.state.is_terminal, delays=poll_delays(TYPICAL_SECONDS[job.provider]),
+            deadline_seconds=scaled(DEADLINE_SECONDS[job.provider]), describe=f"{job.provider} task {job.job_id}",
         )
+    # Jimeng names it video_url; gateways spread it over several fields, resolved by result_url.
+    url = result.video_url if job.provider == "jimeng" else result.result_url
+    if result.state is not JobState.SUCCEEDED or not url:
+        reason = getattr(result, "message", None) or getattr(result, "error_message", None) or ""
+        raise JobFailedError(f"job {job.job_id} ended {result.state.value}: {reason}", provider=job.provider, action="wait")
     return url
 
 

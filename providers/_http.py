@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -61,3 +61,19 @@ def json_or_none(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+class AsyncApiClient:
+    """Lifecycle shared by the provider clients: one ``httpx.AsyncClient`` (``self._http``) per object, closed by
+    ``aclose()`` or ``async with``."""
+
+    _http: httpx.AsyncClient
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -9,13 +9,12 @@ create, where the relay timed out waiting for an upstream that may have accepted
 from __future__ import annotations
 
 import re
-from types import TracebackType
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
-from providers._http import DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send
+from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send
 from providers.errors import (
     AuthError,
     InvalidRequestError,
@@ -40,7 +39,7 @@ SATURATION_MARKERS = ("上游负载已饱和", "负载已饱和", "saturated")
 _NOT_FOUND = re.compile(r"not[\s_-]*(be\s+)?found|not[\s_-]*exist|no such|不存在|未找到|找不到", re.IGNORECASE)
 
 
-class GatewayClient:
+class GatewayClient(AsyncApiClient):
     """Bearer-authenticated; one ``httpx.AsyncClient`` per object; ``aclose()`` or ``async with``."""
 
     def __init__(
@@ -64,16 +63,6 @@ class GatewayClient:
     def __repr__(self) -> str:  # never show the key
         return f"GatewayClient(base_url={self.base_url!r})"
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> GatewayClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def create_video(self, req: GatewayVideoRequest) -> GatewayTask:
         """Create a generation (paid, not idempotent). Poll with the returned ``id`` as-is (it has a model prefix)."""

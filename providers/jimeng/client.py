@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from providers._http import DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send
+from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send
 from providers.errors import (
     AuthError,
     ContentRejectedError,
@@ -73,7 +72,7 @@ THROTTLE_ERROR_CODES = frozenset({"FlowLimitExceeded", "AccountFlowLimitExceeded
 NOT_FOUND_ERROR_CODES = frozenset({"InvalidActionOrVersion", "ServiceNotFound"})
 
 
-class JimengClient:
+class JimengClient(AsyncApiClient):
     """One ``httpx.AsyncClient`` per object; close with ``aclose()`` or ``async with``."""
 
     def __init__(
@@ -97,16 +96,6 @@ class JimengClient:
     def __repr__(self) -> str:  # never show the keys
         return f"JimengClient(endpoint={self.endpoint!r}, region={self.region!r})"
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> JimengClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     # --- API ----------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from providers._http import DEFAULT_TIMEOUT, send
+from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, send
 from providers.errors import RequestValidationError, UnexpectedResponseError
 from providers.signing import VolcengineSigner
 from providers.vod.errors import PROVIDER, unwrap
@@ -71,7 +71,7 @@ def _ids(values: Sequence[str], field: str, action: str, *, limit: int | None = 
     return items
 
 
-class VodClient:
+class VodClient(AsyncApiClient):
     def __init__(
         self,
         access_key: str,
@@ -94,14 +94,6 @@ class VodClient:
     def __repr__(self) -> str:
         return f"VodClient(endpoint={self.endpoint!r}, region={self.region!r})"
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> VodClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- plumbing --------------------------------------------------------------------------------------------
 

@@ -71,11 +71,15 @@ class Journal:
         return f"{JOURNAL_PREFIX}/{fp[:2]}/{fp}.json"
 
     async def read(self, fp: str) -> JournalRecord | None:
+        """The record, or None when there is none. Any other failure propagates: guessing "no record" while the
+        storage is down could pay twice."""
         try:
             reader = getattr(self._storage, "aread_path", None) or self._storage.read_path
             raw = await reader(self._path(fp))
-        except Exception:  # missing object: each storage raises its own type
-            return None
+        except Exception as exc:
+            if _is_missing(exc):
+                return None
+            raise
         return JournalRecord.model_validate_json(raw)
 
     async def write(self, record: JournalRecord) -> None:
@@ -87,6 +91,14 @@ class Journal:
         await self.write(
             JournalRecord(state="refused", provider="-", action="-", fingerprint=fp, at=_now())
         )
+
+
+def _is_missing(exc: Exception) -> bool:
+    """Each storage says "no such object" its own way: LocalFileSystem a ValueError, S3 a 404 ClientError."""
+    if isinstance(exc, FileNotFoundError) or (isinstance(exc, ValueError) and "does not exist" in str(exc)):
+        return True
+    error = getattr(exc, "response", {}).get("Error", {}) if hasattr(exc, "response") else {}
+    return str(error.get("Code")) in ("NoSuchKey", "404", "NotFound")
 
 
 def _now() -> dt.datetime:

@@ -217,3 +217,22 @@ async def test_no_secret_reaches_results_or_artifacts(pipeline: Pipeline) -> Non
         for secret in secrets:
             assert secret not in text
         assert "Signature=" not in text and "X-Amz-Signature" not in text
+
+
+async def test_two_simultaneous_runs_of_one_production_pay_once(pipeline: Pipeline) -> None:
+    import asyncio
+
+    # A slow submit keeps the first run's paid call in flight while the second run reaches the same step.
+    pipeline.emulator.set_faults([{"action": "CVSync2AsyncSubmitTask", "latency": 3.0, "count": 2}])
+    request = unique_request()
+    first, second = await asyncio.gather(produce_video(request), produce_video(request))
+
+    assert first.status is JobState.SUCCEEDED and second.status is JobState.SUCCEEDED
+    assert first.clip.job_id == second.clip.job_id
+    assert [lang.project_id for lang in first.languages] == [lang.project_id for lang in second.languages]
+    assert billed(pipeline) == Counter(
+        {
+            "CVSync2AsyncSubmitTask": 1, "UploadMediaByUrl": 1, "CreateProject": 1,
+            "StartWorkflow": 1, "SubmitAITranslationWorkflow": 2,
+        }
+    )

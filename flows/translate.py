@@ -12,7 +12,7 @@ from flows import resources
 from flows.caching import cached_task_options
 from flows.limits import quota_slot
 from flows.models import BlockRefs, LanguageResult, TranslateSpec
-from flows.polling import poll_delays, scaled, wait_for
+from flows.polling import WaitTimeoutError, poll_delays, scaled, wait_for
 from flows.retry import call_rejected_safe, retry_options
 from flows.submissions import SubmittedJob, fingerprint, submit_once
 from flows.subtitles import cues_from_translation, to_srt, to_webvtt
@@ -134,8 +134,9 @@ async def translate_language(vid: str, space_name: str, language: str, spec: Tra
     try:
         job = await submit_translation(vid, space_name, language, spec, refs, fp)
         return await wait_translation(job, space_name, language, refs)
-    except ProviderError as exc:
-        # One language failing must not lose the others; the result says which and why.
+    except (ProviderError, WaitTimeoutError) as exc:
+        # One language failing (or still running at its deadline: a re-run resumes waiting on the same project)
+        # must not lose the others; the result says which and why.
         return LanguageResult(language=language, project_id="", status=JobState.FAILED, error=str(exc))
 
 

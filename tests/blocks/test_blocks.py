@@ -67,3 +67,18 @@ async def test_saved_blocks_load_and_build_clients_that_work(prefect_api: str, e
             GatewayVideoRequest(model="grok-video-3", prompt="a cat", aspect_ratio="1:1", size="720P")
         )
     assert task.id
+
+
+def test_prefect_block_register_finds_both_blocks(prefect_api: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    prefect = Path(sys.executable).with_name("prefect")
+    result = subprocess.run(
+        [str(prefect), "block", "register", "-m", "blocks"],
+        env={**os.environ, "PREFECT_API_URL": prefect_api}, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Volcengine Credentials" in result.stdout and "Video Gateway Credentials" in result.stdout

@@ -1,0 +1,106 @@
+"""One production-like stack for the whole session: PostgreSQL, `prefect server start` on it, the emulator,
+moto S3, `clipflow setup`, `prefect deploy --all` from prefect.yaml and two process workers.
+
+Workers and the deploy run as separate processes with their own PREFECT_HOME; they share one result storage
+directory (results, cache records, the submission journal) and one lock directory, as workers on one machine
+would. Everything started here is stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.testing import TEST_TIME_SCALE, running_emulator
+from flows.demo import demo_env
+from tests.e2e.api import PrefectApi
+from tests.e2e.services import BIN, Postgres, PrefectServer, Worker, clean_env, postgres_bindir, run_cli
+from tests.harness import S3Server
+
+REPO = Path(__file__).resolve().parents[2]
+POOL = "clipflow"
+BUCKET = "clipflow-e2e"
+WORKERS = ("e2e-worker-1", "e2e-worker-2")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: needs PostgreSQL (and Chromium for the UI test); `make e2e-deps`")
+
+
+@dataclass
+class Stack:
+    server: PrefectServer
+    api: PrefectApi
+    emulator: Any
+    s3: Any  # boto3 client on the moto server
+    bucket: str
+    env: dict[str, str]  # what setup, deploy and the workers run with
+    workers: list[Worker]
+    shared: Path
+
+    def ledger_since(self, mark: int) -> list[dict[str, Any]]:
+        """Billed submissions after ``mark`` (= len(ledger) taken before the test acted)."""
+        return self.emulator.ledger()[mark:]
+
+    def worker_logs(self) -> str:
+        from tests.e2e.services import tail
+
+        return "\n".join(f"--- {w.name}\n{tail(w.log, 30)}" for w in self.workers)
+
+
+@pytest.fixture(scope="session")
+def stack(s3_server: S3Server) -> Iterator[Stack]:
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (Debian package postgresql; `make e2e-deps` installs it)")
+    root = Path(tempfile.mkdtemp(prefix="clipflow-e2e-"))
+    shared = root / "shared"
+    with contextlib.ExitStack() as stack_:
+        stack_.callback(shutil.rmtree, root, True)  # last out: after every process is stopped
+        postgres = Postgres(bindir)
+        stack_.callback(postgres.stop)
+        postgres.start()
+        server = PrefectServer(postgres.url(), home=root / "server")
+        stack_.callback(server.stop)
+        server.start()
+        api = PrefectApi(server.api_url)
+        stack_.callback(api.close)
+
+        emulator = stack_.enter_context(running_emulator(time_scale=TEST_TIME_SCALE))
+        s3 = s3_server.client()
+        s3.create_bucket(Bucket=BUCKET)
+        env = clean_env(
+            PREFECT_HOME=str(root / "client"),
+            PREFECT_API_URL=server.api_url,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            # one machine, several workers: they share results/cache records/journal and the cache locks
+            PREFECT_LOCAL_STORAGE_PATH=str(shared / "storage"),
+            CLIPFLOW_LOCK_DIR=str(shared / "locks"),
+            CLIPFLOW_TIME_SCALE=str(TEST_TIME_SCALE),
+            PREFECT_WORKER_QUERY_SECONDS="2",  # default 15: pick runs up sooner
+            **demo_env(emulator, s3_server.endpoint_url),
+        )
+        env.update(
+            CLIPFLOW_S3_ACCESS_KEY=s3_server.access_key, CLIPFLOW_S3_SECRET_KEY=s3_server.secret_key,
+            CLIPFLOW_S3_REGION=s3_server.region, CLIPFLOW_S3_BUCKET=BUCKET,
+        )
+        run_cli([str(BIN / "clipflow"), "setup", "--work-pool", POOL], env, REPO)
+        run_cli([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env, REPO)
+        # The nightly cron must not fire into the tests' ledger checks: pause it (test_schedules checks it).
+        for deployment in api.deployments():
+            if deployment["schedules"]:
+                api.http.patch(f"/deployments/{deployment['id']}", json={"paused": True}).raise_for_status()
+
+        workers = [Worker(name, POOL, env, root / "workers") for name in WORKERS]
+        for worker in workers:
+            stack_.callback(worker.stop)
+            worker.start()
+        yield Stack(server=server, api=api, emulator=emulator, s3=s3, bucket=BUCKET, env=env, workers=workers,
+                    shared=shared)

@@ -93,10 +93,13 @@ def stack(s3_server: S3Server) -> Iterator[Stack]:
         )
         run_cli([str(BIN / "clipflow"), "setup", "--work-pool", POOL], env, REPO)
         run_cli([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env, REPO)
-        # The nightly cron must not fire into the tests' ledger checks: pause it (test_schedules checks it).
+        # The nightly cron must not fire into the tests' ledger checks: switch its schedule off (the deployment
+        # stays runnable by hand; test_deployments checks the cron itself).
         for deployment in api.deployments():
-            if deployment["schedules"]:
-                api.http.patch(f"/deployments/{deployment['id']}", json={"paused": True}).raise_for_status()
+            for schedule in deployment["schedules"]:
+                api.http.patch(
+                    f"/deployments/{deployment['id']}/schedules/{schedule['id']}", json={"active": False}
+                ).raise_for_status()
 
         workers = [Worker(name, POOL, env, root / "workers") for name in WORKERS]
         for worker in workers:

@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast test-e2e e2e-deps bench lint clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -20,8 +20,23 @@ install: .venv/.synced
 demo: install
 	$(UV) run clipflow demo $(ARGS)
 
-test: install
+test: install e2e-deps
 	$(UV) run pytest $(PYTEST_ARGS)
+
+# tests/e2e only: a real Prefect server on PostgreSQL, process workers, the UI in headless Chromium.
+test-e2e: install e2e-deps
+	$(UV) run pytest tests/e2e $(PYTEST_ARGS)
+
+# The end-to-end tests need Debian's PostgreSQL server and Chromium. Installed when missing and we are root
+# (CI); otherwise, or when apt-get fails, those tests skip and say why. Never `playwright install`: it downloads.
+E2E_APT := postgresql chromium fonts-liberation
+e2e-deps:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "e2e-deps: apt-get install $(E2E_APT)"; \
+		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(E2E_APT) >/dev/null; } || echo "e2e-deps: install failed: e2e tests will skip"; \
+	else echo "e2e-deps: PostgreSQL/Chromium missing (apt-get install $(E2E_APT) as root): e2e tests will skip"; fi
 
 test-fast: install
 	$(UV) run pytest -m "not slow" $(PYTEST_ARGS)

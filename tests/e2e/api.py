@@ -41,6 +41,10 @@ class PrefectApi:
         body = {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "sort": "EXPECTED_START_TIME_ASC"}
         return self._json("POST", "/flow_runs/filter", json=body)
 
+    def flow_run_by_name(self, name: str) -> dict[str, Any]:
+        [run] = self._json("POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [name]}}})
+        return run
+
     def logs(self, flow_run_id: str) -> list[str]:
         body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC", "limit": 200}
         return [entry["message"] for entry in self._json("POST", "/logs/filter", json=body)]

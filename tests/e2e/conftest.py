@@ -55,7 +55,8 @@ class Stack:
         return "\n".join(f"--- {w.name}\n{tail(w.log, 30)}" for w in self.workers)
 
 
-@pytest.fixture(scope="session")
+# package scope: torn down when tests/e2e is done, not left idling (and polling) through the rest of the suite
+@pytest.fixture(scope="package")
 def stack(s3_server: S3Server) -> Iterator[Stack]:
     bindir = postgres_bindir()
     if bindir is None:

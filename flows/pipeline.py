@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prefect import flow
 
 from flows import resources
 from flows.artifacts import publish_production
 from flows.edit import build_project_request, create_edit_project
-from flows.generate import clip_fingerprint, generate_clip
-from flows.models import ImportedClip, ProductionRequest, ProductionResult
+from flows.generate import build_clip_request, clip_fingerprint, generate_clip
+from flows.models import ClipSpec, ImportedClip, ProductionRequest, ProductionResult
 from flows.transcode import build_workflow_request, start_transcode_workflow
 from flows.translate import ai_translate, validate_translation
+from providers.gateway.models import validate_request as validate_gateway_request
+from providers.jimeng.models import JimengVideoRequest
+from providers.jimeng.models import validate_request as validate_jimeng_request
 from providers.states import JobState
+
+
+def validate_clip_spec(spec: ClipSpec) -> None:
+    """The generation provider's own rules (prompt length, ratios, image formats...), checked locally."""
+    clip_request = build_clip_request(spec)
+    if isinstance(clip_request, JimengVideoRequest):
+        validate_jimeng_request(clip_request)
+    else:
+        validate_gateway_request(clip_request)
 
 
 async def validate_production(request: ProductionRequest) -> None:
     """Check every stage's provider rules before the first paid call."""
+    validate_clip_spec(request.clip)
     placeholder = ImportedClip(vid="v-placeholder", space_name=request.space_name)
     build_project_request(request.title, placeholder, request.edit)
     build_workflow_request("v-placeholder", request.space_name, request.transcode)
@@ -23,16 +39,32 @@ async def validate_production(request: ProductionRequest) -> None:
     await clip_fingerprint(request.clip, request.blocks)
 
 
-@flow(name="produce-video", log_prints=True)
-async def produce_video(request: ProductionRequest) -> ProductionResult:
-    """The whole chain. Every paid step is cached by what it buys, so a re-run only redoes what failed."""
+async def run_production(
+    request: ProductionRequest,
+    *,
+    inline_stages: bool = False,
+    observe: Callable[[str, Any], None] | None = None,
+) -> ProductionResult:
+    """The chain itself. ``inline_stages`` runs the stage flows' bodies in the caller's run instead of as
+    subflow runs: a batch runs many productions at once, and concurrent subflow creation is slow on a
+    SQLite-backed Prefect server (bench/orchestration.py). The paid tasks, their cache and journal are the
+    same either way. ``observe(stage, result)`` sees each stage's result as it lands (a batch keeps the ids
+    of an item that fails later)."""
+
+    def stage(f: Any) -> Any:
+        return f.fn if inline_stages else f
+
+    seen = observe or (lambda _stage, _result: None)
     refs = request.blocks
     await validate_production(request)
-    clip = await generate_clip(request.clip, request.space_name, refs)
-    edit = await create_edit_project(request.title, clip.imported, request.edit, refs)
+    clip = await stage(generate_clip)(request.clip, request.space_name, refs)
+    seen("clip", clip)
+    edit = await stage(create_edit_project)(request.title, clip.imported, request.edit, refs)
+    seen("edit", edit)
     source_vid = edit.rendered_vid or clip.imported.vid
-    transcode = await start_transcode_workflow(source_vid, request.space_name, request.transcode, refs)
-    languages = await ai_translate(source_vid, request.space_name, request.translate, refs)
+    transcode = await stage(start_transcode_workflow)(source_vid, request.space_name, request.transcode, refs)
+    seen("transcode", transcode)
+    languages = await stage(ai_translate)(source_vid, request.space_name, request.translate, refs)
 
     ok = transcode.status is JobState.SUCCEEDED and all(lang.status is JobState.SUCCEEDED for lang in languages)
     result = ProductionResult(
@@ -42,3 +74,9 @@ async def produce_video(request: ProductionRequest) -> ProductionResult:
     bucket = await resources.bucket(refs)
     await publish_production(result, bucket)
     return result
+
+
+@flow(name="produce-video", log_prints=True)
+async def produce_video(request: ProductionRequest) -> ProductionResult:
+    """The whole chain. Every paid step is cached by what it buys, so a re-run only redoes what failed."""
+    return await run_production(request)

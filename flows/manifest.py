@@ -1,0 +1,261 @@
+"""Batch manifests: items (partial ProductionRequests) read from JSONL, CSV or an inline list, checked up front.
+
+- Inline: a list of dicts, each a partial ``ProductionRequest`` (``{"clip": {"prompt": "..."}, "title": "x"}``).
+- JSONL: one such JSON object per line; blank lines are ignored.
+- CSV: a header of dotted paths (``title``, ``clip.prompt``, ``clip.seed``, ``translate.target_languages``…);
+  list fields take ``;``-separated values; an empty cell leaves the default.
+
+Every item is deep-merged over the batch ``defaults``. An item without a ``title`` gets
+``<defaults.title>-<6 hex digits of its own content>``: unique per item and stable when the manifest is
+re-ordered (the title is part of what CreateProject buys, so a position-based title would pay again).
+Problems are reported per item with its number, source line, field and rule (``ItemProblem``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import types
+import typing
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, Field, ValidationError
+
+from flows.models import ProductionRequest
+from providers.errors import RequestValidationError
+
+
+class ManifestError(ValueError):
+    """The manifest as a whole is unusable (unknown format, bad CSV header): nothing in it is run."""
+
+
+class ItemProblem(BaseModel):
+    item: int = Field(description="1-based item number in the manifest.")
+    line: int | None = Field(None, description="Source line (JSONL/CSV), when the items came from a file.")
+    field: str = Field(description="Dotted field path, or '-' for the item as a whole.")
+    rule: str = Field(description="The rule the value broke.")
+
+    def __str__(self) -> str:
+        where = f"item {self.item}" + (f" (line {self.line})" if self.line is not None else "")
+        return f"{where}: {self.field}: {self.rule}"
+
+
+class RawItem(BaseModel):
+    """One manifest entry before validation."""
+
+    item: int
+    line: int | None = None
+    overrides: dict[str, Any] = {}
+
+
+class ValidItem(BaseModel):
+    item: int
+    line: int | None = None
+    request: ProductionRequest
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+
+def from_inline(items: list[dict[str, Any]]) -> tuple[list[RawItem], list[ItemProblem]]:
+    raws, problems = [], []
+    for n, entry in enumerate(items, start=1):
+        if isinstance(entry, dict):
+            raws.append(RawItem(item=n, overrides=entry))
+        else:
+            problems.append(ItemProblem(item=n, field="-", rule=f"must be an object, got {type(entry).__name__}"))
+    return raws, problems
+
+
+def parse_jsonl(text: str) -> tuple[list[RawItem], list[ItemProblem]]:
+    raws, problems = [], []
+    n = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        n += 1
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            problems.append(ItemProblem(item=n, line=line_no, field="-", rule=f"invalid JSON: {exc}"))
+            continue
+        if not isinstance(entry, dict):
+            problems.append(ItemProblem(item=n, line=line_no, field="-", rule="must be a JSON object"))
+            continue
+        raws.append(RawItem(item=n, line=line_no, overrides=entry))
+    return raws, problems
+
+
+def field_paths(model: type[BaseModel] = ProductionRequest, prefix: str = "") -> dict[str, str]:
+    """Every leaf field of ``model`` as a dotted path -> how a CSV cell becomes its value: ``list``
+    (``;``-separated strings), ``str`` (as is) or ``json`` (numbers, booleans: ``241``, ``true``)."""
+    paths: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        inner = _unwrap_optional(info.annotation)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            paths.update(field_paths(inner, f"{path}."))
+        elif typing.get_origin(inner) is list:
+            paths[path] = "list"
+        elif inner is str or (
+            typing.get_origin(inner) is Literal and all(isinstance(a, str) for a in typing.get_args(inner))
+        ):
+            paths[path] = "str"
+        else:
+            paths[path] = "json"
+    return paths
+
+
+def _cell_value(cell: str, kind: str) -> Any:
+    if kind == "list":
+        return [v.strip() for v in cell.split(";") if v.strip()]
+    if kind == "json":
+        try:
+            return json.loads(cell)
+        except ValueError:
+            return cell  # pydantic names the field and the rule
+    return cell
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def parse_csv(text: str) -> tuple[list[RawItem], list[ItemProblem]]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return [], []
+    known = field_paths()
+    unknown = [h for h in header if h not in known]
+    if unknown or len(set(header)) != len(header) or "" in header:
+        rule = f"unknown column(s) {unknown}" if unknown else "empty or repeated column names"
+        raise ManifestError(f"CSV header (line 1): {rule}; columns are dotted fields such as {sorted(known)[:6]}…")
+    raws, problems = [], []
+    n = 0
+    line_no = reader.line_num + 1
+    for row in reader:
+        start, line_no = line_no, reader.line_num + 1  # a quoted cell may span lines
+        if not any(cell.strip() for cell in row):
+            continue
+        n += 1
+        if len(row) != len(header):
+            problems.append(
+                ItemProblem(item=n, line=start, field="-", rule=f"has {len(row)} cells, the header has {len(header)}")
+            )
+            continue
+        overrides: dict[str, Any] = {}
+        for path, cell in zip(header, row, strict=True):
+            if cell.strip() == "":
+                continue  # empty cell: keep the default
+            _set_path(overrides, path.split("."), _cell_value(cell, known[path]))
+        raws.append(RawItem(item=n, line=start, overrides=overrides))
+    return raws, problems
+
+
+def parse_manifest(text: str, fmt: str) -> tuple[list[RawItem], list[ItemProblem]]:
+    if fmt == "jsonl":
+        return parse_jsonl(text)
+    if fmt == "csv":
+        return parse_csv(text)
+    raise ManifestError(f"unknown manifest format {fmt!r}: use jsonl or csv")
+
+
+def format_for_key(key: str) -> str:
+    lowered = key.lower()
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lowered.endswith(".csv"):
+        return "csv"
+    raise ManifestError(f"cannot tell the format of {key!r} from its name: end it in .jsonl or .csv, or set the format")
+
+
+def _set_path(target: dict[str, Any], parts: list[str], value: Any) -> None:
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``; nested dicts merge, anything else (lists included) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def unknown_fields(data: dict[str, Any], model: type[BaseModel] = ProductionRequest, prefix: str = "") -> list[str]:
+    """Keys the model does not have (ProductionRequest ignores extras; a manifest typo must not be ignored)."""
+    found = []
+    for key, value in data.items():
+        info = model.model_fields.get(key)
+        if info is None:
+            found.append(f"{prefix}{key}")
+            continue
+        inner = _unwrap_optional(info.annotation)
+        if isinstance(value, dict) and isinstance(inner, type) and issubclass(inner, BaseModel):
+            found += unknown_fields(value, inner, f"{prefix}{key}.")
+    return found
+
+
+def item_title(defaults: ProductionRequest, overrides: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:6]
+    return f"{defaults.title}-{digest}"
+
+
+def build_request(raw: RawItem, defaults: ProductionRequest) -> ProductionRequest | list[ItemProblem]:
+    """The item's full request, or its problems (pydantic rules and unknown fields)."""
+    problems = [
+        ItemProblem(item=raw.item, line=raw.line, field=path, rule="unknown field")
+        for path in unknown_fields(raw.overrides)
+    ]
+    if problems:
+        return problems
+    merged = deep_merge(defaults.model_dump(mode="json"), raw.overrides)
+    if "title" not in raw.overrides:
+        merged["title"] = item_title(defaults, raw.overrides)
+    try:
+        return ProductionRequest.model_validate(merged)
+    except ValidationError as exc:
+        return [
+            ItemProblem(
+                item=raw.item, line=raw.line, field=".".join(str(p) for p in err["loc"]) or "-", rule=err["msg"]
+            )
+            for err in exc.errors()
+        ]
+
+
+def provider_problem(raw: RawItem, exc: Exception) -> ItemProblem:
+    """A provider-side rule (checked by ``validate_production``) as an item problem."""
+    if isinstance(exc, RequestValidationError):
+        stage = f"{exc.provider}:{exc.action}" if exc.action else exc.provider
+        return ItemProblem(item=raw.item, line=raw.line, field=f"{exc.field} ({stage})", rule=exc.rule)
+    return ItemProblem(item=raw.item, line=raw.line, field="-", rule=f"{type(exc).__name__}: {exc}")
+
+
+def duplicates(items: list[ValidItem]) -> list[ItemProblem]:
+    """Identical requests in one batch would only wait on each other's jobs: report all but the first."""
+    seen: dict[str, int] = {}
+    problems = []
+    for valid in items:
+        key = valid.request.model_dump_json()
+        if key in seen:
+            problems.append(
+                ItemProblem(item=valid.item, line=valid.line, field="-", rule=f"duplicate of item {seen[key]}")
+            )
+        else:
+            seen[key] = valid.item
+    return problems

@@ -1,0 +1,114 @@
+"""Manifest parsing and item validation (no Prefect, no network)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.manifest import (
+    ManifestError,
+    RawItem,
+    ValidItem,
+    build_request,
+    deep_merge,
+    duplicates,
+    field_paths,
+    format_for_key,
+    from_inline,
+    parse_csv,
+    parse_jsonl,
+)
+from flows.models import ProductionRequest, TranslateSpec
+
+DEFAULTS = ProductionRequest(title="promo", translate=TranslateSpec(target_languages=["en"]))
+
+
+def test_jsonl_lines_numbered_blank_lines_skipped_bad_lines_reported() -> None:
+    text = '{"clip": {"prompt": "a"}}\n\n  \n[1, 2]\n{"title": "x"\n{"title": "y"}\n'
+    raws, problems = parse_jsonl(text)
+    assert [(r.item, r.line) for r in raws] == [(1, 1), (4, 6)]
+    assert [(p.item, p.line, p.field) for p in problems] == [(2, 4, "-"), (3, 5, "-")]
+    assert problems[0].rule == "must be a JSON object" and problems[1].rule.startswith("invalid JSON")
+
+
+def test_csv_dotted_columns_lists_quotes_empty_cells_and_line_numbers() -> None:
+    text = (
+        "title,clip.prompt,clip.frames,translate.target_languages,edit.render\n"
+        'a,"two\nlines, with comma",241, en ; ja ;,true\n'
+        "\n"
+        "b,plain,,,\n"
+    )
+    raws, problems = parse_csv(text)
+    assert problems == []
+    assert [(r.item, r.line) for r in raws] == [(1, 2), (2, 5)]
+    assert raws[0].overrides == {
+        "title": "a",
+        "clip": {"prompt": "two\nlines, with comma", "frames": 241},
+        "translate": {"target_languages": ["en", "ja"]},
+        "edit": {"render": True},
+    }
+    assert raws[1].overrides == {"title": "b", "clip": {"prompt": "plain"}}  # empty cells keep the defaults
+    request = build_request(raws[0], DEFAULTS)
+    assert isinstance(request, ProductionRequest)
+    assert request.clip.frames == 241 and request.edit.render is True
+    assert request.translate.target_languages == ["en", "ja"]
+
+
+def test_csv_header_must_name_known_fields_and_rows_must_fit_it() -> None:
+    with pytest.raises(ManifestError, match=r"unknown column\(s\) \['clip.promt'\]"):
+        parse_csv("title,clip.promt\nx,y\n")
+    with pytest.raises(ManifestError, match="repeated"):
+        parse_csv("title,title\nx,y\n")
+    raws, problems = parse_csv("title,clip.prompt\nx,y,z\n")
+    assert raws == [] and problems[0].line == 2 and "3 cells" in problems[0].rule
+
+
+def test_field_paths_mark_list_fields() -> None:
+    paths = field_paths()
+    assert paths["translate.target_languages"] == "list" and paths["clip.prompt"] == "str"
+    assert paths["clip.provider"] == "str" and paths["clip.frames"] == "json" and paths["clip.seed"] == "json"
+    assert paths["transcode.watermark_text"] == "str" and paths["transcode.clip_start_ms"] == "json"
+    assert "blocks.bucket" in paths and "clip" not in paths
+
+
+def test_items_deep_merge_over_defaults_and_get_stable_unique_titles() -> None:
+    raw = RawItem(item=1, overrides={"clip": {"prompt": "boat"}, "translate": {"target_languages": ["fr", "de"]}})
+    request = build_request(raw, DEFAULTS)
+    assert isinstance(request, ProductionRequest)
+    assert request.clip.prompt == "boat" and request.clip.provider == "jimeng"  # merged, not replaced
+    assert request.translate.target_languages == ["fr", "de"]
+    assert request.translate.source_language == "zh"
+    other = build_request(RawItem(item=7, overrides={"clip": {"prompt": "cat"}}), DEFAULTS)
+    again = build_request(RawItem(item=9, line=3, overrides=dict(raw.overrides)), DEFAULTS)
+    assert isinstance(other, ProductionRequest) and isinstance(again, ProductionRequest)
+    assert request.title.startswith("promo-") and request.title != other.title
+    assert again.title == request.title  # the item's content names it, not its position
+    titled = build_request(RawItem(item=1, overrides={"title": "mine"}), DEFAULTS)
+    assert isinstance(titled, ProductionRequest) and titled.title == "mine"
+    assert deep_merge({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"b": 3}, "l": [2]}) == {"a": {"b": 3, "c": 2}, "l": [2]}
+
+
+def test_item_problems_name_the_field_and_the_rule() -> None:
+    bad = build_request(RawItem(item=4, line=9, overrides={"clip": {"frames": 99, "colour": "red"}}), DEFAULTS)
+    assert isinstance(bad, list)
+    assert [(p.item, p.line, p.field, p.rule) for p in bad] == [(4, 9, "clip.colour", "unknown field")]
+    bad = build_request(RawItem(item=4, line=9, overrides={"clip": {"frames": 99}, "edit": {"crf": 99}}), DEFAULTS)
+    assert isinstance(bad, list)
+    assert {p.field for p in bad} == {"clip.frames", "edit.crf"}
+    assert "121" in next(p.rule for p in bad if p.field == "clip.frames")
+    assert str(bad[0]).startswith("item 4 (line 9): ")
+
+
+def test_inline_items_must_be_objects_and_duplicates_are_reported() -> None:
+    raws, problems = from_inline([{"clip": {"prompt": "a"}}, "prompt: b"])  # type: ignore[list-item]
+    assert len(raws) == 1 and problems[0].item == 2 and "must be an object" in problems[0].rule
+    request = build_request(raws[0], DEFAULTS)
+    assert isinstance(request, ProductionRequest)
+    found = duplicates([ValidItem(item=1, request=request), ValidItem(item=3, request=request)])
+    assert [(p.item, p.rule) for p in found] == [(3, "duplicate of item 1")]
+
+
+def test_format_from_key() -> None:
+    assert format_for_key("in/batch.JSONL") == "jsonl" and format_for_key("a.ndjson") == "jsonl"
+    assert format_for_key("a.csv") == "csv"
+    with pytest.raises(ManifestError, match="format"):
+        format_for_key("a.txt")

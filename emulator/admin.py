@@ -39,7 +39,10 @@ async def health(request: Request) -> dict[str, Any]:
             "workflows": len(state.workflows), "direct_edits": len(state.direct_edits),
             "edit_projects": len(state.edit_projects), "translations": len(state.translations),
         }
-    return {"status": "ok", "time_scale": state.config.time_scale, "clock_offset": state.clock.offset, "jobs": jobs}
+    return {
+        "status": "ok", "time_scale": state.config.time_scale, "clock_offset": state.clock.offset, "jobs": jobs,
+        "throttled_answers": state.throttled_answers,
+    }
 
 
 @router.get("/_emulator/ledger")

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 import emulator.jimeng  # noqa: F401 - registers the CV actions
 import emulator.vod  # noqa: F401 - registers the VOD actions
@@ -23,7 +23,19 @@ class EmulatorApp(FastAPI):
         # Outermost layer: keep the server's own send so DropConnection can reach the socket.
         if scope["type"] == "http":
             scope[RAW_SEND_KEY] = send
+            send = _count_throttled(self.state.emulator, send)
         await super().__call__(scope, receive, send)
+
+
+def _count_throttled(state: EmulatorState, send: Send) -> Send:
+    """Count every 429 answered, whatever produced it (quota bucket, Jimeng concurrency, a fault)."""
+
+    async def counting_send(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 429:
+            state.count_throttled()
+        await send(message)
+
+    return counting_send
 
 
 def create_app(config: EmulatorConfig | None = None) -> EmulatorApp:

@@ -82,6 +82,7 @@ class EmulatorState:
         self.media = MediaStore(secrets.token_bytes(16))
         self.faults = FaultBook(self.config.faults, self.config.fault_seed)
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.throttled_answers = 0  # 429s answered since start/reset (benchmarks check they stay at 0)
         self._init_data()
 
     def _init_data(self) -> None:
@@ -112,7 +113,12 @@ class EmulatorState:
             self.media.clear()
             self.faults = FaultBook([], self.config.fault_seed)
             self.clock.reset()
+            self.throttled_answers = 0
             self._init_data()
+
+    def count_throttled(self) -> None:
+        with self.lock:
+            self.throttled_answers += 1
 
     def now(self) -> float:
         return self.clock.now()

@@ -1,0 +1,488 @@
+"""produce_batch: many productions from one manifest, run concurrently inside the provider quotas.
+
+Behaviour (what an operator can rely on):
+
+- **Bad items** are found before anything is paid: pydantic rules, unknown fields, the provider rules
+  ``validate_production`` checks, and duplicates. With ``on_invalid="skip"`` (default) they are reported
+  (item number, source line, field, rule) as ``invalid`` rows and the valid items run; with ``"fail"`` the
+  batch stops with ``ManifestError`` before the first paid call. Skipping is the default because a re-run is
+  cheap: fix the line, run the same manifest again, and only the fixed item costs anything.
+- **Budget**: ``max_paid_submissions`` caps the paid submits of this run (``flows.budget``). Once it is used up
+  no further item starts (``skipped``, with the reason in ``BatchResult.stopped``); an item already in flight
+  finishes if it needs no more paid calls, or fails with ``BudgetExceededError`` at its next one.
+- **Re-run**: every paid step is cached by what it buys, so running the same batch again reuses finished
+  items (nothing billed) and redoes only what failed or was skipped.
+- **Concurrency**: at most ``max_concurrency`` items in flight; the provider quotas themselves are Prefect
+  global concurrency limits taken inside each paid call, so the batch never goes over them.
+
+Each item is one subflow run (``produce-batch-item``) whose stages run inline (no nested subflow runs), and
+item runs are *created* one at a time: concurrent subflow creation makes a SQLite-backed Prefect server answer
+503 and the client back off for seconds (bench/orchestration.py), while tasks cost ~10 ms each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+from uuid import UUID
+
+from prefect import flow
+from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+from prefect.context import FlowRunContext
+from prefect.logging import get_run_logger
+from pydantic import BaseModel, Field
+
+from flows import resources
+from flows.artifacts import artifact_key
+from flows.budget import Budget, budget
+from flows.generate import clip_fingerprint, generate_clip
+from flows.manifest import (
+    ItemProblem,
+    ManifestError,
+    RawItem,
+    ValidItem,
+    build_request,
+    duplicates,
+    format_for_key,
+    from_inline,
+    parse_manifest,
+    provider_problem,
+)
+from flows.models import BlockRefs, ClipSpec, GeneratedClip, ProductionRequest, ProductionResult
+from flows.pipeline import run_production, validate_clip_spec, validate_production
+from providers.states import JobState
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+VALIDATION_CONCURRENCY = 8  # provider validation loads blocks: a few at a time, not hundreds
+PROGRESS_EVERY_SECONDS = 1.0  # progress artifact writes are throttled (each is an API write)
+ERROR_CHARS = 500
+
+
+class ItemStatus(str, Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+
+
+class TranslationRow(BaseModel):
+    language: str
+    status: str
+    project_id: str | None = None
+    output_vid: str | None = None
+    srt: str | None = None
+    vtt: str | None = None
+    error: str | None = None
+
+
+class BatchItemRow(BaseModel):
+    item: int = Field(description="1-based item number in the manifest.")
+    line: int | None = Field(None, description="Source line in the manifest file.")
+    title: str = ""
+    status: ItemStatus
+    flow_run_id: str | None = Field(None, description="The item's produce-batch-item flow run.")
+    clip_job_id: str | None = None
+    clip: str | None = Field(None, description="s3:// location of the generated clip.")
+    vid: str | None = None
+    project_id: str | None = None
+    workflow_run_id: str | None = None
+    transcode_outputs: list[str] = []
+    translations: list[TranslationRow] = []
+    error: str | None = None
+
+
+class BatchResult(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    invalid: int
+    skipped: int
+    paid_submissions: int | None = Field(None, description="Paid submits this run made (when a budget was set).")
+    stopped: str | None = Field(None, description="Why items were skipped, if they were.")
+    items: list[BatchItemRow]
+
+
+# --- one item ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ItemSlot:
+    """Shared between the batch and one item run (through a context variable: flow parameters are serialised)."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    stages: dict[str, Any] = field(default_factory=dict)
+    flow_run_id: str | None = None
+
+
+_ITEM: ContextVar[_ItemSlot | None] = ContextVar("clipflow_batch_item", default=None)
+
+
+@flow(name="produce-batch-item", flow_run_name="item-{number}-{request.title}", log_prints=True)
+async def produce_batch_item(request: ProductionRequest, number: int = 0) -> ProductionResult:
+    """One production of a batch: produce_video's chain with its stages inline in this run."""
+    slot = _ITEM.get()
+    if slot is not None:
+        ctx = FlowRunContext.get()
+        slot.flow_run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+        slot.started.set()  # the run exists: the batch may create the next one
+    return await run_production(request, inline_stages=True, observe=slot.stages.__setitem__ if slot else None)
+
+
+def _row(valid: ValidItem, slot: _ItemSlot, result: ProductionResult | None, error: str | None, bucket: str) -> BatchItemRow:
+    stages = dict(slot.stages)
+    if result is not None:
+        stages.update(clip=result.clip, edit=result.edit, transcode=result.transcode)
+    clip, edit, transcode = stages.get("clip"), stages.get("edit"), stages.get("transcode")
+    translations = [
+        TranslationRow(
+            language=lang.language, status=lang.status.value, project_id=lang.project_id or None,
+            output_vid=lang.output_vid, srt=f"s3://{bucket}/{lang.srt_key}" if lang.srt_key else None,
+            vtt=f"s3://{bucket}/{lang.vtt_key}" if lang.vtt_key else None, error=lang.error,
+        )
+        for lang in (result.languages if result else [])
+    ]
+    ok = result is not None and result.status is JobState.SUCCEEDED
+    if result is not None and not ok and error is None:
+        error = "; ".join(f"{t.language}: {t.error or t.status}" for t in translations if t.status != "succeeded")
+        if transcode is not None and transcode.status is not JobState.SUCCEEDED:
+            error = f"transcode {transcode.status.value}; {error}"
+    return BatchItemRow(
+        item=valid.item, line=valid.line, title=valid.request.title,
+        status=ItemStatus.SUCCEEDED if ok else ItemStatus.FAILED, flow_run_id=slot.flow_run_id,
+        clip_job_id=clip.job_id if clip else None,
+        clip=f"s3://{clip.stored.bucket}/{clip.stored.key}" if clip else None,
+        vid=clip.imported.vid if clip else None, project_id=edit.project_id if edit else None,
+        workflow_run_id=transcode.run_id if transcode else None,
+        transcode_outputs=[o.store_uri or o.file_id or "" for o in transcode.outputs] if transcode else [],
+        translations=translations, error=(error or None) and error[:ERROR_CHARS],
+    )
+
+
+# --- shared machinery ----------------------------------------------------------------------------------------
+
+
+class _Admission:
+    """At most ``max_concurrency`` items in flight; none started once the budget is used up."""
+
+    def __init__(self, max_concurrency: int, guard: Budget | None) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency: must be >= 1")
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.guard = guard
+
+    @property
+    def budget_used_up(self) -> bool:
+        return self.guard is not None and self.guard.spent >= self.guard.limit
+
+    def stop_reason(self) -> str:
+        assert self.guard is not None
+        return (
+            f"budget of {self.guard.limit} paid submissions used up ({self.guard.spent} made in this run); "
+            "items not started were skipped. Run the same batch again with a larger max_paid_submissions: "
+            "finished work is reused from the cache, not paid again."
+        )
+
+
+class _Progress:
+    """A progress artifact that moves as items finish (writes throttled to one per second)."""
+
+    def __init__(self, total: int, description: str) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.description = description
+        self.artifact_id: UUID | None = None
+        self._last_write = 0.0
+
+    async def start(self, key: str, already_done: int) -> None:
+        self.done = already_done
+        self.artifact_id = await acreate_progress_artifact(self.percent, key=key, description=self.description)
+        self._last_write = time.monotonic()
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.done / self.total, 1)
+
+    async def advance(self, *, final: bool = False) -> None:
+        if not final:
+            self.done += 1
+        if self.artifact_id is None:
+            return
+        if final or self.done >= self.total or time.monotonic() - self._last_write >= PROGRESS_EVERY_SECONDS:
+            self._last_write = time.monotonic()
+            await aupdate_progress_artifact(self.artifact_id, self.percent, description=self.description)
+
+
+async def _validated(
+    raws: list[RawItem], defaults: ProductionRequest
+) -> tuple[list[ValidItem], list[ItemProblem]]:
+    """Every item checked the way produce_video checks a request, before anything is paid for."""
+    problems: list[ItemProblem] = []
+    built: list[tuple[RawItem, ProductionRequest]] = []
+    for raw in raws:
+        request = build_request(raw, defaults)
+        if isinstance(request, list):
+            problems += request
+        else:
+            built.append((raw, request))
+    gate = asyncio.Semaphore(VALIDATION_CONCURRENCY)
+
+    async def check(raw: RawItem, request: ProductionRequest) -> ItemProblem | ValidItem:
+        async with gate:
+            try:
+                await validate_production(request)
+            except Exception as exc:  # noqa: BLE001 - any refusal is this item's problem, reported with it
+                return provider_problem(raw, exc)
+        return ValidItem(item=raw.item, line=raw.line, request=request)
+
+    checked = await asyncio.gather(*(check(raw, request) for raw, request in built))
+    valid = [c for c in checked if isinstance(c, ValidItem)]
+    problems += [c for c in checked if isinstance(c, ItemProblem)]
+    dupes = duplicates(valid)
+    dupe_items = {p.item for p in dupes}
+    return [v for v in valid if v.item not in dupe_items], sorted(problems + dupes, key=lambda p: (p.item, p.field))
+
+
+async def _read_manifest(key: str, fmt: str, refs: BlockRefs) -> tuple[list[RawItem], list[ItemProblem]]:
+    fmt = format_for_key(key) if fmt == "auto" else fmt
+    bucket = await resources.bucket(refs)
+
+    def read() -> bytes:
+        obj = bucket.client.get_object(Bucket=bucket.name, Key=key)
+        if obj["ContentLength"] > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"manifest s3://{bucket.name}/{key} is over {MAX_MANIFEST_BYTES} bytes")
+        return obj["Body"].read()
+
+    try:
+        raw = await asyncio.to_thread(read)
+    except ManifestError:
+        raise
+    except Exception as exc:  # boto's error types vary by endpoint; the message names the key
+        raise ManifestError(f"cannot read manifest s3://{bucket.name}/{key}: {exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")  # spreadsheet exports start with a BOM
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"manifest s3://{bucket.name}/{key} is not UTF-8: {exc}") from exc
+    return parse_manifest(text, fmt)
+
+
+def _problem_rows(problems: list[ItemProblem], titles: dict[int, str]) -> list[BatchItemRow]:
+    by_item: dict[int, list[ItemProblem]] = {}
+    for problem in problems:
+        by_item.setdefault(problem.item, []).append(problem)
+    return [
+        BatchItemRow(
+            item=item, line=found[0].line, title=titles.get(item, ""), status=ItemStatus.INVALID,
+            error="; ".join(f"{p.field}: {p.rule}" for p in found)[:ERROR_CHARS],
+        )
+        for item, found in by_item.items()
+    ]
+
+
+def _table(rows: list[BatchItemRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "item": r.item,
+            "line": r.line if r.line is not None else "",
+            "title": r.title,
+            "status": r.status.value,
+            "clip_job": r.clip_job_id or "",
+            "vid": r.vid or "",
+            "project": r.project_id or "",
+            "workflow_run": r.workflow_run_id or "",
+            "translations": ", ".join(f"{t.language}:{t.project_id or '-'}:{t.status}" for t in r.translations),
+            "outputs": " ".join(
+                [r.clip or ""] + [t.output_vid or "" for t in r.translations] + [t.srt or "" for t in r.translations]
+            ).strip(),
+            "item_run": r.flow_run_id or "",
+            "error": r.error or "",
+        }
+        for r in rows
+    ]
+
+
+# --- the batch -----------------------------------------------------------------------------------------------
+
+
+@flow(name="produce-batch", log_prints=True)
+async def produce_batch(
+    items: list[dict[str, Any]] | None = None,
+    manifest_key: str | None = None,
+    defaults: ProductionRequest = ProductionRequest(),  # noqa: B008 - pydantic default; Prefect renders the form
+    max_paid_submissions: int | None = None,
+    max_concurrency: int = 16,
+    on_invalid: Literal["skip", "fail"] = "skip",
+    manifest_format: Literal["auto", "jsonl", "csv"] = "auto",
+) -> BatchResult:
+    """Run one production per manifest item (``items`` inline, or ``manifest_key`` in the bucket of
+    ``defaults.blocks``: JSONL, or CSV with dotted-path columns). Each item is deep-merged over ``defaults``."""
+    logger = get_run_logger()
+    if (items is None) == (manifest_key is None):
+        raise ManifestError("give exactly one of items (inline) or manifest_key (an object in the bucket)")
+    if max_concurrency < 1:
+        raise ValueError("max_concurrency: must be >= 1")
+    if items is not None:
+        raws, problems = from_inline(items)
+    else:
+        raws, problems = await _read_manifest(manifest_key or "", manifest_format, defaults.blocks)
+    valid, more = await _validated(raws, defaults)
+    problems = sorted(problems + more, key=lambda p: (p.item, p.field))
+    total = len(raws) + len({p.item for p in problems} - {r.item for r in raws})
+    for problem in problems:
+        logger.error("Invalid %s", problem)
+    if problems and on_invalid == "fail":
+        listed = "\n".join(str(p) for p in problems[:50])
+        raise ManifestError(f"{len({p.item for p in problems})} invalid item(s); nothing was run or paid for:\n{listed}")
+
+    bucket = await resources.bucket(defaults.blocks)
+    titles = {raw.item: str(raw.overrides.get("title", "")) for raw in raws}
+    rows: dict[int, BatchItemRow] = {row.item: row for row in _problem_rows(problems, titles)}
+    progress = _Progress(total, f"{defaults.title}: {total} item(s), {len(valid)} to run")
+    key = artifact_key(f"{defaults.title}-batch", "progress")
+    await progress.start(key, already_done=len(rows))
+    logger.info("Batch of %d item(s): %d valid, %d invalid", total, len(valid), len(rows))
+
+    with budget(max_paid_submissions) as guard:
+        admission = _Admission(max_concurrency, guard)
+        creating = asyncio.Lock()  # item runs are created one at a time (see the module docstring)
+
+        async def run_item(valid_item: ValidItem) -> BatchItemRow:
+            async with admission.slots:
+                if admission.budget_used_up:
+                    row = BatchItemRow(
+                        item=valid_item.item, line=valid_item.line, title=valid_item.request.title,
+                        status=ItemStatus.SKIPPED, error="not started: the batch's paid-submission budget is used up",
+                    )
+                else:
+                    row = await _launch(valid_item, creating, bucket.name)
+            rows[row.item] = row
+            await progress.advance()
+            return row
+
+        await asyncio.gather(*(run_item(v) for v in valid))
+        stopped = admission.stop_reason() if any(r.status is ItemStatus.SKIPPED for r in rows.values()) else None
+        spent = guard.spent if guard is not None else None
+
+    ordered = [rows[n] for n in sorted(rows)]
+    result = BatchResult(
+        total=len(ordered),
+        succeeded=sum(r.status is ItemStatus.SUCCEEDED for r in ordered),
+        failed=sum(r.status is ItemStatus.FAILED for r in ordered),
+        invalid=sum(r.status is ItemStatus.INVALID for r in ordered),
+        skipped=sum(r.status is ItemStatus.SKIPPED for r in ordered),
+        paid_submissions=spent, stopped=stopped, items=ordered,
+    )
+    summary = (
+        f"{result.succeeded} succeeded, {result.failed} failed, {result.invalid} invalid, {result.skipped} skipped"
+        f" of {result.total}"
+    )
+    await progress.advance(final=True)
+    await acreate_table_artifact(
+        table=_table(ordered), key=artifact_key(f"{defaults.title}-batch", "items"),
+        description=f"{defaults.title} batch: {summary}" + (f". Stopped: {stopped}" if stopped else ""),
+    )
+    if stopped:
+        logger.warning("Batch stopped early: %s", stopped)
+    (logger.warning if result.succeeded < result.total else logger.info)("Batch finished: %s", summary)
+    return result
+
+
+async def _launch(valid: ValidItem, creating: asyncio.Lock, bucket_name: str) -> BatchItemRow:
+    """Create the item's run (one at a time), then let it run concurrently with the others."""
+    slot = _ItemSlot()
+    context = contextvars.copy_context()
+    context.run(_ITEM.set, slot)
+    async with creating:
+        run = asyncio.get_running_loop().create_task(
+            produce_batch_item(valid.request, valid.item), context=context  # type: ignore[arg-type]
+        )
+        started = asyncio.ensure_future(slot.started.wait())
+        await asyncio.wait({run, started}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+    try:
+        result = await run
+    except Exception as exc:  # noqa: BLE001 - the item failed; its row says why, the others go on
+        return _row(valid, slot, None, f"{type(exc).__name__}: {exc}", bucket_name)
+    return _row(valid, slot, result, None, bucket_name)
+
+
+# --- clips only ----------------------------------------------------------------------------------------------
+
+
+class ClipRow(BaseModel):
+    item: int
+    status: ItemStatus
+    job_id: str | None = None
+    clip: str | None = Field(None, description="s3:// location of the clip.")
+    vid: str | None = None
+    error: str | None = None
+
+
+class ClipsResult(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    invalid: int
+    skipped: int
+    clips: list[ClipRow]
+
+
+@flow(name="generate-clips", log_prints=True)
+async def generate_clips(
+    specs: list[ClipSpec],
+    space_name: str = "demo",
+    blocks: BlockRefs = BlockRefs(),  # noqa: B008 - pydantic default; Prefect renders the form
+    max_paid_submissions: int | None = None,
+    max_concurrency: int = 8,
+) -> ClipsResult:
+    """Generate, keep and import N clips (generate_clip for each, inline in this run). Invalid specs are
+    reported and skipped before anything is paid; the same budget and re-run rules as produce-batch apply."""
+    rows: dict[int, ClipRow] = {}
+    runnable: list[tuple[int, ClipSpec]] = []
+    for n, spec in enumerate(specs, start=1):
+        try:
+            validate_clip_spec(spec)  # the provider rules, before any paid call
+            await clip_fingerprint(spec, blocks)
+        except Exception as exc:  # noqa: BLE001 - reported on the spec's row
+            problem = provider_problem(RawItem(item=n), exc)
+            rows[n] = ClipRow(item=n, status=ItemStatus.INVALID, error=f"{problem.field}: {problem.rule}")
+        else:
+            runnable.append((n, spec))
+
+    with budget(max_paid_submissions) as guard:
+        admission = _Admission(max_concurrency, guard)
+
+        async def one(n: int, spec: ClipSpec) -> None:
+            async with admission.slots:
+                if admission.budget_used_up:
+                    rows[n] = ClipRow(item=n, status=ItemStatus.SKIPPED, error=admission.stop_reason())
+                    return
+                rows[n] = await _clip_row(n, lambda: generate_clip.fn(spec, space_name, blocks))
+
+        await asyncio.gather(*(one(n, spec) for n, spec in runnable))
+
+    ordered = [rows[n] for n in sorted(rows)]
+    await acreate_table_artifact(
+        table=[r.model_dump(mode="json") for r in ordered], key=artifact_key("generate-clips", "items"),
+        description=f"{len(ordered)} clip(s)",
+    )
+    return ClipsResult(
+        total=len(ordered), clips=ordered,
+        **{s.value: sum(r.status is s for r in ordered) for s in ItemStatus},
+    )
+
+
+async def _clip_row(n: int, make: Callable[[], Awaitable[GeneratedClip]]) -> ClipRow:
+    try:
+        clip = await make()
+    except Exception as exc:  # noqa: BLE001 - one clip failing must not stop the others
+        return ClipRow(item=n, status=ItemStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
+    return ClipRow(
+        item=n, status=ItemStatus.SUCCEEDED, job_id=clip.job_id,
+        clip=f"s3://{clip.stored.bucket}/{clip.stored.key}", vid=clip.imported.vid,
+    )

@@ -47,7 +47,8 @@ def _pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}")) if Path("/usr/lib/postgresql").exists() else []
+    root = Path("/usr/lib/postgresql")
+    candidates = sorted(root.glob(f"*/bin/{name}")) if root.exists() else []
     return str(candidates[-1]) if candidates else None
 
 
@@ -185,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="clipflow-bench-") as home:
         prepare_environment(home, args.time_scale)
-        from flows.demo import moto_s3
         from emulator.config import Durations
         from emulator.testing import running_emulator
+        from flows.demo import moto_s3
 
         api_answers: Counter[str] = Counter()
         count_prefect_answers(api_answers)
@@ -210,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = out["wall"] / bound
     print(f"items {args.items} x {args.languages} languages, provider {args.provider}, time scale {args.time_scale}, "
           f"max_concurrency {args.max_concurrency}, Prefect on {database}")
-    print(f"result: {result.succeeded} succeeded, {result.failed} failed, {result.invalid} invalid, {result.skipped} skipped")
+    print(f"result: {result.succeeded} succeeded, {result.failed} failed, {result.invalid} invalid, "
+          f"{result.skipped} skipped")
     for name, seconds in sorted(bounds.items(), key=lambda kv: -kv[1]):
         print(f"  bound {name:<30} {seconds:8.1f} s")
     print(f"wall time      {out['wall']:8.1f} s")

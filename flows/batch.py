@@ -134,7 +134,9 @@ async def produce_batch_item(request: ProductionRequest, number: int = 0) -> Pro
     return await run_production(request, inline_stages=True, observe=slot.stages.__setitem__ if slot else None)
 
 
-def _row(valid: ValidItem, slot: _ItemSlot, result: ProductionResult | None, error: str | None, bucket: str) -> BatchItemRow:
+def _row(
+    valid: ValidItem, slot: _ItemSlot, result: ProductionResult | None, error: str | None, bucket: str
+) -> BatchItemRow:
     stages = dict(slot.stages)
     if result is not None:
         stages.update(clip=result.clip, edit=result.edit, transcode=result.transcode)
@@ -337,7 +339,8 @@ async def produce_batch(
         logger.error("Invalid %s", problem)
     if problems and on_invalid == "fail":
         listed = "\n".join(str(p) for p in problems[:50])
-        raise ManifestError(f"{len({p.item for p in problems})} invalid item(s); nothing was run or paid for:\n{listed}")
+        count = len({p.item for p in problems})
+        raise ManifestError(f"{count} invalid item(s); nothing was run or paid for:\n{listed}")
 
     bucket = await resources.bucket(defaults.blocks)
     titles = {raw.item: str(raw.overrides.get("title", "")) for raw in raws}

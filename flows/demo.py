@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,12 +18,6 @@ from typing import Any
 
 DEMO_TIME_SCALE = 0.01  # a nominal 90 s Jimeng job takes ~1 s
 DEMO_BUCKET = "clipflow-demo"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -36,13 +29,15 @@ def moto_s3() -> Iterator[str]:
 
     # werkzeug logs every request line, presigned signatures included: keep it quiet.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    host, port = server.get_host_and_port()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.stop()
+        if server._server is not None:  # stop() leaves the listening socket open
+            server._server.server_close()
 
 
 def prepare_environment(home: str, time_scale: float) -> None:

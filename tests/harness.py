@@ -54,17 +54,10 @@ class S3Env:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    from moto.server import ThreadedMotoServer
+    from flows.demo import moto_s3  # the demo's S3: one way to run moto for the demo, tests and benches
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield S3Server(endpoint_url=f"http://{host}:{port}")
-    finally:
-        server.stop()
-        if server._server is not None:  # stop() leaves the listening socket open
-            server._server.server_close()
+    with moto_s3() as endpoint_url:
+        yield S3Server(endpoint_url=endpoint_url)
 
 
 @pytest.fixture

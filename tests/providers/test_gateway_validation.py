@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from providers.errors import RequestValidationError
 from providers.gateway import GatewayClient, GatewayVideoRequest, validate_request
 from providers.gateway.models import model_rules
-
-
-class NoNetwork(httpx.AsyncBaseTransport):
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        raise AssertionError("a request was sent")
+from tests.providers.support import NoNetwork
 
 
 def req(model: str, **fields: object) -> GatewayVideoRequest:

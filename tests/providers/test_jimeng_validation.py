@@ -6,12 +6,12 @@ import base64
 import struct
 import zlib
 
-import httpx
 import pytest
 
 from providers.errors import RequestValidationError
 from providers.jimeng import JimengClient, JimengVideoRequest, validate_request
 from providers.jimeng.models import IMAGE_MAX_BYTES, image_kind, image_size
+from tests.providers.support import NoNetwork
 
 # Images are header-only: the client reads dimensions from the header and never decodes pixels.
 
@@ -69,15 +69,6 @@ def test_unreadable_headers_give_none(data: bytes) -> None:
 
 
 # --- rules ---------------------------------------------------------------------------------------------------
-
-
-class NoNetwork(httpx.AsyncBaseTransport):
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        raise AssertionError("a request was sent")
 
 
 def image_req(data: bytes, **fields: object) -> JimengVideoRequest:

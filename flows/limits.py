@@ -1,7 +1,9 @@
 """Provider quotas as Prefect global concurrency limits, shared by every worker talking to one account.
 
-- A QPS quota becomes a rate limit: ``limit = max(1, ceil(qps))`` slots (the burst) that decay at ``qps`` per
-  second; each call takes one slot with ``rate_limit`` and never gives it back.
+- A QPS quota above ``SERIAL_MAX_QPS`` becomes a rate limit: ``limit = ceil(qps)`` slots (the burst) that
+  decay at ``qps`` per second; each call takes one slot with ``rate_limit`` and never gives it back.
+- A slower QPS quota becomes a one-slot limit: the turn, held by the process whose calls go out, which spaces
+  them itself (``flows.pacing`` says why).
 - A concurrency quota (jobs in flight) becomes a plain limit of ``concurrency`` slots, held with
   ``concurrency()`` for as long as the ``async with`` body runs.
 
@@ -12,6 +14,10 @@ deployment hammer a provider into 429s. Run ``ensure_limits()`` (``clipflow setu
 ``off`` (no Prefect calls at all: for unit tests without a Prefect API).
 
 An operator may deactivate a limit in the UI to stop enforcing it; ``ensure_limits`` leaves ``active`` alone.
+
+Each process also paces its own calls before it asks Prefect (``flows.pacing``), and queues for a concurrency
+slot locally before asking Prefect for it: Prefect's own waiting (a retry after a random 0.7-1.3 x the usual
+wait) hands a freed slot over late.
 """
 
 from __future__ import annotations
@@ -19,15 +25,18 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 
+import aiologic
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
-from prefect.concurrency.asyncio import concurrency, rate_limit
+from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from flows.pacing import SERIAL_MAX_QPS, pacer_for
 from providers.quotas import Quota, all_quotas
 
 MODE_ENV = "CLIPFLOW_QUOTA_LIMITS"
@@ -48,6 +57,8 @@ def limit_settings(quota: Quota) -> tuple[int, float]:
     if quota.qps is not None:
         if not quota.qps > 0:
             raise ValueError(f"{quota.limit_name}: qps must be positive")
+        if quota.qps <= SERIAL_MAX_QPS:  # a one-slot turn the calling process holds (flows.pacing)
+            return 1, 0.0
         return max(1, math.ceil(quota.qps)), float(quota.qps)
     if quota.concurrency is not None:
         if quota.concurrency < 1:
@@ -112,39 +123,56 @@ def quotas_for(provider: str, action: str) -> tuple[Quota, ...]:
         raise KeyError(f"no quota is defined for {provider}:{action}") from None
 
 
-async def acquire_rate(quota: Quota, *, timeout_seconds: float | None = None) -> None:
-    """Wait for one call's worth of a QPS quota (call right before the provider request)."""
+_local_slots: dict[str, aiologic.Semaphore] = {}
+_registry_guard = threading.Lock()
+
+
+def _local_slot(quota: Quota) -> aiologic.Semaphore:
+    """This process's share of a concurrency quota: callers queue here, not on Prefect's 423 + Retry-After."""
+    with _registry_guard:
+        slots = _local_slots.get(quota.limit_name)
+        if slots is None or slots.initial_value != quota.concurrency:
+            slots = _local_slots[quota.limit_name] = aiologic.Semaphore(int(quota.concurrency or 1))
+        return slots
+
+
+@asynccontextmanager
+async def rate_slot(quota: Quota) -> AsyncIterator[None]:
+    """One call under a QPS quota, paced by this process and limited by Prefect; the body is the call."""
     if quota.qps is None:
         raise ValueError(f"{quota.limit_name} is not a rate quota; use hold_slot")
     mode = limits_mode()
     if mode == "off":
+        yield
         return
-    await rate_limit(quota.limit_name, occupy=1, timeout_seconds=timeout_seconds, strict=mode == "strict")
+    async with pacer_for(quota.limit_name, float(quota.qps)).turn(strict=mode == "strict"):
+        yield
 
 
 @asynccontextmanager
-async def hold_slot(quota: Quota, *, timeout_seconds: float | None = None) -> AsyncIterator[None]:
+async def hold_slot(quota: Quota) -> AsyncIterator[None]:
     """Hold one slot of a concurrency quota for the body (e.g. submit → job finished)."""
     if quota.concurrency is None:
-        raise ValueError(f"{quota.limit_name} is not a concurrency quota; use acquire_rate")
+        raise ValueError(f"{quota.limit_name} is not a concurrency quota; use rate_slot")
     mode = limits_mode()
     if mode == "off":
         yield
         return
-    async with concurrency(quota.limit_name, occupy=1, timeout_seconds=timeout_seconds, strict=mode == "strict"):
-        yield
+    async with _local_slot(quota):
+        async with concurrency(quota.limit_name, occupy=1, strict=mode == "strict"):
+            yield
 
 
 @asynccontextmanager
-async def quota_slot(provider: str, action: str, *, timeout_seconds: float | None = None) -> AsyncIterator[None]:
+async def quota_slot(provider: str, action: str) -> AsyncIterator[None]:
     """Every quota of ``provider:action`` for one call: the concurrency slot (if any) first, held for the body,
     then the rate slot, so a call waiting for a job slot does not burn a rate slot meanwhile."""
     quotas = quotas_for(provider, action)
     async with AsyncExitStack() as stack:
         for quota in quotas:
             if quota.concurrency is not None:
-                await stack.enter_async_context(hold_slot(quota, timeout_seconds=timeout_seconds))
+                await stack.enter_async_context(hold_slot(quota))
         for quota in quotas:
             if quota.qps is not None:
-                await acquire_rate(quota, timeout_seconds=timeout_seconds)
+                await stack.enter_async_context(rate_slot(quota))
         yield

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 
+from emulator.config import DEMO_SPACE, DEMO_VID
+from emulator.testing import EmulatorHandle
 from flows.limits import (
-    acquire_rate,
     ensure_limits,
     hold_slot,
     limit_settings,
     quota_slot,
     quotas_for,
+    rate_slot,
 )
+from flows.models import TranslateSpec
+from flows.pacing import SERIAL_MAX_QPS
+from flows.translate import build_translation_request
 from providers.quotas import Quota, all_quotas
+from providers.vod import VodClient
 
 
 def unique(action: str, **kwargs: Any) -> Quota:
@@ -44,8 +52,10 @@ class CountingClient:
 
 def test_limit_settings() -> None:
     assert limit_settings(Quota("p", "a", qps=10)) == (10, 10.0)
-    assert limit_settings(Quota("p", "a", qps=0.5)) == (1, 0.5)
     assert limit_settings(Quota("p", "a", qps=2.5)) == (3, 2.5)
+    # Slow quotas: a one-slot turn that the calling process holds and paces itself.
+    assert limit_settings(Quota("p", "a", qps=0.5)) == (1, 0.0)
+    assert limit_settings(Quota("p", "a", qps=2)) == (1, 0.0)
     assert limit_settings(Quota("p", "a", concurrency=2)) == (2, 0.0)
     with pytest.raises(ValueError):
         limit_settings(Quota("p", "a"))
@@ -81,9 +91,11 @@ async def test_ensure_limits_creates_every_quota(prefect_api: str) -> None:
     assert names == [q.limit_name for q in all_quotas()]
     for quota in all_quotas():
         limit = await read(quota.limit_name)
-        if quota.qps is not None:
+        if quota.qps is not None and quota.qps > SERIAL_MAX_QPS:
             assert limit.limit == max(1, round(quota.qps + 0.4999))
             assert limit.slot_decay_per_second == pytest.approx(quota.qps)
+        elif quota.qps is not None:  # a turn
+            assert (limit.limit, limit.slot_decay_per_second) == (1, 0)
         else:
             assert limit.limit == quota.concurrency
             assert limit.slot_decay_per_second == 0
@@ -118,14 +130,38 @@ async def test_ensure_limits_corrects_drifted_settings(prefect_api: str) -> None
 
 
 async def test_rate_limit_spaces_calls(prefect_api: str) -> None:
-    quota = unique("Call", qps=2)
+    quota = unique("Call", qps=4)
     await ensure_limits(quotas=[quota])
     started = time.monotonic()
-    for _ in range(5):
-        await acquire_rate(quota)
+    for _ in range(9):
+        async with rate_slot(quota):
+            pass
     took = time.monotonic() - started
-    # Burst of 2, then one slot every 0.5 s: the 5th call cannot start before ~1.5 s.
-    assert 1.4 <= took < 10, took
+    # One slot every 0.25 s: the 9th call cannot start before 2 s.
+    assert 1.95 <= took < 20, took
+
+
+async def test_serial_quota_spaces_calls_from_the_answers(prefect_api: str) -> None:
+    quota = unique("Call", qps=2)
+    await ensure_limits(quotas=[quota])
+    answered: list[float] = []
+    sent: list[float] = []
+
+    async def call(hold: float) -> None:
+        async with rate_slot(quota):
+            sent.append(time.monotonic())
+            await asyncio.sleep(hold)  # the provider takes this long to answer
+            answered.append(time.monotonic())
+
+    await asyncio.gather(*(call(0.2) for _ in range(4)))
+    assert all(nxt - prev >= 0.5 for prev, nxt in zip(answered, sent[1:])), (sent, answered)
+    # The turn is handed back once nobody is waiting and the last interval has run out (on a timer thread).
+    assert (await read(quota.limit_name)).active_slots == 1
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if (await read(quota.limit_name)).active_slots == 0:
+            break
+    assert (await read(quota.limit_name)).active_slots == 0
 
 
 async def test_concurrency_slot_is_held_for_the_body(prefect_api: str) -> None:
@@ -147,11 +183,14 @@ async def test_concurrency_slot_is_held_for_the_body(prefect_api: str) -> None:
 
 
 async def test_missing_limit_fails_loudly(prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    quota = unique("Call", qps=1)  # never ensured
-    with pytest.raises(ConcurrencySlotAcquisitionError):
-        await acquire_rate(quota)
-    monkeypatch.setenv("CLIPFLOW_QUOTA_LIMITS", "lenient")
-    await acquire_rate(quota)  # warns, does not limit
+    for quota in (unique("Call", qps=1), unique("Call", qps=10)):  # never ensured; a turn and a rate limit
+        monkeypatch.delenv("CLIPFLOW_QUOTA_LIMITS", raising=False)
+        with pytest.raises(ConcurrencySlotAcquisitionError):
+            async with rate_slot(quota):
+                pass
+        monkeypatch.setenv("CLIPFLOW_QUOTA_LIMITS", "lenient")
+        async with rate_slot(quota):  # warns, does not limit
+            pass
 
 
 async def test_quota_slot_holds_the_jimeng_jobs_slot(prefect_api: str) -> None:
@@ -160,3 +199,91 @@ async def test_quota_slot_holds_the_jimeng_jobs_slot(prefect_api: str) -> None:
         jobs = await read("clipflow-jimeng-jobs")
         assert jobs.active_slots == 1
     assert (await read("clipflow-jimeng-jobs")).active_slots == 0
+
+
+class SlowFirstRequest(httpx.AsyncBaseTransport):
+    """A network whose first request takes ``delay`` s to reach the server (the answer comes back at once)."""
+
+    def __init__(self, delay: float) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._delay: float | None = delay
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        delay, self._delay = self._delay, None
+        if delay:
+            await asyncio.sleep(delay)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def submit_translations(
+    emu: EmulatorHandle, languages: list[str], first_delay: float, errors: list[BaseException]
+) -> None:
+    """Paid 1-QPS submits, one after another through quota_slot, on this thread's own event loop."""
+
+    async def run() -> None:
+        transport = SlowFirstRequest(first_delay)
+        async with VodClient(emu.access_key, emu.secret_key, endpoint=emu.vod_endpoint, transport=transport) as vod:
+            for language in languages:
+                spec = TranslateSpec(target_languages=[language])
+                request = build_translation_request(DEMO_VID, DEMO_SPACE, language, spec)
+                async with quota_slot("vod", "SubmitAITranslationWorkflow"):
+                    await vod.submit_ai_translation_workflow(request)
+
+    try:
+        asyncio.run(run())
+    except BaseException as exc:  # reported by the test, not lost in a thread
+        errors.append(exc)
+
+
+async def test_one_qps_calls_never_reach_the_provider_too_close(prefect_api: str, emu: EmulatorHandle) -> None:
+    """Two event loops of one process share SubmitAITranslationWorkflow's 1 QPS. The first call crawls through
+    the network for 0.9 s: spacing calls by when they were *sent* would land the next one about 0.1 s after it
+    at the provider. The next call is spaced from the slow one's *answer*, so the provider never answers 429.
+    Prefect's limit is loosened meanwhile: its random retry waits would otherwise sometimes space the calls
+    by luck, and this test is about what the process does by itself."""
+    quota = quotas_for("vod", "SubmitAITranslationWorkflow")[0]
+    await ensure_limits(quotas=[Quota(quota.provider, quota.action, qps=100)])
+    errors: list[BaseException] = []
+    slow = threading.Thread(target=submit_translations, args=(emu, ["en", "ja"], 0.9, errors))
+    fast = threading.Thread(target=submit_translations, args=(emu, ["ko", "fr"], 0.0, errors))
+    try:
+        slow.start()
+        await asyncio.sleep(0.3)  # the slow call is under way first
+        fast.start()
+        for thread in (slow, fast):
+            await asyncio.to_thread(thread.join)
+    finally:
+        await ensure_limits(quotas=[quota])
+    assert errors == []
+    assert emu.health()["throttled_answers"] == 0
+    assert len([e for e in emu.ledger() if e["action"] == "SubmitAITranslationWorkflow"]) == 4
+
+
+async def test_jobs_slot_is_shared_by_event_loops_of_one_process(prefect_api: str) -> None:
+    """The local queue in front of Prefect's concurrency slot works from several event loops (an asyncio
+    primitive would be bound to the first loop that used it) and never lets two bodies in at once."""
+    quota = unique("Job", concurrency=1)
+    await ensure_limits(quotas=[quota])
+    inside: list[int] = []
+    peak: list[int] = []
+
+    def worker() -> None:
+        async def run() -> None:
+            for _ in range(3):
+                async with hold_slot(quota):
+                    inside.append(1)
+                    peak.append(len(inside))
+                    await asyncio.sleep(0.05)
+                    inside.pop()
+
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        await asyncio.to_thread(thread.join)
+    assert len(peak) == 9 and max(peak) == 1

@@ -1,7 +1,8 @@
-"""produce_video: prompt -> clip -> edit project -> transcode -> translations, as one Prefect flow."""
+"""produce_video: prompt -> clip -> edit project -> transcode and translations, as one Prefect flow."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -62,9 +63,19 @@ async def run_production(
     edit = await stage(create_edit_project)(request.title, clip.imported, request.edit, refs)
     seen("edit", edit)
     source_vid = edit.rendered_vid or clip.imported.vid
-    transcode = await stage(start_transcode_workflow)(source_vid, request.space_name, request.transcode, refs)
-    seen("transcode", transcode)
-    languages = await stage(ai_translate)(source_vid, request.space_name, request.translate, refs)
+    # Renditions and translations both start from the source video: neither waits for the other. Both run to
+    # the end even when one fails, so nothing paid for is left half-watched.
+    transcoded, translated = await asyncio.gather(
+        stage(start_transcode_workflow)(source_vid, request.space_name, request.transcode, refs),
+        stage(ai_translate)(source_vid, request.space_name, request.translate, refs),
+        return_exceptions=True,
+    )
+    if not isinstance(transcoded, BaseException):
+        seen("transcode", transcoded)
+    for outcome in (transcoded, translated):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    transcode, languages = transcoded, translated
 
     ok = transcode.status is JobState.SUCCEEDED and all(lang.status is JobState.SUCCEEDED for lang in languages)
     result = ProductionResult(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from emulator.testing import TEST_TIME_SCALE
 from flows.models import BlockRefs, ClipSpec, EditSpec, ImportedClip, ProductionRequest, TranscodeSpec, TranslateSpec
 from flows.pipeline import produce_video
 from providers.errors import InvalidRequestError, OutcomeUnknownError, RequestValidationError
@@ -54,6 +55,21 @@ async def test_whole_chain_produces_every_output(pipeline: Pipeline) -> None:
             "StartWorkflow": 1, "SubmitAITranslationWorkflow": 2,
         }
     )
+
+
+async def test_translations_do_not_wait_for_the_transcode(pipeline: Pipeline) -> None:
+    """Renditions and translations both start from the source video: the translations are paid for while
+    the transcode workflow still runs (8 s here), not after it."""
+    workflow_seconds = 8.0
+    pipeline.emulator.configure(durations={"workflow_running": workflow_seconds / TEST_TIME_SCALE})
+    result = await produce_video(unique_request())
+
+    assert result.status is JobState.SUCCEEDED
+    ledger = pipeline.emulator.ledger()
+    workflow_started = next(e["time"] for e in ledger if e["action"] == "StartWorkflow")
+    translations = [e["time"] for e in ledger if e["action"] == "SubmitAITranslationWorkflow"]
+    assert len(translations) == 2
+    assert max(translations) < workflow_started + workflow_seconds
 
 
 async def test_rerun_in_a_new_flow_run_bills_nothing(pipeline: Pipeline) -> None:

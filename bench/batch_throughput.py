@@ -1,10 +1,11 @@
-"""Throughput of produce_batch: N items x 2 languages against the in-process emulator, moto S3 and a temporary
-Prefect API server, compared with the lower bound the slowest quota sets.
+"""Throughput of produce_batch: N items x 2 languages against the emulator (its own process, like a remote
+provider), moto S3 and a temporary Prefect API server, compared with the lower bound the slowest quota sets.
 
 The bound: every item submits one AI translation per language, and SubmitAITranslationWorkflow is limited to
 1 QPS (providers/quotas.py), so N x 2 submits need at least N x 2 seconds however the rest overlaps. The other
-quotas' bounds are printed too, so a change of quotas or time scale shows which one binds. Targets: wall time
-≤ 1.10 x the bound, and not one 429 answered by the emulator (it enforces the same quotas).
+quotas' bounds are printed too, so a change of quotas or time scale shows which one binds, and so is how the
+binding calls were spaced (the time to the first one, and the gaps: above 1/qps is where time went). Targets:
+wall time ≤ 1.10 x the bound, and not one 429 answered by the emulator (it enforces the same quotas).
 
 The Prefect API runs on PostgreSQL when its binaries are installed (``--database auto``), as production should:
 on SQLite every quota slot is a write that collides with the server's own writes (503 "database is locked",
@@ -20,6 +21,7 @@ import contextlib
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,6 +110,44 @@ def prefect_server(database: str) -> Iterator[None]:
             server.stop()
 
 
+@contextlib.contextmanager
+def emulator_process(config: Any) -> Iterator[Any]:
+    """The emulator in its own process, as a real provider is on its own machine: in a thread of this process it
+    would share the GIL with the flows, and its answers would wait on their work."""
+    import httpx
+
+    from emulator.testing import EmulatorHandle
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write(config.model_dump_json())
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--port", str(port), "--config", f.name,
+                             "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/_emulator/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the emulator process did not start")
+            time.sleep(0.2)
+        handle = EmulatorHandle(base, config)
+        try:
+            yield handle
+        finally:
+            handle.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        os.unlink(f.name)
+
+
 def count_prefect_answers(counts: Counter[str]) -> None:
     """Count the Prefect API's non-2xx answers per attempt (503 = SQLite busy, 423 = limit full)."""
     import httpx
@@ -166,10 +206,21 @@ async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dic
     run = uuid.uuid4().hex[:8]  # a fresh batch: nothing comes from an earlier run's cache
     items = [{"clip": {"prompt": f"A paper boat, bench {run} item {n}"}} for n in range(args.items)]
 
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     result = await produce_batch(items=items, defaults=defaults, max_concurrency=args.max_concurrency)
     wall = time.monotonic() - started
-    return {"wall": wall, "result": result}
+    return {"wall": wall, "result": result, "started_wall": started_wall}
+
+
+def binding_calls(ledger: list[dict[str, Any]], action: str, started_wall: float) -> str:
+    """When the binding quota's billed calls began, and how they were spaced (where the time above the bound went)."""
+    times = sorted(e["time"] for e in ledger if e["action"] == action)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    if not gaps:
+        return "fewer than two calls"
+    slow = sum(g > 1.5 for g in gaps)
+    return (f"first after {times[0] - started_wall:.1f} s, last after {times[-1] - started_wall:.1f} s; gaps median "
+            f"{statistics.median(gaps):.3f} s, mean {statistics.mean(gaps):.3f} s, {slow} over 1.5 s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,12 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provider", choices=["jimeng", "gateway"], default="jimeng", help="clip provider")
     parser.add_argument("--database", choices=["auto", "postgres", "sqlite"], default="auto",
                         help="Prefect API database (auto: PostgreSQL when installed)")
+    parser.add_argument("--emulator", choices=["process", "thread"], default="process",
+                        help="the emulator in its own process (default: like a remote provider) or in a thread")
     args = parser.parse_args(argv)
     database = pick_database(args.database)
 
     with tempfile.TemporaryDirectory(prefix="clipflow-bench-") as home:
         prepare_environment(home, args.time_scale)
-        from emulator.config import Durations
+        from emulator.config import Durations, EmulatorConfig
         from emulator.testing import running_emulator
         from flows.demo import moto_s3
 
@@ -196,13 +249,16 @@ def main(argv: list[str] | None = None) -> int:
         # Jobs run time_scale x faster, but the result URL keeps its real 1 h life: a scaled 7 s TTL would
         # measure how often a stall outlives it, not throughput.
         real_ttl = Durations(jimeng_url_ttl=Durations().jimeng_url_ttl / args.time_scale)
-        with running_emulator(time_scale=args.time_scale, durations=real_ttl) as emu, moto_s3() as s3_endpoint:
+        config = EmulatorConfig(time_scale=args.time_scale, durations=real_ttl)
+        serve = emulator_process(config) if args.emulator == "process" else running_emulator(config)
+        with serve as emu, moto_s3() as s3_endpoint:
             t0 = time.monotonic()
             with prefect_server(database):
                 print(f"Prefect API ({database}) up in {time.monotonic() - t0:.1f} s", flush=True)
                 out = asyncio.run(run_batch(args, emu, s3_endpoint))
             throttled = emu.health()["throttled_answers"]
-            billed = Counter(entry["action"] for entry in emu.ledger())
+            ledger = emu.ledger()
+            billed = Counter(entry["action"] for entry in ledger)
 
     result = out["result"]
     bounds = lower_bounds(args.items, args.languages, args.time_scale, args.provider)
@@ -210,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     bound = bounds[binding]
     ratio = out["wall"] / bound
     print(f"items {args.items} x {args.languages} languages, provider {args.provider}, time scale {args.time_scale}, "
-          f"max_concurrency {args.max_concurrency}, Prefect on {database}")
+          f"max_concurrency {args.max_concurrency}, Prefect on {database}, emulator in a {args.emulator}")
     print(f"result: {result.succeeded} succeeded, {result.failed} failed, {result.invalid} invalid, "
           f"{result.skipped} skipped")
     for name, seconds in sorted(bounds.items(), key=lambda kv: -kv[1]):
@@ -219,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lower bound    {bound:8.1f} s  ({binding})")
     print(f"ratio          {ratio:8.3f}  (target ≤ {TARGET_RATIO})")
     print(f"429 answers    {throttled:8d}  (target 0)")
+    print(f"translations   {binding_calls(ledger, 'SubmitAITranslationWorkflow', out['started_wall'])}")
     print(f"billed         {dict(billed)}")
     print(f"Prefect API    {dict(api_answers) or 'no 423/429/503 answers'}")
     ok = ratio <= TARGET_RATIO and throttled == 0 and result.succeeded == args.items

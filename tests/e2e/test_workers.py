@@ -67,10 +67,7 @@ def test_same_production_twice_on_two_workers(stack: Stack) -> None:
 
 
 def test_same_clip_batch_twice_on_two_workers(stack: Stack) -> None:
-    try:
-        deployment = stack.api.deployment("generate-clips", "generate-clips")
-    except Exception:  # noqa: BLE001 - 404 until flows/batch.py is deployed
-        pytest.skip("no generate-clips deployment (flows/batch.py not in this checkout)")
+    deployment = stack.api.deployment("generate-clips", "generate-clips")
     tag = uuid.uuid4().hex[:8]
     specs = [{"provider": "jimeng", "prompt": f"Clip {n} of batch {tag}: lanterns over a river"} for n in range(3)]
     mark = len(stack.emulator.ledger())
@@ -88,10 +85,7 @@ def test_same_clip_batch_twice_on_two_workers(stack: Stack) -> None:
 
 
 def test_nightly_batch_reads_its_manifest_from_the_bucket(stack: Stack) -> None:
-    try:
-        deployment = stack.api.deployment("produce-batch", "nightly-batch")
-    except Exception:  # noqa: BLE001 - 404 until flows/batch.py is deployed
-        pytest.skip("no nightly-batch deployment (flows/batch.py not in this checkout)")
+    deployment = stack.api.deployment("produce-batch", "nightly-batch")
     tag = uuid.uuid4().hex[:8]
     items = [
         {"title": f"night-{tag}-{n}", "clip": {"prompt": f"Night item {n} of {tag}: a tram in the snow"},

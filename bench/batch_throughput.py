@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,8 +27,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
+
+from tests.e2e.services import Postgres, free_port, postgres_bindir
 
 TARGET_RATIO = 1.10
 
@@ -45,47 +44,24 @@ def prepare_environment(home: str, time_scale: float) -> None:
     os.environ["CLIPFLOW_LOCK_DIR"] = os.path.join(home, "locks")
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    root = Path("/usr/lib/postgresql")
-    candidates = sorted(root.glob(f"*/bin/{name}")) if root.exists() else []
-    return str(candidates[-1]) if candidates else None
-
-
 def pick_database(choice: str) -> str:
     if choice != "auto":
         return choice
-    return "postgres" if _pg_bin("initdb") and _pg_bin("pg_ctl") else "sqlite"
+    return "postgres" if postgres_bindir() else "sqlite"
 
 
 @contextlib.contextmanager
 def postgres_cluster() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on loopback (fsync off); yields an asyncpg URL for Prefect."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
+    """A throwaway PostgreSQL cluster on loopback (the e2e tests' own); yields an asyncpg URL for Prefect."""
+    bindir = postgres_bindir()
+    if bindir is None:
         raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) not found")
-    work = tempfile.mkdtemp(prefix="clipflow-bench-pg-")
-    os.chmod(work, 0o777)  # initdb refuses root: as root it runs as the postgres user
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    data = os.path.join(work, "data")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run([*as_user, initdb, "-D", data, "-A", "trust", "-U", "prefect", "--no-sync"], check=True, **quiet)
-    options = f"-p {port} -k {work} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run([*as_user, pg_ctl, "-D", data, "-l", os.path.join(work, "log"), "-w", "-o", options, "start"],
-                   check=True, **quiet)
+    cluster = Postgres(bindir)
+    cluster.start()
     try:
-        createdb = _pg_bin("createdb") or "createdb"
-        subprocess.run([*as_user, createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "prefect", "prefect"],
-                       check=True, **quiet)
-        yield f"postgresql+asyncpg://prefect@127.0.0.1:{port}/prefect"
+        yield cluster.url()
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], **quiet)
-        shutil.rmtree(work, ignore_errors=True)
+        cluster.stop()
 
 
 @contextlib.contextmanager
@@ -118,9 +94,7 @@ def emulator_process(config: Any) -> Iterator[Any]:
 
     from emulator.testing import EmulatorHandle
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         f.write(config.model_dump_json())
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "--port", str(port), "--config", f.name,

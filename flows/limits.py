@@ -25,18 +25,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 
-import aiologic
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from flows.pacing import SERIAL_MAX_QPS, pacer_for
+from flows.pacing import SERIAL_MAX_QPS, local_slots_for, pacer_for
 from providers.quotas import Quota, all_quotas
 
 MODE_ENV = "CLIPFLOW_QUOTA_LIMITS"
@@ -123,19 +121,6 @@ def quotas_for(provider: str, action: str) -> tuple[Quota, ...]:
         raise KeyError(f"no quota is defined for {provider}:{action}") from None
 
 
-_local_slots: dict[str, aiologic.Semaphore] = {}
-_registry_guard = threading.Lock()
-
-
-def _local_slot(quota: Quota) -> aiologic.Semaphore:
-    """This process's share of a concurrency quota: callers queue here, not on Prefect's 423 + Retry-After."""
-    with _registry_guard:
-        slots = _local_slots.get(quota.limit_name)
-        if slots is None or slots.initial_value != quota.concurrency:
-            slots = _local_slots[quota.limit_name] = aiologic.Semaphore(int(quota.concurrency or 1))
-        return slots
-
-
 @asynccontextmanager
 async def rate_slot(quota: Quota) -> AsyncIterator[None]:
     """One call under a QPS quota, paced by this process and limited by Prefect; the body is the call."""
@@ -158,7 +143,7 @@ async def hold_slot(quota: Quota) -> AsyncIterator[None]:
     if mode == "off":
         yield
         return
-    async with _local_slot(quota):
+    async with local_slots_for(quota.limit_name, int(quota.concurrency)):
         async with concurrency(quota.limit_name, occupy=1, strict=mode == "strict"):
             yield
 

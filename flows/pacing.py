@@ -1,4 +1,4 @@
-"""This process's side of a rate quota: when a call may go out.
+"""This process's side of a quota: when a call may go out, and the local queue for a concurrency slot.
 
 Every rate quota has a Prefect global concurrency limit, shared by every worker of the account (``flows.limits``).
 How it is used depends on how slow the quota is:
@@ -143,6 +143,7 @@ class Pacer:
 
 _NO_LIMIT = object()
 _pacers: dict[str, Pacer] = {}
+_local_slots: dict[str, aiologic.Semaphore] = {}
 _registry_guard = threading.Lock()
 
 
@@ -153,3 +154,13 @@ def pacer_for(limit_name: str, qps: float) -> Pacer:
         if pacer is None or pacer.qps != qps:
             pacer = _pacers[limit_name] = Pacer(limit_name, qps)
         return pacer
+
+
+def local_slots_for(limit_name: str, concurrency: int) -> aiologic.Semaphore:
+    """This process's queue for a concurrency quota: callers wait here, one per slot asks Prefect, instead of
+    all polling Prefect (whose 423 + Retry-After hands a freed slot over late)."""
+    with _registry_guard:
+        slots = _local_slots.get(limit_name)
+        if slots is None or slots.initial_value != concurrency:
+            slots = _local_slots[limit_name] = aiologic.Semaphore(concurrency)
+        return slots

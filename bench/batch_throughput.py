@@ -162,9 +162,9 @@ async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dic
     import boto3
 
     from blocks.setup import save_blocks_from_env
-    from flows.batch import produce_batch
-    from flows.demo import demo_env
-    from flows.limits import ensure_limits
+    from flows.stages.batch import produce_batch
+    from flows.app.demo import demo_env
+    from flows.runtime.quotas import ensure_limits
     from flows.models import ClipSpec, ProductionRequest, TranslateSpec
 
     env = demo_env(emu, s3_endpoint)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare_environment(home, args.time_scale)
         from emulator.config import Durations, EmulatorConfig
         from emulator.testing import running_emulator
-        from flows.demo import moto_s3
+        from flows.app.demo import moto_s3
 
         api_answers: Counter[str] = Counter()
         count_prefect_answers(api_answers)

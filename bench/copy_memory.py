@@ -80,7 +80,7 @@ async def _copy(url: str, endpoint: str, size: int, part_size: int) -> tuple[Any
     import boto3
     from botocore.config import Config
 
-    from flows.storage import copy_url_to_bucket
+    from flows.outputs.storage import copy_url_to_bucket
 
     s3 = boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",

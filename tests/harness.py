@@ -54,7 +54,7 @@ class S3Env:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    from flows.demo import moto_s3  # the demo's S3: one way to run moto for the demo, tests and benches
+    from flows.app.demo import moto_s3  # the demo's S3: one way to run moto for the demo, tests and benches
 
     with moto_s3() as endpoint_url:
         yield S3Server(endpoint_url=endpoint_url)
@@ -106,8 +106,8 @@ class Pipeline:
 @pytest.fixture(scope="session")
 async def pipeline_session(prefect_api: str, emulator: Any, s3_server: S3Server) -> Pipeline:
     from blocks.setup import save_blocks_from_env
-    from flows.demo import demo_env
-    from flows.limits import ensure_limits
+    from flows.app.demo import demo_env
+    from flows.runtime.quotas import ensure_limits
 
     env = demo_env(emulator, s3_server.endpoint_url)
     env.update(

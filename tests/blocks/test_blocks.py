@@ -51,7 +51,7 @@ def test_gateway_block_is_optional() -> None:
 
 
 async def test_saved_blocks_load_and_build_clients_that_work(prefect_api: str, emulator: Any, s3_server: Any) -> None:
-    from flows.demo import demo_env
+    from flows.app.demo import demo_env
 
     env = demo_env(emulator, s3_server.endpoint_url)
     saved = await save_blocks_from_env(env, name="blocks-test")

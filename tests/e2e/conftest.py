@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from emulator.testing import TEST_TIME_SCALE, running_emulator
-from flows.demo import demo_env
+from flows.app.demo import demo_env
 from tests.e2e.api import PrefectApi
 from tests.e2e.services import BIN, Postgres, PrefectServer, Worker, clean_env, postgres_bindir, run_cli
 from tests.harness import S3Server

@@ -90,9 +90,9 @@ async def _run(request_json: dict[str, Any], env: dict[str, str]) -> Any:
     import boto3
 
     from blocks.setup import save_blocks_from_env
-    from flows.limits import ensure_limits
+    from flows.runtime.quotas import ensure_limits
     from flows.models import ProductionRequest
-    from flows.pipeline import produce_video
+    from flows.stages.pipeline import produce_video
 
     s3 = boto3.client(
         "s3", endpoint_url=env["CLIPFLOW_S3_ENDPOINT"], aws_access_key_id="clipflow-demo",

@@ -16,7 +16,7 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 
 from emulator.config import DEMO_SPACE, DEMO_VID
 from emulator.testing import EmulatorHandle
-from flows.limits import (
+from flows.runtime.quotas import (
     ensure_limits,
     hold_slot,
     limit_settings,
@@ -25,8 +25,8 @@ from flows.limits import (
     rate_slot,
 )
 from flows.models import TranslateSpec
-from flows.pacing import SERIAL_MAX_QPS
-from flows.translate import build_translation_request
+from flows.runtime.pacing import SERIAL_MAX_QPS
+from flows.stages.translate import build_translation_request
 from providers.quotas import Quota, all_quotas
 from providers.vod import VodClient
 

@@ -8,14 +8,14 @@ from typing import Any
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows import resources
-from flows.caching import cached_task_options
-from flows.limits import quota_slot
+from flows.runtime import resources
+from flows.runtime.caching import cached_task_options
+from flows.runtime.quotas import quota_slot
 from flows.models import BlockRefs, ClipSpec, GeneratedClip, ImportedClip, StoredClip
-from flows.polling import poll_delays, scaled, wait_for
-from flows.retry import call_rejected_safe, retry_options
-from flows.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
-from flows.submissions import SubmittedJob, fingerprint, submit_once
+from flows.runtime.waiting import poll_delays, scaled, wait_for
+from flows.runtime.retry import call_rejected_safe, retry_options
+from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
+from flows.runtime.journal import SubmittedJob, fingerprint, submit_once
 from providers.errors import JobFailedError
 from providers.gateway.models import GatewayVideoRequest
 from providers.jimeng.models import JimengVideoRequest

@@ -1,6 +1,6 @@
 """This process's side of a quota: when a call may go out, and the local queue for a concurrency slot.
 
-Every rate quota has a Prefect global concurrency limit, shared by every worker of the account (``flows.limits``).
+Every rate quota has a Prefect global concurrency limit, shared by every worker of the account (``flows.runtime.quotas``).
 How it is used depends on how slow the quota is:
 
 - ``qps > SERIAL_MAX_QPS``: a Prefect *rate* limit (``ceil(qps)`` slots decaying at ``qps``/s), one slot per

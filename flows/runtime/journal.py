@@ -22,7 +22,7 @@ from prefect.logging import get_run_logger
 from prefect.results import aget_default_result_storage
 from pydantic import BaseModel
 
-from flows.budget import spend
+from flows.runtime.budget import spend
 from providers.errors import OutcomeUnknownError, ProviderError
 
 JOURNAL_PREFIX = "clipflow-journal"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.manifest import (
+from flows.outputs.manifest import (
     ManifestError,
     RawItem,
     ValidItem,

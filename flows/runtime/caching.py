@@ -18,7 +18,7 @@ from prefect.context import TaskRunContext
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.transactions import IsolationLevel
 
-from flows.settings import cache_expiration, lock_directory
+from flows.runtime.settings import cache_expiration, lock_directory
 
 
 class SafeFileSystemLockManager(FileSystemLockManager):

@@ -11,9 +11,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from flows.artifacts import artifact_key
-from flows.batch import ItemStatus, generate_clips, produce_batch
-from flows.manifest import ManifestError
+from flows.outputs.artifacts import artifact_key
+from flows.stages.batch import ItemStatus, generate_clips, produce_batch
+from flows.outputs.manifest import ManifestError
 from flows.models import ClipSpec, ProductionRequest, TranslateSpec
 from tests.harness import Pipeline
 

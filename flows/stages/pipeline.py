@@ -8,13 +8,13 @@ from typing import Any
 
 from prefect import flow
 
-from flows import resources
-from flows.artifacts import publish_production
-from flows.edit import build_project_request, create_edit_project
-from flows.generate import build_clip_request, clip_fingerprint, generate_clip
+from flows.runtime import resources
+from flows.outputs.artifacts import publish_production
+from flows.stages.edit import build_project_request, create_edit_project
+from flows.stages.generate import build_clip_request, clip_fingerprint, generate_clip
 from flows.models import ClipSpec, ImportedClip, ProductionRequest, ProductionResult
-from flows.transcode import build_workflow_request, start_transcode_workflow
-from flows.translate import ai_translate, validate_translation
+from flows.stages.transcode import build_workflow_request, start_transcode_workflow
+from flows.stages.translate import ai_translate, validate_translation
 from providers.gateway.models import validate_request as validate_gateway_request
 from providers.jimeng.models import JimengVideoRequest
 from providers.jimeng.models import validate_request as validate_jimeng_request

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flows.subtitles import Cue, cues_from_translation, to_srt, to_webvtt
+from flows.outputs.subtitles import Cue, cues_from_translation, to_srt, to_webvtt
 
 UTTERANCES = [
     {"Id": "u2", "SpeakerId": "s1", "ClipId": "c2", "Text": "How are you?"},

@@ -9,7 +9,7 @@ import pytest
 from prefect.filesystems import LocalFileSystem
 from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 
-from flows.submissions import Journal, JournalRecord, fingerprint
+from flows.runtime.journal import Journal, JournalRecord, fingerprint
 
 
 def record(fp: str, **kw: Any) -> JournalRecord:

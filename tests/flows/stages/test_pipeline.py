@@ -10,7 +10,7 @@ import pytest
 
 from emulator.testing import TEST_TIME_SCALE
 from flows.models import BlockRefs, ClipSpec, EditSpec, ImportedClip, ProductionRequest, TranscodeSpec, TranslateSpec
-from flows.pipeline import produce_video
+from flows.stages.pipeline import produce_video
 from providers.errors import InvalidRequestError, OutcomeUnknownError, RequestValidationError
 from providers.states import JobState
 from tests.harness import Pipeline
@@ -97,7 +97,7 @@ async def test_bad_input_fails_before_any_paid_call(pipeline: Pipeline) -> None:
 
 
 async def test_generate_clip_alone_through_the_gateway(pipeline: Pipeline) -> None:
-    from flows.generate import generate_clip
+    from flows.stages.generate import generate_clip
 
     spec = ClipSpec(provider="gateway", model="grok-video-3", aspect_ratio="3:2", prompt=f"cat {uuid.uuid4().hex}")
     clip = await generate_clip(spec, "demo", BlockRefs())
@@ -112,7 +112,7 @@ async def test_generate_clip_alone_through_the_gateway(pipeline: Pipeline) -> No
 
 async def test_edit_project_alone_with_render(pipeline: Pipeline) -> None:
     from emulator.config import DEMO_VID
-    from flows.edit import create_edit_project
+    from flows.stages.edit import create_edit_project
 
     clip = ImportedClip(vid=DEMO_VID, space_name="demo", duration_seconds=3.0)
     result = await create_edit_project(f"edit-{uuid.uuid4().hex[:8]}", clip, EditSpec(render=True), BlockRefs())
@@ -123,7 +123,7 @@ async def test_edit_project_alone_with_render(pipeline: Pipeline) -> None:
 
 async def test_transcode_alone_with_overrides(pipeline: Pipeline) -> None:
     from emulator.config import DEMO_VID
-    from flows.transcode import start_transcode_workflow
+    from flows.stages.transcode import start_transcode_workflow
 
     spec = TranscodeSpec(watermark_text=f"clipflow {uuid.uuid4().hex[:6]}", clip_start_ms=0, clip_end_ms=2000, priority=2)
     result = await start_transcode_workflow(DEMO_VID, "demo", spec, BlockRefs())
@@ -134,7 +134,7 @@ async def test_transcode_alone_with_overrides(pipeline: Pipeline) -> None:
 
 async def test_translate_alone_fans_out_per_language(pipeline: Pipeline) -> None:
     from emulator.config import DEMO_VID
-    from flows.translate import ai_translate
+    from flows.stages.translate import ai_translate
 
     spec = TranslateSpec(target_languages=["en", "fr", "ko"], recognition="OCR")
     results = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
@@ -173,7 +173,7 @@ async def test_lost_jimeng_answer_is_never_paid_twice(pipeline: Pipeline) -> Non
         await produce_video(request)
     assert billed(pipeline)["CVSync2AsyncSubmitTask"] == 1
 
-    from flows.submissions import DuplicateSubmitRiskError
+    from flows.runtime.journal import DuplicateSubmitRiskError
 
     with pytest.raises(DuplicateSubmitRiskError, match="not submitting again"):
         await produce_video(request)  # a re-run must not pay again for an answer it never saw
@@ -206,7 +206,7 @@ async def test_lost_translation_answer_is_reconciled_on_rerun(pipeline: Pipeline
 
 
 async def test_expired_result_url_fails_clearly_without_paying_again(pipeline: Pipeline) -> None:
-    from flows.storage import SourceExpiredError
+    from flows.outputs.storage import SourceExpiredError
 
     # The URL dies almost as soon as the job is done: the copy loses the race.
     pipeline.emulator.configure(durations={"jimeng_url_ttl": 0.001})

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from flows.caching import SafeFileSystemLockManager
+from flows.runtime.caching import SafeFileSystemLockManager
 
 
 def test_a_lock_file_still_being_written_is_waited_for(tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ from typing import Any
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows import resources
-from flows.caching import cached_task_options
-from flows.limits import quota_slot
+from flows.runtime import resources
+from flows.runtime.caching import cached_task_options
+from flows.runtime.quotas import quota_slot
 from flows.models import BlockRefs, EditResult, EditSpec, ImportedClip
-from flows.polling import poll_delays, scaled, wait_for
-from flows.retry import call_rejected_safe, retry_options
-from flows.submissions import fingerprint, submit_once
+from flows.runtime.waiting import poll_delays, scaled, wait_for
+from flows.runtime.retry import call_rejected_safe, retry_options
+from flows.runtime.journal import fingerprint, submit_once
 from providers.errors import JobFailedError
 from providers.states import JobState
 from providers.vod.edit_param import single_clip_edit_param

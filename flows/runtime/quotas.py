@@ -3,7 +3,7 @@
 - A QPS quota above ``SERIAL_MAX_QPS`` becomes a rate limit: ``limit = ceil(qps)`` slots (the burst) that
   decay at ``qps`` per second; each call takes one slot with ``rate_limit`` and never gives it back.
 - A slower QPS quota becomes a one-slot limit: the turn, held by the process whose calls go out, which spaces
-  them itself (``flows.pacing`` says why).
+  them itself (``flows.runtime.pacing`` says why).
 - A concurrency quota (jobs in flight) becomes a plain limit of ``concurrency`` slots, held with
   ``concurrency()`` for as long as the ``async with`` body runs.
 
@@ -15,7 +15,7 @@ deployment hammer a provider into 429s. Run ``ensure_limits()`` (``clipflow setu
 
 An operator may deactivate a limit in the UI to stop enforcing it; ``ensure_limits`` leaves ``active`` alone.
 
-Each process also paces its own calls before it asks Prefect (``flows.pacing``), and queues for a concurrency
+Each process also paces its own calls before it asks Prefect (``flows.runtime.pacing``), and queues for a concurrency
 slot locally before asking Prefect for it: Prefect's own waiting (a retry after a random 0.7-1.3 x the usual
 wait) hands a freed slot over late.
 """
@@ -34,7 +34,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalC
 from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from flows.pacing import SERIAL_MAX_QPS, local_slots_for, pacer_for
+from flows.runtime.pacing import SERIAL_MAX_QPS, local_slots_for, pacer_for
 from providers.quotas import Quota, all_quotas
 
 MODE_ENV = "CLIPFLOW_QUOTA_LIMITS"
@@ -55,7 +55,7 @@ def limit_settings(quota: Quota) -> tuple[int, float]:
     if quota.qps is not None:
         if not quota.qps > 0:
             raise ValueError(f"{quota.limit_name}: qps must be positive")
-        if quota.qps <= SERIAL_MAX_QPS:  # a one-slot turn the calling process holds (flows.pacing)
+        if quota.qps <= SERIAL_MAX_QPS:  # a one-slot turn the calling process holds (flows.runtime.pacing)
             return 1, 0.0
         return max(1, math.ceil(quota.qps)), float(quota.qps)
     if quota.concurrency is not None:

@@ -13,7 +13,7 @@ def _setup(args: argparse.Namespace) -> int:
     Idempotent."""
     from blocks.setup import MissingSettingError, save_blocks_from_env
     from deployments.work_pool import WorkPoolTypeError, ensure_work_pool
-    from flows.limits import ensure_limits
+    from flows.runtime.quotas import ensure_limits
 
     async def go() -> list[str]:
         saved = [] if args.limits_only else await save_blocks_from_env(name=args.name)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "demo":
-        from flows.demo import run_demo
+        from flows.app.demo import run_demo
 
         return run_demo(as_json=args.json, request_json=json.loads(args.request) if args.request else None)
     if args.command == "setup":

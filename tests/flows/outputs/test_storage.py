@@ -16,8 +16,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from flows import storage
-from flows.storage import SourceExpiredError, StoredObject, copy_url_to_bucket, presigned_get_url
+from flows.outputs import storage
+from flows.outputs.storage import SourceExpiredError, StoredObject, copy_url_to_bucket, presigned_get_url
 from providers.errors import NotFoundError, ProviderError, TransportError
 from tests.harness import S3Env
 

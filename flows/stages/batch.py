@@ -7,7 +7,7 @@ Behaviour (what an operator can rely on):
   (item number, source line, field, rule) as ``invalid`` rows and the valid items run; with ``"fail"`` the
   batch stops with ``ManifestError`` before the first paid call. Skipping is the default because a re-run is
   cheap: fix the line, run the same manifest again, and only the fixed item costs anything.
-- **Budget**: ``max_paid_submissions`` caps the paid submits of this run (``flows.budget``). Once it is used up
+- **Budget**: ``max_paid_submissions`` caps the paid submits of this run (``flows.runtime.budget``). Once it is used up
   no further item starts (``skipped``, with the reason in ``BatchResult.stopped``); an item already in flight
   finishes if it needs no more paid calls, or fails with ``BudgetExceededError`` at its next one.
 - **Re-run**: every paid step is cached by what it buys, so running the same batch again reuses finished
@@ -38,11 +38,11 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
-from flows import resources
-from flows.artifacts import artifact_key
-from flows.budget import Budget, budget
-from flows.generate import clip_fingerprint, generate_clip
-from flows.manifest import (
+from flows.runtime import resources
+from flows.outputs.artifacts import artifact_key
+from flows.runtime.budget import Budget, budget
+from flows.stages.generate import clip_fingerprint, generate_clip
+from flows.outputs.manifest import (
     ItemProblem,
     ManifestError,
     RawItem,
@@ -55,7 +55,7 @@ from flows.manifest import (
     provider_problem,
 )
 from flows.models import BlockRefs, ClipSpec, GeneratedClip, ProductionRequest, ProductionResult
-from flows.pipeline import run_production, validate_clip_spec, validate_production
+from flows.stages.pipeline import run_production, validate_clip_spec, validate_production
 from providers.states import JobState
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024

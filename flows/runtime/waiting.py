@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from flows.settings import time_scale
+from flows.runtime.settings import time_scale
 from providers.errors import ProviderError, ThrottledError, TransportError
 
 T = TypeVar("T")

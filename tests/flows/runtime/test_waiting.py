@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.polling import (
+from flows.runtime.waiting import (
     HORIZON,
     MAX_CALLS,
     WaitTimeoutError,

@@ -8,14 +8,14 @@ from typing import Any
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows import resources
-from flows.caching import cached_task_options
-from flows.limits import quota_slot
+from flows.runtime import resources
+from flows.runtime.caching import cached_task_options
+from flows.runtime.quotas import quota_slot
 from flows.models import BlockRefs, LanguageResult, TranslateSpec
-from flows.polling import WaitTimeoutError, poll_delays, scaled, wait_for
-from flows.retry import call_rejected_safe, retry_options
-from flows.submissions import SubmittedJob, fingerprint, submit_once
-from flows.subtitles import cues_from_translation, to_srt, to_webvtt
+from flows.runtime.waiting import WaitTimeoutError, poll_delays, scaled, wait_for
+from flows.runtime.retry import call_rejected_safe, retry_options
+from flows.runtime.journal import SubmittedJob, fingerprint, submit_once
+from flows.outputs.subtitles import cues_from_translation, to_srt, to_webvtt
 from providers.errors import JobFailedError, ProviderError
 from providers.states import JobState
 from providers.vod.models import SubmitAITranslationWorkflowRequest

@@ -10,7 +10,7 @@ from prefect import Task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
-from flows.settings import time_scale
+from flows.runtime.settings import time_scale
 from providers.errors import ProviderError, RequestNotSentError, ThrottledError
 
 T = TypeVar("T")

@@ -26,7 +26,12 @@ class ClipSpec(BaseModel):
     image_base64: str | None = Field(None, description="First-frame image, base64 JPEG/PNG (Jimeng only).")
     aspect_ratio: str = Field("16:9", description="Jimeng: 16:9 4:3 1:1 3:4 9:16 21:9; grok-video-3: 2:3 3:2 1:1.")
     frames: Literal[121, 241] = Field(121, description="Jimeng length: 121 frames = 5 s, 241 = 10 s.")
-    seed: int = Field(-1, description="Random seed; -1 random. Change it to deliberately pay for a new take.")
+    seed: int = Field(-1, description="Random seed; -1 random.")
+    take: int = Field(
+        0, ge=0, le=1000,
+        description="Raise it to deliberately pay for a new generation of the same request (e.g. when the last "
+        "one's output expired before it was stored). 0 = the first take.",
+    )
     model: str = Field("grok-video-3", description="Gateway model: grok-video-3, veo3.1, sora-2 ...")
     size: str = Field("720P", description="Gateway output size.")
 

@@ -53,6 +53,22 @@ def main(argv: list[str] | None = None) -> int:
         "--work-pool", default="clipflow", metavar="NAME",
         help="process work pool the deployments run on, created if missing (default clipflow; '' skips it)",
     )
+    journal = sub.add_parser(
+        "journal", help="list, attach or release paid requests whose answer was lost (see `clipflow journal -h`)",
+        description="Paid requests whose answer was lost and that the provider cannot find (Jimeng, gateway) stop "
+        "without paying again. Find the job in the provider console, then attach its id or release the record.",
+    )
+    jsub = journal.add_subparsers(dest="journal_command", required=True)
+    jlist = jsub.add_parser("list", help="unresolved records (--all: every record)")
+    jlist.add_argument("--all", action="store_true", help="also records that are resolved")
+    jlist.add_argument("--json", action="store_true", help="print one JSON list")
+    jattach = jsub.add_parser("attach", help="resume the job found in the console instead of paying again")
+    jattach.add_argument("fingerprint", help="the request fingerprint (from `list` or the error message)")
+    jattach.add_argument("job_id", help="the job/task id found in the provider console")
+    jattach.add_argument("--json", action="store_true", help="print the updated record as JSON")
+    jrelease = jsub.add_parser("release", help="let the next run pay for this request again, deliberately")
+    jrelease.add_argument("fingerprint", help="the request fingerprint")
+    jrelease.add_argument("--json", action="store_true", help="print the updated record as JSON")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -61,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(as_json=args.json, request_json=json.loads(args.request) if args.request else None)
     if args.command == "setup":
         return _setup(args)
+    if args.command == "journal":
+        from flows.app.journal_cli import run
+
+        return run(
+            args.journal_command, fingerprint=getattr(args, "fingerprint", ""), job_id=getattr(args, "job_id", ""),
+            as_json=args.json, include_all=getattr(args, "all", False),
+        )
     return 2
 
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+from flows.runtime import incidents
 from providers.errors import ProviderError
 
 
@@ -29,6 +30,7 @@ class Budget:
     def spend(self, provider: str, action: str) -> None:
         with self._lock:
             if self.spent >= self.limit:
+                incidents.budget_exhausted(self.limit, self.spent, provider=provider, action=action)
                 raise BudgetExceededError(
                     f"budget of {self.limit} paid submissions for this batch is used up; not submitting {action}",
                     provider=provider, action=action, retryable=False,

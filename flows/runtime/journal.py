@@ -1,31 +1,37 @@
-"""Paid submits that are never paid twice.
+"""The submission journal: what clipflow has bought, or may have bought, per request fingerprint.
 
-Two layers protect a paid submission:
-1. The submit task is cached by the request fingerprint (Prefect cache, persisted results, serializable
-   isolation with a lock), so re-runs and concurrent workers reuse the first job.
-2. A journal record is written *before* the call and completed after it. It closes the window Prefect's cache
-   cannot: the provider accepted the job but the answer (or the process) was lost before the result was
-   persisted. A later attempt that finds an unfinished record reconciles (idempotency token, provider listing)
-   or stops with the fingerprint instead of paying again.
-The journal lives in Prefect's default result storage (local disk, or the bucket in production).
+A record is written *right before* a paid request leaves (after its quota slot is held: a process killed while
+queueing leaves nothing behind) and completed when the answer arrives. It closes the window Prefect's cache
+cannot: the provider accepted the job but the answer, or the process, was lost before the result was persisted.
+
+States of a record:
+- ``sent``: the request left; no answer yet. Found by a later attempt, it means "outcome unknown": the engine
+  reconciles it (idempotency token, provider listing) or hands it to an operator.
+- ``submitted``: the provider answered with a job id (or an operator attached the id found in the console).
+- ``refused``: the provider definitely refused (nothing created, nothing billed): a later attempt may send.
+- ``released``: an operator decided to pay again for this request: the next attempt sends a new one.
+
+The journal lives in Prefect's default result storage (local disk on one machine, the bucket in production), so
+every worker sees it. ``clipflow journal`` lists, attaches and releases records.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+import os
 from typing import Any, Literal
 
-from prefect.logging import get_run_logger
 from prefect.results import aget_default_result_storage
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from flows.runtime.budget import spend
-from providers.errors import OutcomeUnknownError, ProviderError
+from providers.errors import ProviderError
 
 JOURNAL_PREFIX = "clipflow-journal"
+
+RecordState = Literal["sent", "submitted", "refused", "released"]
 
 
 def fingerprint(provider: str, action: str, request: Any, account: str = "") -> str:
@@ -43,19 +49,37 @@ class SubmittedJob(BaseModel):
     fingerprint: str
     submitted_at: dt.datetime
     reused: bool = False
+    detail: dict[str, Any] = Field(default_factory=dict, description="Other ids the submit answered with.")
 
 
 class JournalRecord(BaseModel):
-    state: Literal["submitting", "submitted", "refused"]
+    state: RecordState
     provider: str
     action: str
     fingerprint: str
     job_id: str | None = None
-    at: dt.datetime
+    at: dt.datetime = Field(description="When the request left (sent) or was answered.")
+    sent_at: dt.datetime | None = Field(None, description="When the request that may have been accepted left.")
+    look_for: str = Field("", description="What to search for in the provider's console (never a secret).")
+    detail: dict[str, Any] = Field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def unresolved(self) -> bool:
+        return self.state == "sent" and not self.job_id
 
 
 class DuplicateSubmitRiskError(ProviderError):
-    """An earlier attempt of this exact paid request may have been accepted; refusing to pay a second time."""
+    """An earlier attempt of this exact paid request may have been accepted and its answer was lost, and the
+    provider offers no way to find the job: refusing to pay a second time. An operator resolves it with
+    ``clipflow journal attach`` (the job id found in the console) or ``clipflow journal release`` (pay again)."""
+
+    def __init__(self, message: str, *, record: JournalRecord | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.record = record
+
+
+LostAnswerError = DuplicateSubmitRiskError
 
 
 class Journal:
@@ -66,8 +90,12 @@ class Journal:
     async def default(cls) -> Journal:
         return cls(await aget_default_result_storage())
 
+    @property
+    def storage(self) -> Any:
+        return self._storage
+
     @staticmethod
-    def _path(fp: str) -> str:
+    def path(fp: str) -> str:
         return f"{JOURNAL_PREFIX}/{fp[:2]}/{fp}.json"
 
     async def read(self, fp: str) -> JournalRecord | None:
@@ -75,22 +103,49 @@ class Journal:
         storage is down could pay twice."""
         try:
             reader = getattr(self._storage, "aread_path", None) or self._storage.read_path
-            raw = await reader(self._path(fp))
+            raw = await reader(self.path(fp))
         except Exception as exc:
             if _is_missing(exc):
                 return None
             raise
-        return JournalRecord.model_validate_json(raw)
+        return _parse(raw)
 
     async def write(self, record: JournalRecord) -> None:
         writer = getattr(self._storage, "awrite_path", None) or self._storage.write_path
-        await writer(self._path(record.fingerprint), record.model_dump_json().encode())
+        await writer(self.path(record.fingerprint), record.model_dump_json().encode())
 
-    async def forget(self, fp: str) -> None:
-        """Drop an intent whose request was definitely refused (nothing billed)."""
-        await self.write(
-            JournalRecord(state="refused", provider="-", action="-", fingerprint=fp, at=_now())
-        )
+    async def scan(self) -> list[JournalRecord]:
+        """Every record, for the operator CLI. Local disk and S3 buckets can be listed."""
+        return await asyncio.to_thread(self._scan_sync)
+
+    def _scan_sync(self) -> list[JournalRecord]:
+        storage = self._storage
+        records: list[JournalRecord] = []
+        if hasattr(storage, "basepath") and not hasattr(storage, "bucket_name"):  # LocalFileSystem
+            root = os.path.join(os.path.expanduser(storage.basepath or "."), JOURNAL_PREFIX)
+            for folder, _dirs, files in os.walk(root):
+                for name in files:
+                    if name.endswith(".json"):
+                        with open(os.path.join(folder, name), "rb") as handle:
+                            records.append(_parse(handle.read()))
+            return records
+        if hasattr(storage, "bucket_name"):  # prefect-aws S3Bucket
+            client = storage.credentials.get_s3_client()
+            folder = (getattr(storage, "bucket_folder", "") or "").strip("/")
+            prefix = f"{folder}/{JOURNAL_PREFIX}/" if folder else f"{JOURNAL_PREFIX}/"
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=storage.bucket_name, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    body = client.get_object(Bucket=storage.bucket_name, Key=item["Key"])["Body"].read()
+                    records.append(_parse(body))
+            return records
+        raise TypeError(f"cannot list a journal kept in {type(storage).__name__}")
+
+
+def _parse(raw: bytes) -> JournalRecord:
+    data = json.loads(raw)
+    if data.get("state") == "submitting":  # written by clipflow before the journal had the `sent` state
+        data["state"] = "sent"
+    return JournalRecord.model_validate(data)
 
 
 def _is_missing(exc: Exception) -> bool:
@@ -101,69 +156,5 @@ def _is_missing(exc: Exception) -> bool:
     return str(error.get("Code")) in ("NoSuchKey", "404", "NotFound")
 
 
-def _now() -> dt.datetime:
+def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-async def submit_once(
-    *,
-    provider: str,
-    action: str,
-    fp: str,
-    submit: Callable[[], Awaitable[str]],
-    safe_to_repeat: bool = False,
-    reconcile: Callable[[], Awaitable[str | None]] | None = None,
-    journal: Journal | None = None,
-    before_paid_call: Callable[[], Awaitable[None]] | None = None,
-) -> SubmittedJob:
-    """Submit a paid job at most once per fingerprint.
-
-    ``safe_to_repeat``: the provider deduplicates (e.g. StartWorkflow with a ClientToken derived from ``fp``).
-    ``reconcile``: finds a job an earlier, answer-lost attempt created (returns its id, or None).
-    ``before_paid_call``: budget guard, run right before money is spent.
-    """
-    journal = journal or await Journal.default()
-    logger = get_run_logger()
-    record = await journal.read(fp)
-    if record and record.job_id:
-        logger.info("Reusing %s %s job %s (fingerprint %s)", provider, action, record.job_id, fp[:12])
-        return SubmittedJob(
-            provider=provider, action=action, job_id=record.job_id, fingerprint=fp, submitted_at=record.at, reused=True
-        )
-    if record and record.state == "submitting" and not safe_to_repeat:
-        found = await reconcile() if reconcile else None
-        if found:
-            logger.warning("Recovered %s %s job %s after a lost answer", provider, action, found)
-            await journal.write(record.model_copy(update={"state": "submitted", "job_id": found}))
-            return SubmittedJob(
-                provider=provider, action=action, job_id=found, fingerprint=fp, submitted_at=record.at, reused=True
-            )
-        raise DuplicateSubmitRiskError(
-            f"an earlier {action} of this exact request (fingerprint {fp}) may have been accepted at "
-            f"{record.at.isoformat()} but its answer was lost; not submitting again. Check the provider console; "
-            f"to pay again deliberately, change the request (e.g. the seed) or clear the journal record "
-            f"{Journal._path(fp)}",
-            provider=provider,
-            action=action,
-            retryable=False,
-        )
-    spend(provider, action)  # the batch budget, if any: checked only when money is about to be spent
-    if before_paid_call:
-        await before_paid_call()
-    await journal.write(
-        JournalRecord(state="submitting", provider=provider, action=action, fingerprint=fp, at=_now())
-    )
-    try:
-        job_id = await submit()
-    except OutcomeUnknownError as exc:
-        exc.message = f"{exc.message} (request fingerprint {fp}; the journal keeps it so it is not paid twice)"
-        exc.args = (exc.message,)
-        raise
-    except ProviderError:
-        await journal.forget(fp)  # a definite refusal: nothing was bought
-        raise
-    await journal.write(
-        JournalRecord(state="submitted", provider=provider, action=action, fingerprint=fp, job_id=job_id, at=_now())
-    )
-    logger.info("Submitted %s %s job %s (fingerprint %s)", provider, action, job_id, fp[:12])
-    return SubmittedJob(provider=provider, action=action, job_id=job_id, fingerprint=fp, submitted_at=_now())

@@ -39,3 +39,14 @@ def account_id(creds: VolcengineCredentials | VideoGatewayCredentials) -> str:
     else:
         raw = creds.api_key.get_secret_value() + creds.base_url
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+async def client(provider: str, refs: BlockRefs) -> Any:
+    """A new (not yet entered) client for ``provider`` ("vod", "jimeng" or "gateway") from its block."""
+    if provider == "vod":
+        return (await volcengine(refs)).get_vod_client()
+    if provider == "jimeng":
+        return (await volcengine(refs)).get_jimeng_client()
+    if provider == "gateway":
+        return (await gateway(refs)).get_client()
+    raise ValueError(f"unknown provider {provider!r}")

@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 from flows.runtime import resources
 from flows.outputs.artifacts import artifact_key
 from flows.runtime.budget import Budget, budget
+from flows.runtime.journal import DuplicateSubmitRiskError
 from flows.stages.generate import clip_fingerprint, generate_clip
 from flows.outputs.manifest import (
     ItemProblem,
@@ -97,6 +98,40 @@ class BatchItemRow(BaseModel):
     error: str | None = None
 
 
+class LostAnswer(BaseModel):
+    """A paid request whose answer was lost and that the provider cannot find: an operator resolves it."""
+
+    item: int = Field(description="1-based item number in the manifest.")
+    fingerprint: str
+    provider: str
+    action: str
+    at: str = Field(description="When the request left (UTC, ISO 8601).")
+    look_for: str = Field("", description="What to search for in the provider console.")
+    resolve: str = Field("", description="The commands that resolve it.")
+
+
+def lost_answer(item: int, exc: BaseException) -> LostAnswer | None:
+    """The operator's view of an item that stopped on a lost answer (None for any other failure)."""
+    record = getattr(exc, "record", None) if isinstance(exc, DuplicateSubmitRiskError) else None
+    if record is None:
+        return None
+    fp = record.fingerprint
+    return LostAnswer(
+        item=item, fingerprint=fp, provider=record.provider, action=record.action,
+        at=(record.sent_at or record.at).isoformat(), look_for=record.look_for,
+        resolve=f"clipflow journal attach {fp} JOB_ID | clipflow journal release {fp}",
+    )
+
+
+async def publish_lost_answers(title: str, lost: list[LostAnswer]) -> None:
+    if lost:
+        await acreate_table_artifact(
+            table=[answer.model_dump() for answer in lost], key=artifact_key(f"{title}-batch", "lost-answers"),
+            description=f"{len(lost)} paid request(s) whose answer was lost: find each job in the provider console, "
+            "then attach its id or release the record (`clipflow journal`).",
+        )
+
+
 class BatchResult(BaseModel):
     total: int
     succeeded: int
@@ -105,6 +140,7 @@ class BatchResult(BaseModel):
     skipped: int
     paid_submissions: int | None = Field(None, description="Paid submits this run made (when a budget was set).")
     stopped: str | None = Field(None, description="Why items were skipped, if they were.")
+    lost_answers: list[LostAnswer] = Field(default_factory=list, description="Items waiting for an operator.")
     items: list[BatchItemRow]
 
 
@@ -350,6 +386,7 @@ async def produce_batch(
     await progress.start(key, already_done=len(rows))
     logger.info("Batch of %d item(s): %d valid, %d invalid", total, len(valid), len(rows))
 
+    lost: list[LostAnswer] = []
     with budget(max_paid_submissions) as guard:
         admission = _Admission(max_concurrency, guard)
         creating = asyncio.Lock()  # item runs are created one at a time (see the module docstring)
@@ -362,7 +399,7 @@ async def produce_batch(
                         status=ItemStatus.SKIPPED, error="not started: the batch's paid-submission budget is used up",
                     )
                 else:
-                    row = await _launch(valid_item, creating, bucket.name)
+                    row = await _launch(valid_item, creating, bucket.name, lost)
             rows[row.item] = row
             await progress.advance()
             return row
@@ -379,6 +416,7 @@ async def produce_batch(
         invalid=sum(r.status is ItemStatus.INVALID for r in ordered),
         skipped=sum(r.status is ItemStatus.SKIPPED for r in ordered),
         paid_submissions=spent, stopped=stopped, items=ordered,
+        lost_answers=sorted(lost, key=lambda a: a.item),
     )
     summary = (
         f"{result.succeeded} succeeded, {result.failed} failed, {result.invalid} invalid, {result.skipped} skipped"
@@ -389,13 +427,19 @@ async def produce_batch(
         table=_table(ordered), key=artifact_key(f"{defaults.title}-batch", "items"),
         description=f"{defaults.title} batch: {summary}" + (f". Stopped: {stopped}" if stopped else ""),
     )
+    await publish_lost_answers(defaults.title, result.lost_answers)
+    for answer in result.lost_answers:
+        logger.error("Item %d waits for an operator: lost answer of %s %s (fingerprint %s); %s",
+                     answer.item, answer.provider, answer.action, answer.fingerprint, answer.resolve)
     if stopped:
         logger.warning("Batch stopped early: %s", stopped)
     (logger.warning if result.succeeded < result.total else logger.info)("Batch finished: %s", summary)
     return result
 
 
-async def _launch(valid: ValidItem, creating: asyncio.Lock, bucket_name: str) -> BatchItemRow:
+async def _launch(
+    valid: ValidItem, creating: asyncio.Lock, bucket_name: str, lost: list[LostAnswer]
+) -> BatchItemRow:
     """Create the item's run (one at a time), then let it run concurrently with the others."""
     slot = _ItemSlot()
     context = contextvars.copy_context()
@@ -410,6 +454,8 @@ async def _launch(valid: ValidItem, creating: asyncio.Lock, bucket_name: str) ->
     try:
         result = await run
     except Exception as exc:  # noqa: BLE001 - the item failed; its row says why, the others go on
+        if (answer := lost_answer(valid.item, exc)) is not None:
+            lost.append(answer)
         return _row(valid, slot, None, f"{type(exc).__name__}: {exc}", bucket_name)
     return _row(valid, slot, result, None, bucket_name)
 
@@ -432,6 +478,7 @@ class ClipsResult(BaseModel):
     failed: int
     invalid: int
     skipped: int
+    lost_answers: list[LostAnswer] = Field(default_factory=list, description="Clips waiting for an operator.")
     clips: list[ClipRow]
 
 
@@ -457,6 +504,7 @@ async def generate_clips(
         else:
             runnable.append((n, spec))
 
+    lost: list[LostAnswer] = []
     with budget(max_paid_submissions) as guard:
         admission = _Admission(max_concurrency, guard)
 
@@ -465,7 +513,7 @@ async def generate_clips(
                 if admission.budget_used_up:
                     rows[n] = ClipRow(item=n, status=ItemStatus.SKIPPED, error=admission.stop_reason())
                     return
-                rows[n] = await _clip_row(n, lambda: generate_clip.fn(spec, space_name, blocks))
+                rows[n] = await _clip_row(n, lambda: generate_clip.fn(spec, space_name, blocks), lost)
 
         await asyncio.gather(*(one(n, spec) for n, spec in runnable))
 
@@ -474,16 +522,19 @@ async def generate_clips(
         table=[r.model_dump(mode="json") for r in ordered], key=artifact_key("generate-clips", "items"),
         description=f"{len(ordered)} clip(s)",
     )
+    await publish_lost_answers("generate-clips", lost)
     return ClipsResult(
-        total=len(ordered), clips=ordered,
+        total=len(ordered), clips=ordered, lost_answers=sorted(lost, key=lambda a: a.item),
         **{s.value: sum(r.status is s for r in ordered) for s in ItemStatus},
     )
 
 
-async def _clip_row(n: int, make: Callable[[], Awaitable[GeneratedClip]]) -> ClipRow:
+async def _clip_row(n: int, make: Callable[[], Awaitable[GeneratedClip]], lost: list[LostAnswer]) -> ClipRow:
     try:
         clip = await make()
     except Exception as exc:  # noqa: BLE001 - one clip failing must not stop the others
+        if (answer := lost_answer(n, exc)) is not None:
+            lost.append(answer)
         return ClipRow(item=n, status=ItemStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
     return ClipRow(
         item=n, status=ItemStatus.SUCCEEDED, job_id=clip.job_id,

@@ -5,22 +5,63 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
-from prefect.logging import get_run_logger
 
+from flows.models import BlockRefs, EditResult, EditSpec, ImportedClip
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
+from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
+from flows.runtime.journal import JournalRecord, fingerprint
 from flows.runtime.quotas import quota_slot
-from flows.models import BlockRefs, EditResult, EditSpec, ImportedClip
-from flows.runtime.waiting import poll_delays, scaled, wait_for
-from flows.runtime.retry import call_rejected_safe, retry_options
-from flows.runtime.journal import fingerprint, submit_once
-from providers.errors import JobFailedError
-from providers.states import JobState
+from flows.runtime.retry import retry_options
 from providers.vod.edit_param import single_clip_edit_param
 from providers.vod.models import CreateProjectRequest, SubmitDirectEditTaskRequest
 
-RENDER_TYPICAL_SECONDS = 60.0
-RENDER_DEADLINE_SECONDS = 3600.0
+SEARCH_PAGE = 50
+
+
+async def _create_project(client: Any, request: CreateProjectRequest) -> Receipt:
+    result = await client.create_project(request)
+    return Receipt(result.project_id, {"group_id": result.group_id})
+
+
+async def _find_project(client: Any, request: CreateProjectRequest, _record: JournalRecord) -> Receipt | None:
+    """The project name carries the request's fingerprint (``tagged_project``), so a project of that name in the
+    space is the one the lost request created."""
+    offset = 0
+    while True:
+        async with quota_slot("vod", "SearchGlobalProject"):
+            page = await client.search_global_project(request.space, offset=offset, limit=SEARCH_PAGE)
+        for project in page.detail or []:
+            if project.project_name == request.project_name and project.project_id:
+                return Receipt(project.project_id, {"group_id": project.group_id})
+        offset += len(page.detail or [])
+        if not page.detail or (page.total is not None and offset >= page.total):
+            return None
+
+
+CREATE_PROJECT = PaidAction[CreateProjectRequest](
+    "vod", "CreateProject", _create_project, reconcile=_find_project,
+    look_for=lambda r: f"an edit project named {r.project_name} in space {r.space}",
+)
+
+
+async def _render(client: Any, request: SubmitDirectEditTaskRequest) -> Receipt:
+    return Receipt(await client.submit_direct_edit_task_async(request))
+
+
+async def _render_result(client: Any, job_id: str) -> Any:
+    results = await client.get_direct_edit_result([job_id])
+    return results[0] if results else None
+
+
+RENDER = PaidAction[SubmitDirectEditTaskRequest](
+    "vod", "SubmitDirectEditTaskAsync", _render,
+    look_for=lambda r: f"a direct-edit render into space {r.uploader}",
+)
+RENDER_RESULT = JobPoll[Any](
+    "vod", "GetDirectEditResult", _render_result, lambda r: r.state if r is not None else None,
+    typical_seconds=60.0, deadline_seconds=3600.0, failure=lambda r: f"{r.status}: {r.message or ''}",
+)
 
 
 def build_project_request(title: str, clip: ImportedClip, spec: EditSpec) -> CreateProjectRequest:
@@ -30,6 +71,11 @@ def build_project_request(title: str, clip: ImportedClip, spec: EditSpec) -> Cre
         width=spec.width, height=spec.height, fps=spec.fps, video_codec=spec.video_codec, crf=spec.crf,
     )
     return CreateProjectRequest(project_name=title, space=clip.space_name, edit_param=edit_param, project_type="track")
+
+
+def tagged_project(request: CreateProjectRequest, fp: str) -> CreateProjectRequest:
+    """The project as sent: its name ends in a tag of the fingerprint, which is how a lost answer is found."""
+    return request.model_copy(update={"project_name": f"{request.project_name}-cf{fp[:12]}"})
 
 
 def _project_wire(request: CreateProjectRequest) -> dict[str, Any]:
@@ -42,47 +88,17 @@ def _project_wire(request: CreateProjectRequest) -> dict[str, Any]:
 
 @task(**retry_options(), **cached_task_options(lambda p: f"clipflow-project-{p['fp']}"))
 async def create_project(request: CreateProjectRequest, refs: BlockRefs, fp: str) -> EditResult:
-    creds = await resources.volcengine(refs)
-    async with creds.get_vod_client() as vod:
-        result_holder: dict[str, Any] = {}
-
-        async def submit() -> str:
-            async with quota_slot("vod", "CreateProject"):
-                result = await call_rejected_safe(lambda: vod.create_project(request))
-            result_holder["group_id"] = result.group_id
-            return result.project_id
-
-        job = await submit_once(provider="vod", action="CreateProject", fp=fp, submit=submit)
-    return EditResult(project_id=job.job_id, group_id=result_holder.get("group_id"))
+    job = await buy(CREATE_PROJECT, tagged_project(request, fp), fp=fp, refs=refs)
+    return EditResult(project_id=job.job_id, group_id=job.detail.get("group_id"))
 
 
 @task(**retry_options(), **cached_task_options(lambda p: f"clipflow-render-{p['fp']}"))
 async def render_project(request: SubmitDirectEditTaskRequest, refs: BlockRefs, fp: str) -> str:
     """Render through the direct-edit API and wait for the output Vid. Cached by the render request."""
-    creds = await resources.volcengine(refs)
-    async with creds.get_vod_client() as vod:
-
-        async def submit() -> str:
-            async with quota_slot("vod", "SubmitDirectEditTaskAsync"):
-                return await call_rejected_safe(lambda: vod.submit_direct_edit_task_async(request))
-
-        job = await submit_once(provider="vod", action="SubmitDirectEditTaskAsync", fp=fp, submit=submit)
-        get_run_logger().info("Waiting on direct-edit render %s", job.job_id)
-
-        async def poll() -> Any:
-            async with quota_slot("vod", "GetDirectEditResult"):
-                results = await vod.get_direct_edit_result([job.job_id])
-            return results[0] if results else None
-
-        result = await wait_for(
-            poll, lambda r: r is not None and r.state.is_terminal, delays=poll_delays(RENDER_TYPICAL_SECONDS),
-            deadline_seconds=scaled(RENDER_DEADLINE_SECONDS), describe=f"direct edit {job.job_id}",
-        )
-    if result.state is not JobState.SUCCEEDED or not result.output_vid:
-        raise JobFailedError(
-            f"render {job.job_id} ended {result.status}: {result.message or ''}",
-            provider="vod", action="SubmitDirectEditTaskAsync",
-        )
+    job = await buy(RENDER, request, fp=fp, refs=refs)
+    result = await watch(RENDER_RESULT, job.job_id, refs=refs, describe=f"direct-edit render {job.job_id}")
+    if not result.output_vid:
+        raise ValueError(f"render {job.job_id} succeeded without an output Vid")
     return result.output_vid
 
 

@@ -8,23 +8,68 @@ from typing import Any
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
+from flows.models import BlockRefs, ClipSpec, GeneratedClip, ImportedClip, StoredClip
+from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
+from flows.runtime.engine import JobPoll, OutputGoneError, PaidAction, Receipt, buy, watch
+from flows.runtime.journal import SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
-from flows.models import BlockRefs, ClipSpec, GeneratedClip, ImportedClip, StoredClip
-from flows.runtime.waiting import poll_delays, scaled, wait_for
-from flows.runtime.retry import call_rejected_safe, retry_options
-from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
-from flows.runtime.journal import SubmittedJob, fingerprint, submit_once
-from providers.errors import JobFailedError
+from flows.runtime.retry import retry_options
 from providers.gateway.models import GatewayVideoRequest
 from providers.jimeng.models import JimengVideoRequest
 from providers.states import JobState
 from providers.vod.models import UploadMediaByUrlRequest, UrlSet
 
+
+def _prompt_hint(prompt: str | None) -> str:
+    return f"task with the prompt {prompt[:60]!r}" if prompt else "image-to-video task"
+
+
+async def _jimeng_submit(client: Any, request: JimengVideoRequest) -> Receipt:
+    return Receipt(await client.submit_task(request))
+
+
+async def _gateway_submit(client: Any, request: GatewayVideoRequest) -> Receipt:
+    return Receipt((await client.create_video(request)).id)
+
+
+# Neither Jimeng nor the gateway takes an idempotency token or lists tasks: a lost answer goes to an operator.
+JIMENG_SUBMIT = PaidAction[JimengVideoRequest](
+    "jimeng", "CVSync2AsyncSubmitTask", _jimeng_submit,
+    look_for=lambda r: f"a Jimeng 3.0 Pro {_prompt_hint(r.prompt)} (seed {r.seed})",
+)
+GATEWAY_CREATE = PaidAction[GatewayVideoRequest](
+    "gateway", "create", _gateway_submit, look_for=lambda r: f"a {r.model} {_prompt_hint(r.prompt)}",
+)
 # Typical durations shape the poll schedule (seconds): Jimeng 5 s clips take ~1-3 min.
-TYPICAL_SECONDS = {"jimeng": 90.0, "gateway": 120.0, "vod-import": 20.0}
-DEADLINE_SECONDS = {"jimeng": 1800.0, "gateway": 1800.0, "vod-import": 900.0}
+JIMENG_RESULT = JobPoll[Any](
+    "jimeng", "CVSync2AsyncGetResult", lambda c, job: c.get_result(job), lambda r: r.state,
+    typical_seconds=90.0, deadline_seconds=1800.0, failure=lambda r: r.message or "",
+)
+GATEWAY_RESULT = JobPoll[Any](
+    "gateway", "query", lambda c, job: c.query_video(job), lambda r: r.state,
+    typical_seconds=120.0, deadline_seconds=1800.0, failure=lambda r: r.error_message or "",
+)
+
+
+async def _upload_submit(client: Any, request: UploadMediaByUrlRequest) -> Receipt:
+    return Receipt((await client.upload_media_by_url(request))[0].job_id)
+
+
+async def _upload_status(client: Any, job_id: str) -> Any:
+    info = await client.query_upload_task_info([job_id])
+    return info.media_info_list[0] if info.media_info_list else None
+
+
+UPLOAD = PaidAction[UploadMediaByUrlRequest](
+    "vod", "UploadMediaByUrl", _upload_submit,
+    look_for=lambda r: f"a URL import into space {r.space_name} named {r.url_sets[0].file_name}",
+)
+UPLOAD_STATUS = JobPoll[Any](
+    "vod", "QueryUploadTaskInfo", _upload_status, lambda i: i.state if i is not None else None,
+    typical_seconds=20.0, deadline_seconds=900.0,
+)
 
 
 def build_clip_request(spec: ClipSpec) -> JimengVideoRequest | GatewayVideoRequest:
@@ -50,7 +95,14 @@ def build_clip_request(spec: ClipSpec) -> JimengVideoRequest | GatewayVideoReque
 async def clip_fingerprint(spec: ClipSpec, refs: BlockRefs) -> str:
     request = build_clip_request(spec)
     creds = await (resources.volcengine(refs) if spec.provider == "jimeng" else resources.gateway(refs))
-    return fingerprint(spec.provider, "submit", request.to_wire(), resources.account_id(creds))
+    wire = request.to_wire()
+    if spec.take:  # a deliberate new take is a new purchase; take 0 keeps the fingerprints of earlier versions
+        wire = {**wire, "clipflow.take": spec.take}
+    return fingerprint(spec.provider, "submit", wire, resources.account_id(creds))
+
+
+def _new_take_hint(spec: ClipSpec) -> str:
+    return f"To pay for a new generation of this request, set clip.take to {spec.take + 1}."
 
 
 @task(
@@ -61,68 +113,44 @@ async def clip_fingerprint(spec: ClipSpec, refs: BlockRefs) -> str:
 async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> SubmittedJob:
     """Pay for one generation, at most once per request fingerprint."""
     request = build_clip_request(spec)
-    if spec.provider == "jimeng":
-        creds = await resources.volcengine(refs)
-
-        async def submit() -> str:
-            async with creds.get_jimeng_client() as client:
-                async with quota_slot("jimeng", "CVSync2AsyncSubmitTask"):
-                    return await call_rejected_safe(lambda: client.submit_task(request))  # type: ignore[arg-type]
-
-        return await submit_once(provider="jimeng", action="CVSync2AsyncSubmitTask", fp=fp, submit=submit)
-
-    gw = await resources.gateway(refs)
-
-    async def submit_gateway() -> str:
-        async with gw.get_client() as client, quota_slot("gateway", "create"):
-            task_ = await call_rejected_safe(lambda: client.create_video(request))  # type: ignore[arg-type]
-            return task_.id
-
-    return await submit_once(provider="gateway", action="create", fp=fp, submit=submit_gateway)
+    if isinstance(request, JimengVideoRequest):
+        return await buy(JIMENG_SUBMIT, request, fp=fp, refs=refs)
+    return await buy(GATEWAY_CREATE, request, fp=fp, refs=refs)
 
 
-async def _wait_result_url(job: SubmittedJob, refs: BlockRefs) -> str:
-    """Poll until the job is done; return its (short-lived) result URL."""
-    get_run_logger().info("Waiting on %s job %s", job.provider, job.job_id)
-    if job.provider == "jimeng":
-        client: Any = (await resources.volcengine(refs)).get_jimeng_client()
-        status_action, fetch = "CVSync2AsyncGetResult", lambda: client.get_result(job.job_id)
-    else:
-        client = (await resources.gateway(refs)).get_client()
-        status_action, fetch = "query", lambda: client.query_video(job.job_id)
-
-    async def poll() -> Any:
-        async with quota_slot(job.provider, status_action):
-            return await fetch()
-
-    async with client:
-        result = await wait_for(
-            poll, lambda r: r.state.is_terminal, delays=poll_delays(TYPICAL_SECONDS[job.provider]),
-            deadline_seconds=scaled(DEADLINE_SECONDS[job.provider]), describe=f"{job.provider} task {job.job_id}",
-        )
+async def _result_url(job: SubmittedJob, refs: BlockRefs, new_take: str) -> str:
+    """Wait until the job is done; return its (short-lived) result URL."""
+    poll = JIMENG_RESULT if job.provider == "jimeng" else GATEWAY_RESULT
+    result = await watch(poll, job.job_id, refs=refs, describe=f"{job.provider} task {job.job_id}", new_take=new_take)
     # Jimeng names it video_url; gateways spread it over several fields, resolved by result_url.
     url = result.video_url if job.provider == "jimeng" else result.result_url
-    if result.state is not JobState.SUCCEEDED or not url:
-        reason = getattr(result, "message", None) or getattr(result, "error_message", None) or ""
-        raise JobFailedError(f"job {job.job_id} ended {result.state.value}: {reason}", provider=job.provider, action="wait")
+    if not url:
+        raise OutputGoneError(f"{job.provider} task {job.job_id} succeeded without a video URL. {new_take}",
+                              provider=job.provider, action=poll.action)
     return url
 
 
 @task(**retry_options(), **cached_task_options(lambda p: f"clipflow-collect-{p['job'].provider}-{p['job'].job_id}"))
-async def collect_clip(job: SubmittedJob, refs: BlockRefs) -> StoredClip:
+async def collect_clip(job: SubmittedJob, refs: BlockRefs, new_take: str = "") -> StoredClip:
     """Wait for the generation, then stream it into the bucket before the URL expires (1 h for Jimeng).
 
     Cached by job id: once the bytes are in the bucket, a re-run never polls or downloads again.
     """
     bucket = await resources.bucket(refs)
-    url = await _wait_result_url(job, refs)
+    url = await _result_url(job, refs, new_take)
     try:
         stored = await copy_url_to_bucket(url, s3_client=bucket.client, bucket=bucket.name)
     except SourceExpiredError:
         # The URL lapsed between answer and download: ask once more (providers re-sign on each query).
         get_run_logger().warning("Result URL of %s expired before the copy; asking for a fresh one", job.job_id)
-        url = await _wait_result_url(job, refs)
-        stored = await copy_url_to_bucket(url, s3_client=bucket.client, bucket=bucket.name)
+        url = await _result_url(job, refs, new_take)
+        try:
+            stored = await copy_url_to_bucket(url, s3_client=bucket.client, bucket=bucket.name)
+        except SourceExpiredError as exc:
+            raise OutputGoneError(
+                f"the result of {job.provider} task {job.job_id} expired before it could be stored ({exc.message}). "
+                f"{new_take}", provider=job.provider, action="collect",
+            ) from exc
     get_run_logger().info("Stored %s as s3://%s/%s (sha256 %s)", job.job_id, stored.bucket, stored.key, stored.sha256)
     return StoredClip(bucket=stored.bucket, key=stored.key, size=stored.size, sha256=stored.sha256, source_job_id=job.job_id)
 
@@ -138,27 +166,10 @@ async def import_clip_to_vod(clip: StoredClip, space_name: str, refs: BlockRefs)
         url_sets=[UrlSet(source_url=url, file_name=clip.key.rsplit("/", 1)[-1])],
     )
     fp = fingerprint("vod", "UploadMediaByUrl", {"space": space_name, "sha256": clip.sha256}, resources.account_id(creds))
-    async with creds.get_vod_client() as vod:
-
-        async def submit() -> str:
-            async with quota_slot("vod", "UploadMediaByUrl"):
-                jobs = await call_rejected_safe(lambda: vod.upload_media_by_url(request))
-            return jobs[0].job_id
-
-        job = await submit_once(provider="vod", action="UploadMediaByUrl", fp=fp, submit=submit)
-        get_run_logger().info("Waiting on VOD URL import %s", job.job_id)
-
-        async def poll() -> Any:
-            async with quota_slot("vod", "QueryUploadTaskInfo"):
-                info = await vod.query_upload_task_info([job.job_id])
-            return info.media_info_list[0] if info.media_info_list else None
-
-        item = await wait_for(
-            poll, lambda i: i is not None and i.state.is_terminal, delays=poll_delays(TYPICAL_SECONDS["vod-import"]),
-            deadline_seconds=scaled(DEADLINE_SECONDS["vod-import"]), describe=f"VOD import {job.job_id}",
-        )
-    if item.state is not JobState.SUCCEEDED or not item.vid:
-        raise JobFailedError(f"URL import {job.job_id} ended {item.state.value}", provider="vod", action="UploadMediaByUrl")
+    job = await buy(UPLOAD, request, fp=fp, refs=refs)
+    item = await watch(UPLOAD_STATUS, job.job_id, refs=refs, describe=f"VOD URL import {job.job_id}")
+    if not item.vid:
+        raise OutputGoneError(f"URL import {job.job_id} succeeded without a Vid", provider="vod", action="UploadMediaByUrl")
     info = item.source_info
     return ImportedClip(
         vid=item.vid, space_name=space_name,
@@ -176,6 +187,6 @@ async def generate_clip(spec: ClipSpec, space_name: str = "demo", blocks: BlockR
     jobs_slot = quota_slot("jimeng", "jobs") if spec.provider == "jimeng" else contextlib.nullcontext()
     async with jobs_slot:
         job = await submit_clip_job(spec, refs, fp)
-        stored = await collect_clip(job, refs)
+        stored = await collect_clip(job, refs, _new_take_hint(spec))
     imported = await import_clip_to_vod(stored, space_name, refs)
     return GeneratedClip(provider=spec.provider, job_id=job.job_id, stored=stored, imported=imported)

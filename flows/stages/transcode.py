@@ -5,21 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
-from prefect.logging import get_run_logger
 
+from flows.models import BlockRefs, TranscodeOutput, TranscodeResult, TranscodeSpec
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
+from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
+from flows.runtime.journal import SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
-from flows.models import BlockRefs, TranscodeOutput, TranscodeResult, TranscodeSpec
-from flows.runtime.waiting import poll_delays, scaled, wait_for
-from flows.runtime.retry import call_rejected_safe, retry_options
-from flows.runtime.journal import SubmittedJob, fingerprint, submit_once
-from providers.errors import JobFailedError
-from providers.states import JobState
+from flows.runtime.retry import retry_options
 from providers.vod.models import StartWorkflowRequest
 
-TYPICAL_SECONDS = 60.0
-DEADLINE_SECONDS = 4 * 3600.0  # idle-time (low priority) transcoding may wait for hours
+
+async def _start(client: Any, request: StartWorkflowRequest) -> Receipt:
+    return Receipt(await client.start_workflow(request))
+
+
+START_WORKFLOW = PaidAction[StartWorkflowRequest]("vod", "StartWorkflow", _start, token=True)
+WORKFLOW_RUN = JobPoll[Any](
+    "vod", "GetWorkflowExecution", lambda c, run_id: c.get_workflow_execution(run_id), lambda e: e.state,
+    # idle-time (low priority) transcoding may wait for hours
+    typical_seconds=60.0, deadline_seconds=4 * 3600.0, failure=lambda e: f"status {e.status}",
+)
 
 
 def build_workflow_request(vid: str, space_name: str, spec: TranscodeSpec, client_token: str = "") -> StartWorkflowRequest:
@@ -48,36 +54,14 @@ async def submit_transcode_workflow(vid: str, space_name: str, spec: TranscodeSp
     """StartWorkflow with a ClientToken derived from the request: the provider itself deduplicates a repeat,
     so even an answer lost in transit is safe to send again."""
     request = build_workflow_request(vid, space_name, spec, client_token=f"clipflow-{fp[:48]}")
-    creds = await resources.volcengine(refs)
-    async with creds.get_vod_client() as vod:
-
-        async def submit() -> str:
-            async with quota_slot("vod", "StartWorkflow"):
-                return await call_rejected_safe(lambda: vod.start_workflow(request))
-
-        return await submit_once(provider="vod", action="StartWorkflow", fp=fp, submit=submit, safe_to_repeat=True)
+    return await buy(START_WORKFLOW, request, fp=fp, refs=refs)
 
 
 @task(**retry_options(), **cached_task_options(lambda p: f"clipflow-workflow-result-{p['job'].job_id}"))
 async def wait_transcode_workflow(job: SubmittedJob, refs: BlockRefs) -> TranscodeResult:
-    creds = await resources.volcengine(refs)
-    get_run_logger().info("Waiting on VOD workflow run %s", job.job_id)
-    async with creds.get_vod_client() as vod:
-
-        async def poll() -> Any:
-            async with quota_slot("vod", "GetWorkflowExecution"):
-                return await vod.get_workflow_execution(job.job_id)
-
-        execution = await wait_for(
-            poll, lambda e: e.state.is_terminal, delays=poll_delays(TYPICAL_SECONDS),
-            deadline_seconds=scaled(DEADLINE_SECONDS), describe=f"workflow {job.job_id}",
-        )
-        if execution.state is not JobState.SUCCEEDED:
-            raise JobFailedError(
-                f"workflow {job.job_id} ended with status {execution.status}", provider="vod", action="StartWorkflow"
-            )
-        async with quota_slot("vod", "GetWorkflowExecutionResult"):
-            result = await vod.get_workflow_execution_result(job.job_id)
+    execution = await watch(WORKFLOW_RUN, job.job_id, refs=refs, describe=f"VOD workflow run {job.job_id}")
+    async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetWorkflowExecutionResult"):
+        result = await vod.get_workflow_execution_result(job.job_id)
     outputs = [
         TranscodeOutput(
             file_id=t.file_id, store_uri=t.store_uri, format=t.format,

@@ -6,23 +6,69 @@ import asyncio
 from typing import Any
 
 from prefect import flow, task
-from prefect.logging import get_run_logger
 
+from flows.models import BlockRefs, LanguageResult, TranslateSpec
+from flows.outputs.subtitles import cues_from_translation, to_srt, to_webvtt
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
+from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
+from flows.runtime.journal import JournalRecord, SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
-from flows.models import BlockRefs, LanguageResult, TranslateSpec
-from flows.runtime.waiting import WaitTimeoutError, poll_delays, scaled, wait_for
-from flows.runtime.retry import call_rejected_safe, retry_options
-from flows.runtime.journal import SubmittedJob, fingerprint, submit_once
-from flows.outputs.subtitles import cues_from_translation, to_srt, to_webvtt
-from providers.errors import JobFailedError, ProviderError
+from flows.runtime.retry import retry_options
+from flows.runtime.waiting import WaitTimeoutError
+from providers.errors import ProviderError
 from providers.states import JobState
 from providers.vod.models import SubmitAITranslationWorkflowRequest
 
-TYPICAL_SECONDS = 300.0
-DEADLINE_SECONDS = 3 * 3600.0
 SUBTITLE_ADDITIONS = ["TargetUtterances", "TargetClips"]
+LIST_PAGE = 100
+CLOCK_SKEW_SECONDS = 300  # a project listed as created this long before our request left may still be ours
+
+
+async def _submit(client: Any, request: SubmitAITranslationWorkflowRequest) -> Receipt:
+    return Receipt((await client.submit_ai_translation_workflow(request)).project_id)
+
+
+async def _find_translation(
+    client: Any, request: SubmitAITranslationWorkflowRequest, record: JournalRecord
+) -> Receipt | None:
+    """The project the lost request created: same Vid, target language and translation types, created after the
+    request left (less the clock skew between us and the provider). Every page is read."""
+    wire = request.to_wire()
+    config = wire["TranslationConfig"]
+    wanted_types = sorted(config["TranslationTypeList"])
+    sent = (record.sent_at or record.at).timestamp() - CLOCK_SKEW_SECONDS
+    page = 1
+    while True:
+        async with quota_slot("vod", "ListAITranslationProject"):
+            listing = await client.list_ai_translation_project(wire["SpaceName"], page_number=page, page_size=LIST_PAGE)
+        for project in listing.projects or []:
+            if (
+                project.input_video is not None
+                and project.input_video.vid == wire["Vid"]
+                and config["TargetLanguage"] in project.target_languages
+                and sorted(project.translation_type_list or wanted_types) == wanted_types
+                and (project.created_at is None or project.created_at >= sent)
+            ):
+                return Receipt(project.project_id)
+        seen = (page - 1) * LIST_PAGE + len(listing.projects or [])
+        if not listing.projects or (listing.total_count is not None and seen >= listing.total_count):
+            return None
+        page += 1
+
+
+TRANSLATION = PaidAction[SubmitAITranslationWorkflowRequest](
+    "vod", "SubmitAITranslationWorkflow", _submit, reconcile=_find_translation,
+    look_for=lambda r: f"a translation project of {r.vid} into {r.translation_config.target_language}",
+)
+
+
+def translation_poll(space_name: str) -> JobPoll[Any]:
+    return JobPoll(
+        "vod", "GetAITranslationProject", lambda c, project_id: c.get_ai_translation_project(space_name, project_id),
+        lambda p: p.state, typical_seconds=300.0, deadline_seconds=3 * 3600.0,
+        failure=lambda p: f"{p.status}: {p.error_msg or p.error_code}",
+    )
 
 
 def build_translation_request(vid: str, space_name: str, language: str, spec: TranslateSpec) -> SubmitAITranslationWorkflowRequest:
@@ -53,36 +99,7 @@ def validate_translation(vid: str, space_name: str, spec: TranslateSpec) -> None
 )
 async def submit_translation(vid: str, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs, fp: str) -> SubmittedJob:
     """One paid translation project. A lost answer is reconciled through ListAITranslationProject."""
-    request = build_translation_request(vid, space_name, language, spec)
-    creds = await resources.volcengine(refs)
-    async with creds.get_vod_client() as vod:
-
-        async def submit() -> str:
-            async with quota_slot("vod", "SubmitAITranslationWorkflow"):
-                info = await call_rejected_safe(lambda: vod.submit_ai_translation_workflow(request))
-            return info.project_id
-
-        async def reconcile() -> str | None:
-            async with quota_slot("vod", "ListAITranslationProject"):
-                listing = await vod.list_ai_translation_project(space_name, page_size=100)
-            for project in listing.projects or []:
-                if _project_matches(project, vid, language):
-                    return project.project_id
-            return None
-
-        return await submit_once(
-            provider="vod", action="SubmitAITranslationWorkflow", fp=fp, submit=submit, reconcile=reconcile
-        )
-
-
-def _project_matches(project: Any, vid: str, language: str) -> bool:
-    input_video = getattr(project, "input_video", None)
-    targets = getattr(project, "target_blueprints", None) or []
-    return bool(
-        input_video is not None
-        and getattr(input_video, "vid", None) == vid
-        and any(getattr(b, "language", None) == language for b in targets)
-    )
+    return await buy(TRANSLATION, build_translation_request(vid, space_name, language, spec), fp=fp, refs=refs)
 
 
 @task(
@@ -92,25 +109,11 @@ def _project_matches(project: Any, vid: str, language: str) -> bool:
 )
 async def wait_translation(job: SubmittedJob, space_name: str, language: str, refs: BlockRefs) -> LanguageResult:
     """Wait for the project, then write its subtitles (SRT + WebVTT) into the bucket."""
-    creds = await resources.volcengine(refs)
-    get_run_logger().info("Waiting on translation project %s (%s)", job.job_id, language)
-    async with creds.get_vod_client() as vod:
-
-        async def poll() -> Any:
-            async with quota_slot("vod", "GetAITranslationProject"):
-                return await vod.get_ai_translation_project(space_name, job.job_id)
-
-        project = await wait_for(
-            poll, lambda p: p.state.is_terminal, delays=poll_delays(TYPICAL_SECONDS),
-            deadline_seconds=scaled(DEADLINE_SECONDS), describe=f"translation {job.job_id} ({language})",
-        )
-        if project.state is not JobState.SUCCEEDED:
-            raise JobFailedError(
-                f"translation {job.job_id} ({language}) ended {project.status}: {project.error_msg or project.error_code}",
-                provider="vod", action="SubmitAITranslationWorkflow",
-            )
-        async with quota_slot("vod", "GetAITranslationProject"):
-            detail = await vod.get_ai_translation_project(space_name, job.job_id, additions=SUBTITLE_ADDITIONS)
+    project = await watch(
+        translation_poll(space_name), job.job_id, refs=refs, describe=f"translation {job.job_id} ({language})"
+    )
+    async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetAITranslationProject"):
+        detail = await vod.get_ai_translation_project(space_name, job.job_id, additions=SUBTITLE_ADDITIONS)
     cues = cues_from_translation(detail.target_utterances or [], detail.target_clips or [])
     bucket = await resources.bucket(refs)
     keys = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from emulator.config import DEMO_SPACE, DEMO_TEMPLATE, DEMO_VID, EmulatorConfig,
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emulator", description="Local Volcengine VOD + Jimeng + gateway emulator")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (see --port-file)")
+    parser.add_argument("--port-file", type=Path,
+                        help="write the port actually bound here once listening (for a parent process)")
     parser.add_argument("--access-key", help="Volcengine AK (default: the demo AK)")
     parser.add_argument("--secret-key", help="Volcengine SK (default: the demo SK)")
     parser.add_argument("--gateway-key", help="gateway Bearer key (default: the demo key)")
@@ -43,6 +47,24 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     return config
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, bound before the server starts (port 0 = a free port, no race to pick one).
+
+    IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP (else ~40 ms per answer).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _write_port(path: Path, port: int) -> None:
+    # Written whole then renamed: a parent polling the file never reads half a number.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(str(port), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -51,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emulator: bad configuration: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    base = f"http://{args.host}:{args.port}"
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    port = sock.getsockname()[1]
+    base = f"http://{args.host}:{port}"
     print(
         f"clipflow emulator on {base}\n"
         f"  VOD + visual endpoint : {base}  (region {config.region}; services vod / cv)\n"
@@ -65,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         f"  admin                 : {base}/_emulator/health | ledger | faults | config | reset",
         flush=True,
     )
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level.lower())
+    # A bounded graceful shutdown: SIGTERM from a parent (emulator_process) must not wait on idle keep-alives.
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level=args.log_level.lower(),
+                                           timeout_graceful_shutdown=5))
+    if args.port_file:
+        _write_port(args.port_file, port)
+    server.run(sockets=[sock])
     return 0
 
 

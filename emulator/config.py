@@ -65,12 +65,21 @@ class FaultError(BaseModel):
 
 
 class FaultRule(BaseModel):
-    """One fault rule. ``action``: a VOD/CV action name, ``gateway.create``, ``gateway.query`` or ``*``.
+    """One fault rule. ``action``: any VOD/CV action name (submits and reads alike), ``gateway.create``,
+    ``gateway.query`` or ``*``.
 
     A rule is *live* while ``count`` is None or > 0; each matching call consumes one count. On a live match:
-    sleep ``latency`` seconds, then answer ``error`` with probability ``error_rate``, else handle the request
-    and, with ``drop_after_accept``, cut the connection instead of answering. A rule that names an ``error``
-    but no ``error_rate`` always answers it (rate 1): naming an error and never seeing it surprises people.
+    sleep ``latency`` seconds, then answer ``error`` with probability ``error_rate`` (nothing is created), else
+    handle the request and, with ``drop_after_accept``, cut the connection instead of answering.
+
+    ``error_after_accept``: the error is answered *after* the request was handled, so the job exists and is
+    billed while the client sees a failure. That is what a real provider does on InternalServiceTimeout 504
+    (its gateway gave up, the backend went on). Without a named ``error`` it answers the provider's gateway
+    timeout, never a throttling or saturation refusal (those promise that nothing was created). A request the
+    handler refused stays refused.
+
+    A rule that names an ``error`` or sets ``error_after_accept`` but no ``error_rate`` always fires (rate 1):
+    naming an error and never seeing it surprises people.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -80,11 +89,12 @@ class FaultRule(BaseModel):
     error: FaultError | None = None
     latency: float = Field(0.0, ge=0.0)
     drop_after_accept: bool = False
+    error_after_accept: bool = False
     count: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _named_error_fires(self) -> FaultRule:
-        if self.error is not None and "error_rate" not in self.model_fields_set:
+        if (self.error is not None or self.error_after_accept) and "error_rate" not in self.model_fields_set:
             self.error_rate = 1.0
         return self
 

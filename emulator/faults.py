@@ -1,4 +1,6 @@
-"""Fault injection: per-action error rate, latency and drop-after-accept, optionally limited to N calls."""
+"""Fault injection: per-action error rate, latency, drop-after-accept and error-after-accept, optionally limited
+to N calls. ``decide`` runs in both front doors (``volcengine.py`` for every VOD/CV action, ``gateway.py`` for
+create and query), so a rule works on any action, read or submit."""
 
 from __future__ import annotations
 
@@ -17,6 +19,13 @@ _DEFAULT_ERRORS = {
     "cv": (50500, 500, "Internal Error"),
     "gateway": ("upstream_saturated", 503, SATURATED),
 }
+# ... and after the job was created: a timeout in front of a backend that went on. Never a saturation or
+# throttling answer, which would tell the client (falsely) that nothing was created.
+_DEFAULT_AFTER_ACCEPT_ERRORS = {
+    "vod": ("InternalServiceTimeout", 504, "Internal service timeout (injected fault, the job was created)."),
+    "cv": (50500, 500, "Internal Error"),
+    "gateway": ("upstream_timeout", 504, "upstream request timed out (injected fault, the job was created)"),
+}
 
 
 @dataclass
@@ -24,6 +33,7 @@ class FaultDecision:
     latency: float = 0.0
     error: ApiError | None = None
     drop_after_accept: bool = False
+    error_after_accept: bool = False  # answer ``error`` after handling the request instead of before
 
 
 class FaultBook:
@@ -49,7 +59,8 @@ class FaultBook:
                     if rule.count <= 0:
                         continue
                     rule.count -= 1
-                decision = FaultDecision(latency=rule.latency, drop_after_accept=rule.drop_after_accept)
+                decision = FaultDecision(latency=rule.latency, drop_after_accept=rule.drop_after_accept,
+                                         error_after_accept=rule.error_after_accept)
                 if rule.error_rate > 0 and self._rng.random() < rule.error_rate:
                     decision.error = self._error(rule, provider)
                 return decision
@@ -57,7 +68,8 @@ class FaultBook:
 
     @staticmethod
     def _error(rule: FaultRule, provider: str) -> ApiError:
-        code, status, message = _DEFAULT_ERRORS[provider]
+        defaults = _DEFAULT_AFTER_ACCEPT_ERRORS if rule.error_after_accept else _DEFAULT_ERRORS
+        code, status, message = defaults[provider]
         if rule.error is not None:
             status = rule.error.status
             code = rule.error.code if rule.error.code is not None else code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
@@ -23,7 +22,7 @@ from emulator.params import Params, contains_marker, fingerprint
 from emulator.quota import retry_after_header
 from emulator.registry import Ctx
 from emulator.state import EmulatorState
-from emulator.volcengine import DropConnection
+from emulator.volcengine import answer_with_faults
 
 log = logging.getLogger("emulator")
 router = APIRouter()
@@ -78,36 +77,30 @@ async def _front_door(request: Request, name: str, handler: Callable[[Ctx], Awai
     wait = state.quotas.take(key, name, state.config.qps_for(name))
     if wait is not None:
         return gateway_error(ApiError("upstream_saturated", 429, SATURATED, headers=retry_after_header(wait)))
-    decision = state.faults.decide(name, "gateway")
-    if decision.latency:
-        await asyncio.sleep(decision.latency)
-    if decision.error is not None:
-        return gateway_error(decision.error)
-    try:
-        body: dict[str, Any] = {}
-        if request.method == "POST":
-            raw = await request.body()
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                raise bad("request body is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise bad("request body must be a JSON object")
-        ctx = Ctx(
-            state=state, action=name, version="", provider="gateway", request_id=new_request_id(), ak=key,
-            base_url=str(request.base_url), params=Params(request.query_params.multi_items(), body, True),
-            now=state.now(),
-        )
-        response: Response = JSONResponse(await handler(ctx))
-    except ApiError as err:
-        response = gateway_error(err)
-    except Exception:
-        log.exception("gateway handler %s crashed", name)
-        response = gateway_error(ApiError("internal_error", 500, "internal error"))
-    if decision.drop_after_accept:
-        log.info("fault: %s accepted, dropping the connection before answering", name)
-        return DropConnection()
-    return response
+    async def handle() -> tuple[Response, bool]:
+        try:
+            body: dict[str, Any] = {}
+            if request.method == "POST":
+                raw = await request.body()
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    raise bad("request body is not valid JSON") from None
+                if not isinstance(body, dict):
+                    raise bad("request body must be a JSON object")
+            ctx = Ctx(
+                state=state, action=name, version="", provider="gateway", request_id=new_request_id(), ak=key,
+                base_url=str(request.base_url), params=Params(request.query_params.multi_items(), body, True),
+                now=state.now(),
+            )
+            return JSONResponse(await handler(ctx)), True
+        except ApiError as err:
+            return gateway_error(err), False
+        except Exception:
+            log.exception("gateway handler %s crashed", name)
+            return gateway_error(ApiError("internal_error", 500, "internal error")), False
+
+    return await answer_with_faults(state.faults.decide(name, "gateway"), name, handle, gateway_error)
 
 
 async def _create(ctx: Ctx) -> dict[str, Any]:

@@ -28,6 +28,9 @@ class VodMedia:
     data: bytes
     available_at: float = 0.0
     source: str = "upload"
+    title: str = ""  # GetMediaList BasicInfo.Title; defaults to the file name
+    tags: list[str] = field(default_factory=list)
+    created: float = 0.0  # emulated time the media entered the space (GetMediaList CreateTime)
 
     @property
     def md5(self) -> str:
@@ -125,6 +128,9 @@ class EmulatorState:
 
     def add_vid(self, media: VodMedia) -> None:
         with self.lock:
+            # A video "is created" when it becomes available (an upload once pulled, a render once done).
+            media.created = media.created or media.available_at or self.now()
+            media.title = media.title or media.file_name
             self.vids[media.vid] = media
             self.media.put(f"vod/{media.vid}.mp4", MediaItem(media.data, available_at=media.available_at))
 

@@ -1,10 +1,15 @@
-"""The Volcengine OpenAPI front door: ``/`` routed by Action + Version, signed, throttled, fault-injected."""
+"""The Volcengine OpenAPI front door: ``/`` routed by Action + Version, signed, throttled, fault-injected.
+
+Faults apply to every registered action, reads included (GetWorkflowExecution, QueryUploadTaskInfo,
+CVSync2AsyncGetResult...), after signature and quota checks, like a provider failing behind its gateway.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -12,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.auth import verify_volcengine
 from emulator.errors import ApiError, cv_error, cv_ok, new_request_id, vod_error, vod_ok
+from emulator.faults import FaultDecision
 from emulator.params import Params, parse_body
 from emulator.quota import retry_after_header
 from emulator.registry import REGISTRY, Ctx
@@ -55,6 +61,33 @@ class DropConnection(Response):
         await asyncio.sleep(0.05)
 
 
+async def answer_with_faults(
+    decision: FaultDecision,
+    name: str,
+    handle: Callable[[], Awaitable[tuple[Response, bool]]],
+    refuse: Callable[[ApiError], Response],
+) -> Response:
+    """Apply a fault decision around a handler; shared by the Volcengine and gateway front doors.
+
+    ``handle`` returns (answer, accepted): accepted is False when the handler itself refused the request.
+    Order matters: an error before acceptance creates nothing; a drop or an error after it leaves the job
+    created and billed while the client never sees the answer.
+    """
+    if decision.latency:
+        await asyncio.sleep(decision.latency)
+    if decision.error is not None and not decision.error_after_accept:
+        log.info("fault: %s answered %s %s", name, decision.error.status, decision.error.code)
+        return refuse(decision.error)
+    response, accepted = await handle()
+    if decision.drop_after_accept:
+        log.info("fault: %s accepted, dropping the connection before answering", name)
+        return DropConnection()
+    if decision.error is not None and accepted:
+        log.info("fault: %s accepted, answering %s %s anyway", name, decision.error.status, decision.error.code)
+        return refuse(decision.error)
+    return response
+
+
 def _throttle_error(service: str, wait: float) -> ApiError:
     headers = retry_after_header(wait)
     if service == "cv":
@@ -93,31 +126,21 @@ async def volcengine_entry(request: Request) -> Response:
     if wait is not None:
         return refuse(_throttle_error(spec.service, wait))
 
-    decision = state.faults.decide(action, spec.service)
-    if decision.latency:
-        await asyncio.sleep(decision.latency)
-    if decision.error is not None:
-        log.info("fault: %s answered %s %s", action, decision.error.status, decision.error.code)
-        return refuse(decision.error)
+    async def handle() -> tuple[Response, bool]:
+        try:
+            body_params, is_json = parse_body(body, request.headers.get("content-type", ""))
+            ctx = Ctx(
+                state=state, action=action, version=version, provider=spec.provider, request_id=request_id, ak=ak,
+                base_url=str(request.base_url), params=Params(query, body_params, is_json), now=state.now(),
+            )
+            result = await spec.handler(ctx)
+        except ApiError as err:
+            return refuse(err), False
+        except Exception:  # a bug in the emulator must look like a provider 500, not kill the server
+            log.exception("emulator handler %s crashed", action)
+            return refuse(ApiError(50500 if spec.service == "cv" else "InternalError", 500, "Internal error.")), False
+        if spec.service == "cv":
+            return cv_ok(request_id, result, started), True
+        return vod_ok(request_id, action, version, result), True
 
-    try:
-        body_params, is_json = parse_body(body, request.headers.get("content-type", ""))
-        ctx = Ctx(
-            state=state, action=action, version=version, provider=spec.provider, request_id=request_id, ak=ak,
-            base_url=str(request.base_url), params=Params(query, body_params, is_json), now=state.now(),
-        )
-        result = await spec.handler(ctx)
-        response: Response = (
-            cv_ok(request_id, result, started) if spec.service == "cv"
-            else vod_ok(request_id, action, version, result)
-        )
-    except ApiError as err:
-        response = refuse(err)
-    except Exception:  # a bug in the emulator must look like a provider 500, not kill the server
-        log.exception("emulator handler %s crashed", action)
-        err = ApiError(50500 if spec.service == "cv" else "InternalError", 500, "Internal error.")
-        response = refuse(err)
-    if decision.drop_after_accept:
-        log.info("fault: %s accepted, dropping the connection before answering", action)
-        return DropConnection()
-    return response
+    return await answer_with_faults(state.faults.decide(action, spec.service), action, handle, refuse)

@@ -4,8 +4,13 @@ Each error says whether retrying is safe (``retryable``). Transport failures are
 split is what decides whether a paid job could be paid for twice:
 
 - ``RequestNotSentError``: the request never reached the provider (connect failure, pool timeout). Safe to retry.
-- ``OutcomeUnknownError``: the request may have been accepted (read timeout, connection cut mid-answer).
-  Retryable only when the action is idempotent (reads, or a submit carrying an idempotency token).
+- ``OutcomeUnknownError``: the request may have been accepted (read timeout, connection cut mid-answer, or a
+  5xx answer to a paid submit). Retryable only when the action is idempotent (reads, or a submit carrying an
+  idempotency token).
+
+Only an answer that proves nothing was created is a definite refusal of a paid submit: 4xx parameter or auth
+errors, throttling, a request that never left. A provider-side failure after the request arrived (500, 503,
+504 ...) proves nothing: a gateway timeout in front of a backend that accepted the job looks exactly the same.
 """
 
 from __future__ import annotations
@@ -124,3 +129,16 @@ class OutcomeUnknownError(TransportError):
 
 class UnexpectedResponseError(ProviderError):
     """The answer did not have the documented shape."""
+
+
+def server_failure(message: str, *, idempotent: bool, **kwargs: Any) -> ProviderError:
+    """The provider failed after the request arrived (5xx, an internal-error code).
+
+    Repeating an idempotent request is harmless, so that is a retryable ``ServerError``. For a paid submit that
+    is not idempotent the job may exist and be billed: ``OutcomeUnknownError``, never retried blindly.
+    """
+    if idempotent:
+        return ServerError(message, **kwargs)
+    return OutcomeUnknownError(
+        f"provider failed after receiving the paid request, the job may exist: {message}", retryable=False, **kwargs
+    )

@@ -1,3 +1,3 @@
 """VOD actions, one module per feature area (moto style). Importing this package registers them."""
 
-from emulator.vod import edit, translation, upload, workflow  # noqa: F401
+from emulator.vod import edit, library, translation, upload, workflow  # noqa: F401

@@ -31,6 +31,8 @@ class UploadJob:
     space: str
     source_url: str
     file_name: str
+    title: str
+    tags: list[str]
     md5: str | None
     callback_args: str
     created: float
@@ -62,6 +64,15 @@ def _file_name(entry: dict[str, Any], url: str, job_id: str) -> str:
     return str(name)
 
 
+def _tags(value: Any) -> list[str]:
+    """URLSets[].Tags as a comma-separated string or a list (kept for GetMediaList's Tags filter)."""
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    if isinstance(value, list):
+        return [str(t) for t in value if str(t).strip()]
+    return []
+
+
 async def _download(state: EmulatorState, job: UploadJob, timeout: float, max_bytes: int) -> None:
     """Fetch the URL for real; on success register the Vid once the nominal processing time is over too."""
     data: bytes | None = None
@@ -89,7 +100,8 @@ async def _download(state: EmulatorState, job: UploadJob, timeout: float, max_by
         job.finished_at = state.now()
         if job.error is None and not job.fails and data is not None:
             ready = max(job.finished_at, job.created + job.initial_s + job.processing_s)
-            state.add_vid(VodMedia(job.vid, job.space, job.file_name, data, available_at=ready, source="upload"))
+            state.add_vid(VodMedia(job.vid, job.space, job.file_name, data, available_at=ready, source="upload",
+                                   title=job.title, tags=job.tags))
 
 
 @action("UploadMediaByUrl", VERSION)
@@ -111,8 +123,10 @@ async def upload_media_by_url(ctx: Ctx) -> dict[str, Any]:
         if md5 and not (isinstance(md5, str) and MD5.match(md5)):
             raise invalid("URLSets[].Md5 must be 32 hex characters.")
         job_id = new_hex(32)
+        file_name = _file_name(entry, url, job_id)
         jobs.append(UploadJob(
-            job_id=job_id, space=space, source_url=url, file_name=_file_name(entry, url, job_id), md5=md5 or None,
+            job_id=job_id, space=space, source_url=url, file_name=file_name,
+            title=str(entry.get("Title") or file_name), tags=_tags(entry.get("Tags")), md5=md5 or None,
             callback_args=str(entry.get("CallbackArgs") or ""), created=ctx.now,
             initial_s=ctx.scaled("upload_initial"), processing_s=ctx.scaled("upload_processing"),
             fails=contains_marker(entry, ctx.config.fail_marker), vid=new_vid(),

@@ -2,8 +2,9 @@
 
 Error mapping (api-notes section 5): 401/403 auth; a missing task is HTTP 400 (NotFoundError when the message
 says so, only on query: on create "not found" is about the model or an image); 429 and the saturation message
-("上游负载已饱和", sent as 429, 500 or 503) are throttling; 500/502/503/504 server errors, except a 504 on a
-create, where the relay timed out waiting for an upstream that may have accepted the paid job.
+("上游负载已饱和", sent as 429, 500 or 503) are throttling: the upstream refused, nothing was created. Any other
+5xx is a server error on query and outcome-unknown on create: the relay may have failed (or timed out) after an
+upstream accepted the paid job.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from providers.errors import (
     AuthError,
     InvalidRequestError,
     NotFoundError,
-    OutcomeUnknownError,
     ProviderError,
     RequestValidationError,
-    ServerError,
     ThrottledError,
     UnexpectedResponseError,
+    server_failure,
 )
 from providers.gateway.models import (
     CREATE_ACTION,
@@ -135,10 +135,10 @@ def _error(response: httpx.Response, body: Any, action: str, idempotent: bool) -
         return AuthError(message, **common)
     if status == 429 or any(marker in message for marker in SATURATION_MARKERS):
         return ThrottledError(message, retry_after=retry_after_seconds(response), **common)
-    if status == 504 and not idempotent:
-        return OutcomeUnknownError(f"gateway timeout, the job may exist: {message}", retryable=False, **common)
     if status >= 500:
-        return ServerError(message, **common)
+        # Not a saturation refusal: the relay or its upstream failed after the request arrived. On create the
+        # paid job may exist, so that is outcome-unknown (server_failure), never retried blindly.
+        return server_failure(message, idempotent=idempotent, **common)
     if action == QUERY_ACTION and (status == 404 or (status == 400 and _NOT_FOUND.search(message))):
         return NotFoundError(message, **common)
     if 400 <= status < 500:

@@ -13,7 +13,9 @@ get-result answer ("done: success or failure, see the outer code & message"). So
 - internal errors (50500/50501/50516/50517/50519) are a task outcome only when ``data.status == "done"``;
   without that they are a failed *query* and raise ServerError (retryable: poll again);
 - throttling (50429/50430), auth and malformed answers always raise.
-In submit every non-10000 code raises.
+In submit every non-10000 code raises. A submit answered with a server failure (5xx, 50500/50501...) raises
+OutcomeUnknownError (not retryable): the task may exist. Only throttling, auth, moderation and parameter codes
+prove that nothing was created.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from providers.errors import (
     ContentRejectedError,
     InvalidRequestError,
     NotFoundError,
-    OutcomeUnknownError,
     ProviderError,
     RequestValidationError,
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
+    server_failure,
 )
 from providers.jimeng.models import (
     PROVIDER,
@@ -229,10 +231,9 @@ def _by_http_status(
 def _server_error(
     response: httpx.Response, message: str, common: dict[str, Any], idempotent: bool
 ) -> ProviderError:
-    if response.status_code == 504 and not idempotent:
-        # A gateway timeout says nothing about whether the backend accepted the paid submit.
-        return OutcomeUnknownError(f"gateway timeout, the job may exist: {message}", retryable=False, **common)
-    return ServerError(message, **common)
+    # 50500/50501 and any 5xx: the service failed after the request arrived. For the paid submit that says
+    # nothing about whether the task was created (and billed), so it is outcome-unknown, never retried blindly.
+    return server_failure(message, idempotent=idempotent, **common)
 
 
 def _no_envelope(response: httpx.Response, action: str, idempotent: bool) -> ProviderError:

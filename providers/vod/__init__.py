@@ -2,7 +2,8 @@
 
 from providers.vod.client import VodClient
 from providers.vod.errors import CODE_TABLE
+from providers.vod.paid import PAID_ACTIONS, safe_to_repeat
 from providers.vod.models import *  # noqa: F403 - the models are part of the public API
 from providers.vod.models import __all__ as _models_all
 
-__all__ = ["VodClient", "CODE_TABLE", *_models_all]
+__all__ = ["VodClient", "CODE_TABLE", "PAID_ACTIONS", "safe_to_repeat", *_models_all]

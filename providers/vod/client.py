@@ -1,12 +1,13 @@
 """Async VOD OpenAPI client: one httpx.AsyncClient per object, V4-signed, typed errors and models.
 
 Every request is validated locally first (RequestValidationError names field and rule) so a bad paid call
-never leaves the process. Idempotency is declared per call and decides whether an outcome-unknown
-transport failure is retryable.
+never leaves the process. Whether a lost answer (5xx, read timeout, cut connection) is retryable is looked up
+in one table, ``providers.vod.paid``: for a paid submit without an idempotency token it never is.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 
@@ -17,6 +18,7 @@ from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, send
 from providers.errors import RequestValidationError, UnexpectedResponseError
 from providers.signing import VolcengineSigner
 from providers.vod.errors import PROVIDER, unwrap
+from providers.vod.lookups import VodLookups
 from providers.vod.models_base import VodRequest, dumps_compact
 from providers.vod.models_edit import (
     CreateProjectRequest,
@@ -26,6 +28,7 @@ from providers.vod.models_edit import (
     SearchGlobalProjectResult,
     SubmitDirectEditTaskRequest,
 )
+from providers.vod.models_media import MEDIA_LIST_MAX_PAGE_SIZE, MediaListResult, format_media_time
 from providers.vod.models_translation import (
     ADDITIONS,
     AITranslationProject,
@@ -40,6 +43,7 @@ from providers.vod.models_upload import (
     UploadMediaByUrlRequest,
 )
 from providers.vod.models_workflow import StartWorkflowRequest, WorkflowExecution, WorkflowExecutionResult
+from providers.vod.paid import safe_to_repeat
 
 DEFAULT_ENDPOINT = "https://vod.volcengineapi.com"
 DEFAULT_REGION = "cn-north-1"
@@ -71,7 +75,7 @@ def _ids(values: Sequence[str], field: str, action: str, *, limit: int | None = 
     return items
 
 
-class VodClient(AsyncApiClient):
+class VodClient(VodLookups, AsyncApiClient):
     def __init__(
         self,
         access_key: str,
@@ -94,7 +98,6 @@ class VodClient(AsyncApiClient):
     def __repr__(self) -> str:
         return f"VodClient(endpoint={self.endpoint!r}, region={self.region!r})"
 
-
     # --- plumbing --------------------------------------------------------------------------------------------
 
     async def _call(
@@ -103,10 +106,11 @@ class VodClient(AsyncApiClient):
         version: str,
         method: Method,
         *,
-        idempotent: bool,
         query: dict[str, str | None] | None = None,
         body: dict[str, Any] | None = None,
     ) -> tuple[Any, str | None]:
+        # Decided from the request actually sent (StartWorkflow is harmless to repeat only with a ClientToken).
+        repeatable = safe_to_repeat(action, body if method == "POST" else query)
         params = {"Action": action, "Version": version}
         params.update({k: v for k, v in (query or {}).items() if v is not None})
         if method == "GET":
@@ -119,8 +123,8 @@ class VodClient(AsyncApiClient):
                 content=dumps_compact(body or {}).encode(),
                 headers={"Content-Type": "application/json"},
             )
-        response = await send(self._http, request, provider=PROVIDER, action=action, idempotent=idempotent)
-        return unwrap(response, action)
+        response = await send(self._http, request, provider=PROVIDER, action=action, idempotent=repeatable)
+        return unwrap(response, action, safe_to_repeat=repeatable)
 
     @staticmethod
     def _parse(model: type[M], data: Any, action: str, request_id: str | None) -> M:
@@ -151,25 +155,25 @@ class VodClient(AsyncApiClient):
 
     async def create_project(self, req: CreateProjectRequest) -> CreateProjectResult:
         req = self._checked(req, CreateProjectRequest)
-        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire(), idempotent=False)
+        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire())
         return self._parse(CreateProjectResult, result, req.action, rid)
 
     async def search_global_project(
         self, space: str, *, offset: int = 0, limit: int = 20, sort_by: str = "updated_at"
     ) -> SearchGlobalProjectResult:
         req = SearchGlobalProjectRequest(space=space, offset=offset, limit=limit, sort_by=sort_by)
-        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire(), idempotent=True)
+        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire())
         return self._parse(SearchGlobalProjectResult, result, req.action, rid)
 
     async def submit_direct_edit_task_async(self, req: SubmitDirectEditTaskRequest) -> str:
         req = self._checked(req, SubmitDirectEditTaskRequest)
-        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire(), idempotent=False)
+        result, rid = await self._call(req.action, V2018, "POST", body=req.to_wire())
         return str(self._field(result, "ReqId", req.action, rid))
 
     async def get_direct_edit_progress(self, req_id: str) -> int:
         action = "GetDirectEditProgress"
         _require(bool(req_id and req_id.strip()), "ReqId", "must be non-empty", action)
-        result, rid = await self._call(action, V2018, "GET", query={"ReqId": req_id}, idempotent=True)
+        result, rid = await self._call(action, V2018, "GET", query={"ReqId": req_id})
         # Documented as a bare integer; the vendor SDK's model wraps it ({"Result": n}), so accept both.
         value = result.get("Result", result.get("Progress")) if isinstance(result, dict) else result
         try:
@@ -181,7 +185,7 @@ class VodClient(AsyncApiClient):
     async def get_direct_edit_result(self, req_ids: Sequence[str]) -> list[DirectEditResult]:
         action = "GetDirectEditResult"
         ids = _ids(req_ids, "ReqIds", action)
-        result, rid = await self._call(action, V2018, "POST", body={"ReqIds": ids}, idempotent=True)
+        result, rid = await self._call(action, V2018, "POST", body={"ReqIds": ids})
         items = [result] if isinstance(result, dict) else result  # documented as an array
         if not isinstance(items, list):
             raise UnexpectedResponseError("Result is not an array", provider=PROVIDER, action=action,
@@ -192,36 +196,72 @@ class VodClient(AsyncApiClient):
 
     async def start_workflow(self, req: StartWorkflowRequest) -> str:
         req = self._checked(req, StartWorkflowRequest)
-        result, rid = await self._call(req.action, V2020, "POST", body=req.to_wire(), idempotent=req.idempotent)
+        result, rid = await self._call(req.action, V2020, "POST", body=req.to_wire())
         return str(self._field(result, "RunId", req.action, rid))
 
     async def get_workflow_execution(self, run_id: str) -> WorkflowExecution:
         action = "GetWorkflowExecution"
         _require(bool(run_id and run_id.strip()), "RunId", "must be non-empty", action)
-        result, rid = await self._call(action, V2020, "GET", query={"RunId": run_id}, idempotent=True)
+        result, rid = await self._call(action, V2020, "GET", query={"RunId": run_id})
         return self._parse(WorkflowExecution, result, action, rid)
 
     async def get_workflow_execution_result(self, run_id: str) -> WorkflowExecutionResult:
         action = "GetWorkflowExecutionResult"
         _require(bool(run_id and run_id.strip()), "RunId", "must be non-empty", action)
-        result, rid = await self._call(action, V2022, "GET", query={"RunId": run_id}, idempotent=True)
+        result, rid = await self._call(action, V2022, "GET", query={"RunId": run_id})
         return self._parse(WorkflowExecutionResult, result, action, rid)
 
     # --- uploads ---------------------------------------------------------------------------------------------
 
     async def upload_media_by_url(self, req: UploadMediaByUrlRequest) -> list[UploadJob]:
         req = self._checked(req, UploadMediaByUrlRequest)
-        result, rid = await self._call(req.action, V2020, "POST", body=req.to_wire(), idempotent=False)
+        result, rid = await self._call(req.action, V2020, "POST", body=req.to_wire())
         data = result.get("Data") if isinstance(result, dict) else result
         if not isinstance(data, list):
             raise UnexpectedResponseError("Result.Data is not an array", provider=PROVIDER, action=req.action,
                                           request_id=rid)
         return [self._parse(UploadJob, item, req.action, rid) for item in data]
 
+    async def get_media_list(
+        self,
+        space_name: str,
+        *,
+        start_time: dt.datetime | None = None,
+        end_time: dt.datetime | None = None,
+        offset: int = 0,
+        page_size: int = MEDIA_LIST_MAX_PAGE_SIZE,
+        order: Literal["Asc", "Desc"] = "Desc",
+        vid: str | None = None,
+        status: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> MediaListResult:
+        """One page of GetMediaList (2022-12-01): the space's videos by creation time. ``iter_media`` reads all."""
+        action = "GetMediaList"
+        _require(bool(space_name and space_name.strip()), "SpaceName", "must be non-empty", action)
+        _require(offset >= 0, "Offset", "must be >= 0", action)
+        _require(1 <= page_size <= MEDIA_LIST_MAX_PAGE_SIZE, "PageSize", f"must be 1-{MEDIA_LIST_MAX_PAGE_SIZE}", action)
+        _require(order in ("Asc", "Desc"), "Order", "must be Asc or Desc", action)
+        _require(not isinstance(tags, str), "Tags", "must be a list of tags, not a string", action)
+        if start_time is not None and end_time is not None:
+            _require(end_time > start_time, "EndTime", "must be later than StartTime", action)
+        query = {
+            "SpaceName": space_name,
+            "StartTime": format_media_time(start_time) if start_time else None,
+            "EndTime": format_media_time(end_time, round_up=True) if end_time else None,
+            "Offset": str(offset),  # the vendor types the numbers as strings
+            "PageSize": str(page_size),
+            "Order": order,
+            "Vid": vid or None,
+            "Status": status or None,
+            "Tags": ",".join(tags) if tags else None,
+        }
+        result, rid = await self._call(action, V2022, "GET", query=query)
+        return self._parse(MediaListResult, result, action, rid)
+
     async def query_upload_task_info(self, job_ids: Sequence[str]) -> QueryUploadTaskInfoResult:
         action = "QueryUploadTaskInfo"
         ids = _ids(job_ids, "JobIds", action, limit=MAX_JOB_IDS)
-        result, rid = await self._call(action, V2020, "GET", query={"JobIds": ",".join(ids)}, idempotent=True)
+        result, rid = await self._call(action, V2020, "GET", query={"JobIds": ",".join(ids)})
         data = result.get("Data", result) if isinstance(result, dict) else result
         return self._parse(QueryUploadTaskInfoResult, data, action, rid)
 
@@ -229,7 +269,7 @@ class VodClient(AsyncApiClient):
 
     async def submit_ai_translation_workflow(self, req: SubmitAITranslationWorkflowRequest) -> ProjectBaseInfo:
         req = self._checked(req, SubmitAITranslationWorkflowRequest)
-        result, rid = await self._call(req.action, V2025, "POST", body=req.to_wire(), idempotent=False)
+        result, rid = await self._call(req.action, V2025, "POST", body=req.to_wire())
         return self._parse(ProjectBaseInfo, self._field(result, "ProjectBaseInfo", req.action, rid), req.action, rid)
 
     async def get_ai_translation_project(
@@ -242,7 +282,7 @@ class VodClient(AsyncApiClient):
         unknown = [a for a in additions or () if a not in ADDITIONS]
         _require(not unknown, "Additions", f"unknown value(s) {unknown}; allowed: {', '.join(ADDITIONS)}", action)
         query = {"SpaceName": space_name, "ProjectId": project_id, "Additions": ",".join(additions) if additions else None}
-        result, rid = await self._call(action, V2025, "GET", query=query, idempotent=True)
+        result, rid = await self._call(action, V2025, "GET", query=query)
         return self._parse(AITranslationProject, self._field(result, "ProjectInfo", action, rid), action, rid)
 
     async def list_ai_translation_project(
@@ -266,5 +306,5 @@ class VodClient(AsyncApiClient):
             "StatusFilter": ",".join(statuses) or None,
             "ProjectIdOrTitleFilter": project_id_or_title_filter or None,
         }
-        result, rid = await self._call(action, V2025, "GET", query=query, idempotent=True)
+        result, rid = await self._call(action, V2025, "GET", query=query)
         return self._parse(ListAITranslationProjectResult, result, action, rid)

@@ -1,6 +1,8 @@
 """VOD error envelope -> typed provider errors (shared/api-notes.md section 2).
 
-The documented ``Error.Code`` decides; the HTTP status is the fallback for codes we have not seen.
+The documented ``Error.Code`` decides; the HTTP status is the fallback for codes we have not seen. A server
+failure is retryable only when repeating the request is harmless (``providers.vod.paid``): on a paid submit it
+means the job may exist, so it becomes an ``OutcomeUnknownError``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from providers.errors import (
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
+    server_failure,
 )
 
 PROVIDER = "vod"
@@ -68,8 +71,12 @@ def class_for(code: str | None, http_status: int) -> type[ProviderError]:
     return UnexpectedResponseError  # an error code on a 2xx/3xx we cannot classify
 
 
-def unwrap(response: httpx.Response, action: str) -> tuple[Any, str | None]:
-    """Return (``Result``, request id) or raise the typed error the envelope describes."""
+def unwrap(response: httpx.Response, action: str, *, safe_to_repeat: bool = True) -> tuple[Any, str | None]:
+    """Return (``Result``, request id) or raise the typed error the envelope describes.
+
+    ``safe_to_repeat`` is False for a paid submit without an idempotency token: a server failure then raises
+    ``OutcomeUnknownError`` (not retryable) instead of a retryable ``ServerError``.
+    """
     payload = json_or_none(response)
     meta = payload.get("ResponseMetadata") if isinstance(payload, dict) else None
     meta = meta if isinstance(meta, dict) else {}
@@ -89,6 +96,8 @@ def unwrap(response: httpx.Response, action: str) -> tuple[Any, str | None]:
         )
         if cls is ThrottledError:
             raise ThrottledError(message, retry_after=retry_after_seconds(response), **kwargs)
+        if cls is ServerError:
+            raise server_failure(message, idempotent=safe_to_repeat, **kwargs)
         raise cls(message, **kwargs)
 
     if not isinstance(payload, dict) or "Result" not in payload:

@@ -22,6 +22,7 @@ from providers.vod.models_edit import (
     SearchGlobalProjectResult,
     SubmitDirectEditTaskRequest,
 )
+from providers.vod.models_media import MediaBasicInfo, MediaInfo, MediaListResult
 from providers.vod.models_translation import (
     ADDITIONS,
     AITranslationProject,

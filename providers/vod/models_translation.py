@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Final
 
 from pydantic import Field, field_validator, model_validator
@@ -153,6 +154,14 @@ class ProjectBaseInfo(VodResult):
 # --- response ------------------------------------------------------------------------------------------------
 
 
+def unix_time(value: int | None) -> dt.datetime | None:
+    """Unix seconds -> aware UTC datetime. Tolerates milliseconds (a 13-digit value), which some VOD answers use."""
+    if value is None or value <= 0:
+        return None
+    seconds = value / 1000 if value >= 10**12 else value
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
 class MediaObject(VodResult):
     """A file of the project. ``vid`` is only filled for InputVideo and OutputVideo."""
 
@@ -272,6 +281,16 @@ class AITranslationProject(VodResult):
     @property
     def target_languages(self) -> list[str]:
         return [b.language for b in self.target_blueprints if b.language]
+
+    @property
+    def vid(self) -> str | None:
+        """The input video's Vid: what a lost submit is matched on (with the target language)."""
+        return self.input_video.vid if self.input_video and self.input_video.vid else None
+
+    @property
+    def created_time(self) -> dt.datetime | None:
+        """``CreatedAt`` (unix seconds, sent as a string) as an aware UTC datetime."""
+        return unix_time(self.created_at)
 
     @property
     def output_vid(self) -> str | None:

@@ -267,12 +267,13 @@ async def test_get_result_needs_task_id(router: respx.MockRouter, client: Jimeng
     [
         (429, 50429, ThrottledError, True, "QPS"),
         (429, 50430, ThrottledError, True, "concurrency"),
-        (500, 50500, ServerError, True, ""),
-        (500, 50501, ServerError, True, ""),
+        # internal errors: the paid task may have been created, so never retried blindly
+        (500, 50500, OutcomeUnknownError, False, ""),
+        (500, 50501, OutcomeUnknownError, False, ""),
         (400, 50511, ServerError, True, "moderation"),
-        (500, 50516, ServerError, True, ""),
-        (500, 50517, ServerError, True, ""),
-        (500, 50519, ServerError, True, ""),
+        (500, 50516, OutcomeUnknownError, False, ""),
+        (500, 50517, OutcomeUnknownError, False, ""),
+        (500, 50519, OutcomeUnknownError, False, ""),
         (400, 50411, ContentRejectedError, False, "moderation"),
         (400, 50412, ContentRejectedError, False, "moderation"),
         (400, 50413, ContentRejectedError, False, "moderation"),
@@ -282,7 +283,7 @@ async def test_get_result_needs_task_id(router: respx.MockRouter, client: Jimeng
         (400, 50521, InvalidRequestError, False, ""),
         (400, 50522, InvalidRequestError, False, ""),
         (400, 50200, InvalidRequestError, False, ""),  # unknown code: by HTTP status
-        (503, 50999, ServerError, True, ""),
+        (503, 50999, OutcomeUnknownError, False, ""),  # unknown code on a 5xx
         (401, 50401, AuthError, False, ""),
     ],
 )
@@ -320,6 +321,8 @@ async def test_submit_envelope_codes(
 async def test_response_metadata_errors(
     router: respx.MockRouter, client: JimengClient, http: int, code: str, exc: type, call: str
 ) -> None:
+    if exc is ServerError and call == "submit":
+        exc = OutcomeUnknownError  # a server failure on the paid submit: the task may exist
     router.post("/").respond(http, json=metadata_error(code))
     with pytest.raises(exc) as info:
         if call == "submit":
@@ -332,11 +335,17 @@ async def test_response_metadata_errors(
     assert SK not in str(err) and AK not in str(err)
 
 
-async def test_non_json_bad_gateway_is_server_error(router: respx.MockRouter, client: JimengClient) -> None:
+@pytest.mark.parametrize("call,exc,retryable", [("submit", OutcomeUnknownError, False), ("result", ServerError, True)])
+async def test_non_json_bad_gateway(
+    router: respx.MockRouter, client: JimengClient, call: str, exc: type, retryable: bool
+) -> None:
     router.post("/").respond(502, text="<html>bad gateway</html>")
-    with pytest.raises(ServerError) as info:
-        await client.submit_task(JimengVideoRequest(prompt="p"))
-    assert info.value.retryable and "bad gateway" in info.value.message
+    with pytest.raises(exc) as info:
+        if call == "submit":
+            await client.submit_task(JimengVideoRequest(prompt="p"))
+        else:
+            await client.get_result("t1")
+    assert info.value.retryable is retryable and "bad gateway" in info.value.message
 
 
 @pytest.mark.parametrize("call,retryable", [("submit", False), ("result", True)])

@@ -20,16 +20,8 @@ from providers.errors import (
     ThrottledError,
     UnexpectedResponseError,
 )
-from providers.vod import (
-    CODE_TABLE,
-    CreateProjectRequest,
-    StartWorkflowRequest,
-    SubmitAITranslationWorkflowRequest,
-    SubmitDirectEditTaskRequest,
-    UploadMediaByUrlRequest,
-    VodClient,
-    single_clip_edit_param,
-)
+from providers.vod import CODE_TABLE, StartWorkflowRequest, VodClient
+from tests.providers.support import PAID_SUBMITS, READS
 
 ENDPOINT = "https://vod.volcengineapi.com"
 AK, SK = "AKLTerrortestkey", "c2VjcmV0LWZvci1lcnJvci10ZXN0cw=="
@@ -55,32 +47,6 @@ def envelope(action: str, code: str, message: str = "boom", request_id: str = "r
 
 def any_route(api: respx.MockRouter) -> respx.Route:
     return api.route()
-
-
-PARAM = single_clip_edit_param(name="p", space_name="s", vid="v", duration_ms=1000, now_ms=1)
-
-# (action, call) for every paid submit that carries no idempotency token
-PAID_SUBMITS: list[tuple[str, Callable[[VodClient], Awaitable[Any]]]] = [
-    ("CreateProject", lambda c: c.create_project(CreateProjectRequest(project_name="p", space="s", edit_param=PARAM))),
-    ("SubmitDirectEditTaskAsync",
-     lambda c: c.submit_direct_edit_task_async(SubmitDirectEditTaskRequest(uploader="s", edit_param=PARAM))),
-    ("UploadMediaByUrl", lambda c: c.upload_media_by_url(
-        UploadMediaByUrlRequest(space_name="s", url_sets=[{"SourceUrl": "https://example.com/a.mp4"}]))),
-    ("SubmitAITranslationWorkflow", lambda c: c.submit_ai_translation_workflow(SubmitAITranslationWorkflowRequest(
-        space_name="s", vid="v", translation_config={"SourceLanguage": "zh", "TargetLanguage": "en"}))),
-    ("StartWorkflow", lambda c: c.start_workflow(StartWorkflowRequest(vid="v", template_id="t"))),
-]
-
-READS: list[tuple[str, Callable[[VodClient], Awaitable[Any]]]] = [
-    ("GetWorkflowExecution", lambda c: c.get_workflow_execution("r")),
-    ("GetWorkflowExecutionResult", lambda c: c.get_workflow_execution_result("r")),
-    ("QueryUploadTaskInfo", lambda c: c.query_upload_task_info(["j"])),
-    ("GetAITranslationProject", lambda c: c.get_ai_translation_project("s", "p")),
-    ("ListAITranslationProject", lambda c: c.list_ai_translation_project("s")),
-    ("GetDirectEditProgress", lambda c: c.get_direct_edit_progress("r")),
-    ("GetDirectEditResult", lambda c: c.get_direct_edit_result(["r"])),
-    ("SearchGlobalProject", lambda c: c.search_global_project("s")),
-]
 
 
 def check_common(err: ProviderError, action: str, status: int | None, code: str | None) -> None:

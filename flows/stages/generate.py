@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from typing import Any
 
 from prefect import flow, task
@@ -13,7 +14,7 @@ from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presig
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
 from flows.runtime.engine import JobPoll, OutputGoneError, PaidAction, Receipt, buy, watch
-from flows.runtime.journal import SubmittedJob, fingerprint
+from flows.runtime.journal import JournalRecord, SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
 from providers.gateway.models import GatewayVideoRequest
@@ -57,15 +58,31 @@ async def _upload_submit(client: Any, request: UploadMediaByUrlRequest) -> Recei
     return Receipt((await client.upload_media_by_url(request))[0].job_id)
 
 
+async def _find_import(client: Any, request: UploadMediaByUrlRequest, record: JournalRecord) -> Receipt | None:
+    """The import a lost request started: a video of the space titled with the request's tag, created after the
+    request left. Listed only once the pull has finished, so the engine looks again before it re-sends."""
+    since = (record.sent_at or record.at) - dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
+    async with quota_slot("vod", "GetMediaList"):
+        found = await client.find_media_by_title(request.space_name, request.url_sets[0].title or "", created_after=since)
+    if not found or not found[0].vid:
+        return None
+    info = found[0].source_info
+    return Receipt(found[0].vid, {
+        "vid": found[0].vid, "duration": getattr(info, "duration", None), "width": getattr(info, "width", None),
+        "height": getattr(info, "height", None),
+    })
+
+
 async def _upload_status(client: Any, job_id: str) -> Any:
     info = await client.query_upload_task_info([job_id])
     return info.media_info_list[0] if info.media_info_list else None
 
 
 UPLOAD = PaidAction[UploadMediaByUrlRequest](
-    "vod", "UploadMediaByUrl", _upload_submit,
-    look_for=lambda r: f"a URL import into space {r.space_name} named {r.url_sets[0].file_name}",
+    "vod", "UploadMediaByUrl", _upload_submit, reconcile=_find_import,
+    look_for=lambda r: f"a video titled {r.url_sets[0].title} in space {r.space_name}",
 )
+CLOCK_SKEW_SECONDS = 300
 UPLOAD_STATUS = JobPoll[Any](
     "vod", "QueryUploadTaskInfo", _upload_status, lambda i: i.state if i is not None else None,
     typical_seconds=20.0, deadline_seconds=900.0,
@@ -161,12 +178,19 @@ async def import_clip_to_vod(clip: StoredClip, space_name: str, refs: BlockRefs)
     creds = await resources.volcengine(refs)
     bucket = await resources.bucket(refs)
     url = presigned_get_url(bucket.client, bucket.name, clip.key, expires=6 * 3600)
+    fp = fingerprint("vod", "UploadMediaByUrl", {"space": space_name, "sha256": clip.sha256}, resources.account_id(creds))
+    # The title tags the import with its fingerprint: how an import whose answer was lost is found again.
     request = UploadMediaByUrlRequest(
         space_name=space_name,
-        url_sets=[UrlSet(source_url=url, file_name=clip.key.rsplit("/", 1)[-1])],
+        url_sets=[UrlSet(source_url=url, file_name=clip.key.rsplit("/", 1)[-1], title=f"clipflow-{fp[:16]}")],
     )
-    fp = fingerprint("vod", "UploadMediaByUrl", {"space": space_name, "sha256": clip.sha256}, resources.account_id(creds))
     job = await buy(UPLOAD, request, fp=fp, refs=refs)
+    if job.detail.get("vid"):  # found in the media library after a lost answer: already imported
+        found = job.detail
+        return ImportedClip(
+            vid=found["vid"], space_name=space_name, duration_seconds=found.get("duration"),
+            width=found.get("width"), height=found.get("height"),
+        )
     item = await watch(UPLOAD_STATUS, job.job_id, refs=refs, describe=f"VOD URL import {job.job_id}")
     if not item.vid:
         raise OutputGoneError(f"URL import {job.job_id} succeeded without a Vid", provider="vod", action="UploadMediaByUrl")

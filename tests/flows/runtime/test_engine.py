@@ -198,3 +198,31 @@ async def test_outcome_unknown_and_reconciled_are_prefect_events(pipeline: Pipel
             names = {e["event"] for e in response.json()["events"]}
             resources = {e["resource"]["prefect.resource.id"] for e in response.json()["events"]}
     assert all(r.startswith("clipflow.paid-request.") and len(r.rsplit(".", 1)[1]) == 64 for r in resources)
+
+
+@pytest.mark.parametrize(
+    "fault", ["drop_after_accept", "error_after_accept"], ids=["answer-dropped", "5xx-after-accept"]
+)
+@pytest.mark.parametrize(
+    "action", ["UploadMediaByUrl", "CreateProject", "StartWorkflow", "SubmitAITranslationWorkflow"]
+)
+async def test_every_lost_vod_answer_is_recovered_and_billed_once(pipeline: Pipeline, action: str, fault: str) -> None:
+    """A whole production where one paid VOD submit is accepted and its answer lost (cut, or a 5xx such as
+    InternalServiceTimeout): it completes, and nothing is bought twice."""
+    from flows.models import ClipSpec, ProductionRequest
+    from flows.stages.pipeline import produce_video
+    from providers.states import JobState
+
+    pipeline.emulator.set_faults([{"action": action, fault: True, "count": 1}])
+    tag = uuid.uuid4().hex[:8]
+    request = ProductionRequest(
+        title=f"lost-{tag}", clip=ClipSpec(prompt=f"A tram at night, {tag}"),
+        translate=TranslateSpec(target_languages=["en"]),
+    )
+
+    result = await produce_video(request)
+
+    assert result.status is JobState.SUCCEEDED, result
+    counts = billed(pipeline)
+    assert counts[action] == 1
+    assert all(n == 1 for n in counts.values()), counts

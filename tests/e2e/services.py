@@ -128,6 +128,7 @@ class PrefectServer:
     home: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # more server settings
 
     @property
     def url(self) -> str:
@@ -150,6 +151,7 @@ class PrefectServer:
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             # the deployment scheduler visits every 60 s by default: a schedule made by a test fires sooner
             PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+            **self.extra_env,
         )
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(

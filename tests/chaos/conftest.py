@@ -1,0 +1,27 @@
+"""One stack per test module (see stack.py): PostgreSQL, `prefect server start`, the emulator and moto S3,
+each in its own process; everything started here is stopped at the end of the module."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.stack import ChaosStack, chaos_stack
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ChaosStack]:
+    root = Path(tempfile.mkdtemp(prefix="clipflow-chaos-"))
+    try:
+        with chaos_stack(root) as built:
+            yield built
+    finally:
+        if os.environ.get("CLIPFLOW_CHAOS_KEEP"):  # keep the logs, results, journal and locks to look at
+            print(f"chaos: kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)

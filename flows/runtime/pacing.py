@@ -15,7 +15,9 @@ How it is used depends on how slow the quota is:
   and no Prefect round trip sits between two calls. A process hands the turn back when nobody of its own is
   waiting, or after ``HOLD_SECONDS`` so other processes get a go (Prefect cannot tell whether anyone is
   waiting, and each hand-back costs about one interval), and only once its last call's interval has
-  run out, so the next owner may call at once. A crashed owner's lease expires after ``LEASE_SECONDS``.
+  run out, so the next owner may call at once. The turn is a lease of ``LEASE_SECONDS`` (60 s, the server's
+  minimum) renewed in the background while held (``flows.runtime.leases``): a crashed owner's turn is released
+  by the next process of its machine that asks for it, and otherwise runs out 60 s after its last renewal.
 
 All state is guarded by thread-safe primitives (``aiologic``): Prefect may run tasks on other threads and
 event loops, and an asyncio lock would be bound to the first loop that used it.
@@ -30,21 +32,15 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from uuid import UUID
-
 import aiologic
-from prefect.concurrency._asyncio import (
-    aacquire_concurrency_slots_with_lease,
-    arelease_concurrency_slots_with_lease,
-)
-from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import rate_limit
+
+from flows.runtime.leases import LEASE_SECONDS, Lease, acquire_lease  # noqa: F401 - LEASE_SECONDS re-exported
 
 logger = logging.getLogger(__name__)
 
 SERIAL_MAX_QPS = 2.0
 HOLD_SECONDS = 60.0  # longest a process keeps a serial quota's turn while it has calls queued
-LEASE_SECONDS = 120.0  # Prefect's minimum is 60; longer than any one call, short enough for a crash
 
 
 async def _sleep_until(deadline: float) -> None:
@@ -67,7 +63,7 @@ class Pacer:
         self._turn = aiologic.Lock()  # FIFO, usable from any thread or event loop
         self._guard = threading.Lock()
         self._send_at = 0.0  # time.monotonic() before which this process sends no call
-        self._lease: UUID | object | None = None  # serial: the turn's lease while this process holds it
+        self._lease: Lease | None = None  # serial: the turn's lease while this process holds it
         self._held_since = 0.0
         self._pending: threading.Timer | None = None  # serial: a hand-back waiting for the interval to pass
 
@@ -97,15 +93,16 @@ class Pacer:
             if self._pending is not None:
                 self._pending.cancel()
                 self._pending = None
+        if self._lease is not None and not self._lease.held:  # lost (renewals refused): take it again
+            logger.warning("the turn of %s was lost; asking for it again", self.limit_name)
+            self._take_lease()
         if self._lease is not None and time.monotonic() - self._held_since > HOLD_SECONDS:
             await _sleep_until(self._send_at)
             await self._release(self._take_lease())
             await asyncio.sleep(self.interval)  # a window for another process's retry to land in
         if self._lease is None:
-            granted = await aacquire_concurrency_slots_with_lease(
-                [self.limit_name], 1, mode="concurrency", lease_duration=LEASE_SECONDS, strict=strict
-            )
-            self._lease = granted.lease_id if granted.limits else _NO_LIMIT  # lenient and no limit: no lease
+            # lenient and no limit: a Lease that holds nothing
+            self._lease = await acquire_lease([self.limit_name], 1, strict=strict)
             self._held_since = time.monotonic()
             self.turns_taken += 1
 
@@ -124,24 +121,18 @@ class Pacer:
                 return
             self._pending = None
             lease = self._take_lease()
-        if isinstance(lease, UUID):
-            try:
-                with get_client(sync_client=True) as client:
-                    client.release_concurrency_slots_with_lease(lease)
-            except Exception as exc:  # the lease runs out by itself
-                logger.warning("could not hand back %s (%s); it frees itself in %.0f s", self.limit_name,
-                               type(exc).__name__, LEASE_SECONDS)
+        if lease is not None:
+            lease.release()  # logs a failure: the lease then runs out by itself
 
-    def _take_lease(self) -> UUID | object | None:
+    def _take_lease(self) -> Lease | None:
         lease, self._lease = self._lease, None
         return lease
 
-    async def _release(self, lease: UUID | object | None) -> None:
-        if isinstance(lease, UUID):
-            await arelease_concurrency_slots_with_lease(lease)
+    async def _release(self, lease: Lease | None) -> None:
+        if lease is not None:
+            await lease.arelease()
 
 
-_NO_LIMIT = object()
 _pacers: dict[str, Pacer] = {}
 _local_slots: dict[str, aiologic.Semaphore] = {}
 _registry_guard = threading.Lock()

@@ -4,8 +4,10 @@
   decay at ``qps`` per second; each call takes one slot with ``rate_limit`` and never gives it back.
 - A slower QPS quota becomes a one-slot limit: the turn, held by the process whose calls go out, which spaces
   them itself (``flows.runtime.pacing`` says why).
-- A concurrency quota (jobs in flight) becomes a plain limit of ``concurrency`` slots, held with
-  ``concurrency()`` for as long as the ``async with`` body runs.
+- A concurrency quota (jobs in flight) becomes a plain limit of ``concurrency`` slots, held for as long as the
+  ``async with`` body runs with a 60 s lease that a background thread renews (``flows.runtime.leases``): a
+  killed holder's slot is released by the next process of its machine that asks, and otherwise runs out about
+  60 s after the holder's last renewal.
 
 Limits are looked up by name (``Quota.limit_name``) and acquired with ``strict=True``: Prefect's default
 (``strict=False``) logs a warning and *does not limit* when a limit is missing, which would let a misconfigured
@@ -17,7 +19,8 @@ An operator may deactivate a limit in the UI to stop enforcing it; ``ensure_limi
 
 Each process also paces its own calls before it asks Prefect (``flows.runtime.pacing``), and queues for a concurrency
 slot locally before asking Prefect for it: Prefect's own waiting (a retry after a random 0.7-1.3 x the usual
-wait) hands a freed slot over late.
+wait) hands a freed slot over late. Slots are asked for by ``flows.runtime.leases``, which asks again after
+``min(Retry-After, 5 s)`` and first releases the slots of dead processes of its machine.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ from functools import cache
 
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
-from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from flows.runtime.leases import held_lease
 from flows.runtime.pacing import SERIAL_MAX_QPS, local_slots_for, pacer_for
 from providers.quotas import Quota, all_quotas
 
@@ -144,7 +147,7 @@ async def hold_slot(quota: Quota) -> AsyncIterator[None]:
         yield
         return
     async with local_slots_for(quota.limit_name, int(quota.concurrency)):
-        async with concurrency(quota.limit_name, occupy=1, strict=mode == "strict"):
+        async with held_lease([quota.limit_name], 1, strict=mode == "strict"):
             yield
 
 

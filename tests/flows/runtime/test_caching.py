@@ -1,12 +1,28 @@
-"""The lock manager survives the moment a competing process has created its lock file but not yet filled it."""
+"""Cache locks of paid tasks: a reader never trips over a lock file being written, and a run killed in the
+middle of a paid task does not block the re-run (the problem: Prefect holds the lock with no expiration)."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import select
+import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
-from flows.runtime.caching import SafeFileSystemLockManager
+import pytest
+from prefect import flow, task
+
+from flows.runtime import locks
+from flows.runtime.caching import SafeFileSystemLockManager, cached_task_options, keyed_cache
+from flows.runtime.settings import lock_directory
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_a_lock_file_still_being_written_is_waited_for(tmp_path: Path) -> None:
@@ -31,4 +47,103 @@ def test_an_abandoned_empty_lock_file_expires(tmp_path: Path) -> None:
     assert manager.is_locked("key")
     assert manager.wait_for_lock("key", timeout=5)
     assert manager.acquire_lock("key", holder="me", acquire_timeout=5)
-    assert manager.is_lock_holder("key", "me")
+    assert manager.is_lock_holder("key", holder="me")
+    manager.release_lock("key", holder="me")
+
+
+def test_the_cache_policy_uses_the_renewing_lock_manager() -> None:
+    policy = keyed_cache(lambda p: "k")
+    assert isinstance(policy.lock_manager, SafeFileSystemLockManager)
+    assert policy.lock_manager.lock_files_directory == Path(lock_directory()).resolve()
+    assert policy.lock_manager.hold_seconds == locks.HOLD_SECONDS
+
+
+@pytest.mark.timeout(120)
+def test_a_cached_task_holds_an_expiring_lock_while_it_runs(prefect_api: str) -> None:
+    key = f"test-{uuid.uuid4().hex}"
+    seen: list[Any] = []
+
+    @task(**cached_task_options(lambda p: p["key"]))
+    def paid(key: str) -> str:
+        seen.append(locks.lock_manager().read_lock(key))
+        return "paid once"
+
+    @flow
+    def run(key: str) -> str:
+        return paid(key)
+
+    assert run(key) == "paid once"
+    assert run(key) == "paid once"  # the cache: the body ran once
+    assert len(seen) == 1
+    info = seen[0]
+    assert info is not None and info.process is not None, "the task body ran without its lock"
+    assert (info.process.host, info.process.pid) == (locks.this_process().host, os.getpid())
+    assert info.expiration is not None, "Prefect's hold_timeout=None must not make the lock eternal"
+    assert not locks.lock_manager().is_locked(key)
+
+
+PAID_FOREVER = """
+import sys, time
+from prefect import flow, task
+from flows.runtime.caching import cached_task_options
+
+@task(**cached_task_options(lambda p: p["key"]))
+def paid(key: str) -> str:
+    print("paying", flush=True)
+    time.sleep(3600)  # a long wait on a provider job
+    return "child"
+
+@flow
+def run(key: str) -> str:
+    return paid(key)
+
+run(sys.argv[1])
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_rerun_is_not_blocked_by_a_killed_run(prefect_api: str, tmp_path: Path) -> None:
+    key = f"test-{uuid.uuid4().hex}"
+    log = tmp_path / "child.log"
+    with open(log, "w") as err:
+        child = subprocess.Popen([sys.executable, "-c", PAID_FOREVER, key], cwd=REPO, text=True,
+                                 env={**os.environ, "PREFECT_API_URL": prefect_api},
+                                 stdout=subprocess.PIPE, stderr=err)
+    try:
+        assert child.stdout is not None
+        deadline = time.monotonic() + 120
+        line = ""
+        while not line.startswith("paying") and time.monotonic() < deadline:
+            ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            line = child.stdout.readline() if ready else ""
+            if ready and not line:
+                break  # the child ended
+        assert line.startswith("paying"), f"the first run never reached its paid task: {log.read_text()[-2000:]}"
+        assert locks.lock_manager().is_locked(key)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    @task(**cached_task_options(lambda p: p["key"]))
+    def paid(key: str) -> str:
+        return "rerun"
+
+    @flow
+    def run(key: str) -> str:
+        return paid(key)
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    started = time.monotonic()
+    try:
+        result = pool.submit(run, key).result(timeout=60)
+    except concurrent.futures.TimeoutError:
+        raise AssertionError("the re-run is still waiting for the killed run's cache lock after 60 s") from None
+    finally:
+        pool.shutdown(wait=False)
+    took = time.monotonic() - started
+    print(f"re-run of a killed run's cached task done in {took:.1f} s")
+    assert result == "rerun"
+    assert took < 30, f"the re-run took {took:.1f} s"

@@ -1,0 +1,320 @@
+"""Prefect concurrency leases that a dead process cannot hold for long.
+
+Every slot clipflow takes from a Prefect global concurrency limit (the Jimeng jobs-in-flight slot in
+``flows.runtime.quotas.hold_slot``, the slow-quota turn in ``flows.runtime.pacing``) is a lease taken here:
+
+- ``LEASE_SECONDS = 60``, the server's minimum (it answers 422 below). A daemon thread of the holding process
+  renews every lease it holds every ``RENEW_SECONDS = 15`` (retrying every ``RETRY_SECONDS = 3`` after a failed
+  renewal), so a 4-hour wait keeps its slot and a server hiccup of up to ~45 s costs nothing. (Prefect's own
+  ``concurrency()`` renews from a thread too, at 0.75 × the lease, i.e. every 45 s of a 60 s lease, and gives
+  up after three failed tries; and it does not tell us the lease id, which the registry below needs.)
+- Holder liveness: each held lease is written to ``<CLIPFLOW_LOCK_DIR>/leases/<lease id>.json`` (API URL, limit
+  names, host, pid, pid start time, boot id, pid namespace, renewed_at). Before every attempt to take a slot, a
+  process releases (``decrement-with-lease``) the registered leases of processes of this host that are dead
+  (``flows.runtime.locks.process_state``) and removes their files.
+- Waiting: a full limit answers 423 with ``Retry-After`` (the server caps it at 30 s, plus jitter); the next
+  attempt comes after ``min(Retry-After, POLL_SECONDS = 5)``, so a slot freed by a reaped or expired lease is
+  noticed within 5 s.
+
+Worst case before a re-run gets a slot held by a dead process:
+
+- on the same machine: the dead holder's lease is released before the re-run's first attempt, or within
+  ``POLL_SECONDS`` (5 s) if it was already waiting: ``WORST_CASE_LOCAL_SECONDS``;
+- on another machine: the lease runs out ``LEASE_SECONDS`` (60 s) after its last renewal, the server's
+  repossessor revokes it on its next pass, and the waiter notices within ``POLL_SECONDS``: 60 + 5 + 5 = 70 s with
+  the server run with ``PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS=5`` (``WORST_CASE_REMOTE_SECONDS``;
+  80 s with the default 15 s). 60 s is the floor the server allows for a lease; typically ~62 s.
+
+A killed process can also leak a lease granted in the instant before it was registered (or an acquisition
+cancelled mid-request): that one frees itself by expiry, as on another machine. Expiry needs the repossessor,
+which runs in ``prefect server start`` but not in an ephemeral server (``prefect_test_harness``, no
+``PREFECT_API_URL``): there only the local release of dead holders' leases applies.
+
+A lease whose renewal is refused (expired or revoked, e.g. after a server restart with in-memory lease storage)
+is *lost*: logged, ``Lease.held`` turns False (the pacing turn then asks again), and the body goes on, unlike
+Prefect's ``concurrency(strict=True)``, which cancels it; cancelling a wait on a job already paid for would not
+give the provider its slot back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse, MinimalConcurrencyLimitResponse
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+
+from flows.runtime import compat
+from flows.runtime.locks import Heartbeat, Liveness, ProcessIdentity, process_state, this_process
+from flows.runtime.settings import lock_directory
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = compat.SERVER_MIN_LEASE_SECONDS  # 60
+RENEW_SECONDS = 15.0
+RETRY_SECONDS = 3.0
+POLL_SECONDS = 5.0
+RECOMMENDED_REPOSSESSOR_LOOP_SECONDS = 5.0
+WORST_CASE_LOCAL_SECONDS = POLL_SECONDS
+WORST_CASE_REMOTE_SECONDS = LEASE_SECONDS + RECOMMENDED_REPOSSESSOR_LOOP_SECONDS + POLL_SECONDS  # 70
+
+_LOCKED = 423
+_GONE = (404, 410)
+
+_lease_beats = Heartbeat("clipflow-lease-renewal")
+
+
+def registry_directory() -> Path:
+    return Path(lock_directory()) / "leases"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass(eq=False)
+class Lease:
+    """Slots held on Prefect limits ``names`` (``lease_id`` None: the limits do not exist and the mode is lenient,
+    so nothing is held). Release with ``arelease()`` or, from any thread, ``release()``; both are idempotent."""
+
+    lease_id: UUID | None
+    names: tuple[str, ...]
+    occupy: int
+    limits: list[MinimalConcurrencyLimitResponse]
+    duration: float
+    api_url: str
+    registry: Path = field(default_factory=registry_directory, repr=False)  # where its entry lives
+    _context: contextvars.Context = field(default_factory=contextvars.copy_context, repr=False)
+    _released: bool = False
+    _lost: bool = False
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def held(self) -> bool:
+        """Still ours: not released, and not lost (renewals refused: expired, revoked, server restarted)."""
+        return not self._released and not self._lost
+
+    @property
+    def renewing(self) -> bool:
+        """The background thread renews it."""
+        return self.lease_id is not None and self.lease_id in _lease_beats
+
+    @property
+    def path(self) -> Path:
+        return self.registry / f"{self.lease_id}.json"
+
+    def _mark_released(self) -> bool:
+        with self._guard:
+            if self._released:
+                return False
+            self._released = True
+        if self.lease_id is not None:
+            _lease_beats.remove(self.lease_id)
+            self.path.unlink(missing_ok=True)
+        return self.lease_id is not None
+
+    async def arelease(self) -> None:
+        if not self._mark_released():
+            return
+        try:
+            async with get_client() as client:
+                await client.release_concurrency_slots_with_lease(self.lease_id)
+        except BaseException as exc:  # cancelled or failed: hand the release to a thread, never leak the slot
+            threading.Thread(target=self._release_on_server, name="clipflow-lease-release", daemon=True).start()
+            if not isinstance(exc, Exception):
+                raise
+            logger.debug("releasing lease %s from a thread (%s)", self.lease_id, type(exc).__name__)
+
+    def release(self) -> None:
+        if self._mark_released():
+            self._release_on_server()
+
+    def _release_on_server(self) -> None:
+        def release() -> None:
+            with get_client(sync_client=True) as client:
+                client.release_concurrency_slots_with_lease(self.lease_id)
+
+        try:
+            self._context.copy().run(release)
+        except Exception as exc:  # noqa: BLE001 - the lease runs out by itself
+            logger.warning("could not release the slot of %s (%s); it frees itself within %.0f s",
+                           ", ".join(self.names), type(exc).__name__, LEASE_SECONDS)
+
+    def _renew(self) -> bool:
+        """The beat (lease renewal thread)."""
+        if not self.held:
+            return False
+
+        def renew() -> None:
+            with get_client(sync_client=True) as client:
+                client.renew_concurrency_lease(self.lease_id, lease_duration=self.duration)
+
+        try:
+            self._context.copy().run(renew)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code not in _GONE:
+                raise
+            if not self._released:
+                self._lost = True
+                self.path.unlink(missing_ok=True)
+                logger.warning("the slot of %s was lost (lease %s expired or was revoked); the holder goes on "
+                               "without it", ", ".join(self.names), self.lease_id)
+            return False
+        _write_entry(self)
+        return True
+
+
+# --- the registry of leases held by processes of this machine -----------------------------------------------
+
+
+def _write_entry(lease: Lease) -> None:
+    directory = lease.registry
+    directory.mkdir(parents=True, exist_ok=True)
+    with lease._guard:
+        if lease._released:
+            return
+        me: ProcessIdentity = this_process()
+        entry = {"lease_id": str(lease.lease_id), "api_url": lease.api_url, "names": list(lease.names),
+                 "occupy": lease.occupy, "lease_duration": lease.duration, **me.to_json(),
+                 "renewed_at": _now_iso()}
+        tmp = directory / f".{lease.lease_id}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, lease.path)
+
+
+def registered_leases() -> list[dict[str, Any]]:
+    """The registry's entries (unreadable ones skipped)."""
+    entries = []
+    try:
+        files = sorted(registry_directory().glob("*.json"))
+    except OSError:
+        return []
+    for path in files:
+        try:
+            entry = json.loads(path.read_text())
+            UUID(entry["lease_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        entry["path"] = path
+        entries.append(entry)
+    return entries
+
+
+def dead_leases(api_url: str) -> list[dict[str, Any]]:
+    """Registered leases on the server ``api_url`` whose holder process is dead (this host only)."""
+    dead = []
+    for entry in registered_leases():
+        who = ProcessIdentity.from_json(entry)
+        if entry.get("api_url") == api_url and who is not None and process_state(who) is Liveness.DEAD:
+            dead.append(entry)
+    return dead
+
+
+async def reap_dead_leases(client: Any) -> list[UUID]:
+    """Release the leases of dead processes of this host on ``client``'s server; returns their ids."""
+    reaped = []
+    for entry in dead_leases(str(client.api_url)):
+        lease_id = UUID(entry["lease_id"])
+        try:
+            await client.release_concurrency_slots_with_lease(lease_id)  # an unknown lease: 204, no-op
+        except Exception as exc:  # noqa: BLE001 - try again next time
+            logger.warning("could not release lease %s of dead pid %s (%s)", lease_id, entry.get("pid"),
+                           type(exc).__name__)
+            continue
+        Path(entry["path"]).unlink(missing_ok=True)
+        logger.info("released the slot of %s held by dead process %s on %s", ", ".join(entry.get("names", [])),
+                    entry.get("pid"), entry.get("host"))
+        reaped.append(lease_id)
+    return reaped
+
+
+# --- taking slots -------------------------------------------------------------------------------------------
+
+
+async def acquire_lease(
+    names: Sequence[str],
+    occupy: int = 1,
+    *,
+    strict: bool = True,
+    lease_duration: float = LEASE_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
+) -> Lease:
+    """Wait for ``occupy`` slots of every limit in ``names`` and hold them with a renewed lease.
+
+    ``strict``: a missing limit raises ``ConcurrencySlotAcquisitionError``; otherwise it is logged and nothing
+    is held (Prefect's ``strict=False``)."""
+    names = tuple(names)
+    async with get_client() as client:
+        api_url = str(client.api_url)
+        while True:
+            await reap_dead_leases(client)
+            try:
+                response = await client.increment_concurrency_slots_with_lease(
+                    names=list(names), slots=occupy, mode="concurrency", lease_duration=lease_duration
+                )
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != _LOCKED:
+                    raise ConcurrencySlotAcquisitionError(
+                        f"Unable to acquire concurrency slots on {list(names)!r}: {exc.response.status_code} "
+                        f"{exc.response.text[:200]}"
+                    ) from exc
+                try:
+                    retry_after = float(exc.response.headers.get("Retry-After", poll_seconds))
+                except ValueError:
+                    retry_after = poll_seconds
+                await asyncio.sleep(min(max(retry_after, 0.05), poll_seconds))
+                continue
+            except Exception as exc:
+                raise ConcurrencySlotAcquisitionError(f"Unable to acquire concurrency slots on {list(names)!r}") from exc
+            granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+            break
+    if not granted.limits:
+        if strict:
+            raise ConcurrencySlotAcquisitionError(f"Concurrency limits {list(names)!r} must be created before acquiring slots")
+        logger.warning("Concurrency limits %r do not exist - skipping acquisition.", list(names))
+        return Lease(None, names, occupy, [], lease_duration, api_url)
+    lease = Lease(granted.lease_id, names, occupy, granted.limits, lease_duration, api_url)
+    _write_entry(lease)
+    _lease_beats.add(lease.lease_id, min(RENEW_SECONDS, lease_duration / 4), lease._renew, retry=RETRY_SECONDS)
+    return lease
+
+
+@asynccontextmanager
+async def held_lease(
+    names: Sequence[str], occupy: int = 1, *, strict: bool = True, lease_duration: float = LEASE_SECONDS
+) -> AsyncIterator[Lease]:
+    """``acquire_lease`` for the body, with Prefect's concurrency events; released however the body ends."""
+    lease = await acquire_lease(names, occupy, strict=strict, lease_duration=lease_duration)
+    events = compat.emit_acquired(lease.limits, occupy)
+    try:
+        yield lease
+    finally:
+        await lease.arelease()
+        compat.emit_released(lease.limits, occupy, events)
+
+
+def held_leases() -> int:
+    """How many leases this process is renewing (diagnostics, tests)."""
+    return len(_lease_beats)
+
+
+def time_to_recover(remote: bool, repossessor_loop_seconds: float = RECOMMENDED_REPOSSESSOR_LOOP_SECONDS) -> float:
+    """Worst-case seconds before a slot of a dead holder is free for a waiter (module docstring)."""
+    if not remote:
+        return WORST_CASE_LOCAL_SECONDS
+    return LEASE_SECONDS + repossessor_loop_seconds + POLL_SECONDS
+

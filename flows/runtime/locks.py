@@ -1,0 +1,600 @@
+"""Cache locks that a dead process cannot hold for long.
+
+Prefect's transaction takes the SERIALIZABLE lock of a cached paid task with ``hold_timeout=None`` and holds it
+for the whole task body (which may be a 30-minute or 4-hour wait on a provider job), and its
+``FileSystemLockManager`` then writes ``"expiration": null``: a lock of a process killed with SIGKILL is waited
+on forever. ``SafeFileSystemLockManager`` here implements Prefect's public, runtime-checkable
+``prefect.locking.protocol.LockManager`` (structurally: this module does not import Prefect, so a process that
+only needs a lock starts fast; no private Prefect API). Its lock files look like Prefect's (``<dir>/<key>.lock``,
+``{"holder", "expiration"}``, so a stock manager honours them) plus who holds them (host, pid, the pid's start
+time, boot id, pid namespace), and:
+
+- a lock file is created atomically with its content (written to a temporary file, then ``os.link``-ed into
+  place, which fails if the lock exists): no reader ever sees an empty or half-written lock of ours;
+- it always expires, ``HOLD_SECONDS`` after it was written, whatever ``hold_timeout`` Prefect passes (a given
+  ``hold_timeout`` is also honoured as a hard cap);
+- a daemon thread of the holding process moves the expiration of every lock the process holds forward every
+  ``RENEW_SECONDS`` until the lock is released, so a long healthy wait keeps its lock;
+- a waiter treats a lock as free once it has expired, or at once when its holder runs on this host (same host
+  name and pid namespace) and its pid is gone, a zombie, or a new process that reused the pid (its start time
+  differs). Taking over a stale lock and releasing are serialised by an ``flock`` on ``<dir>/.guard`` so two
+  waiters cannot both take it over.
+
+Figures (production defaults):
+
+- ``HOLD_SECONDS = 30``, ``RENEW_SECONDS = 5``: a live holder survives 25 s without a successful renewal (a
+  stalled disk or process) before its lock expires.
+- Dead holder on this machine: the lock is free at a waiter's next look, ``POLL_SECONDS = 0.1`` s.
+- Dead holder on another machine sharing the directory (or in another pid namespace): free when the expiration
+  passes, at most ``HOLD_SECONDS + POLL_SECONDS`` = 30.1 s after its last renewal (plus the clock skew between
+  the machines), well within the 60 s bound (``WORST_CASE_REMOTE_SECONDS``).
+- Files of other writers: content that does not parse (Prefect's own manager touches the file and fills it a
+  moment later) is held for ``WRITE_GRACE_SECONDS = 2`` s from its mtime; a parsed file without holder
+  process fields and ``"expiration": null`` (stock Prefect, older clipflow) is held until mtime + ``HOLD_SECONDS``.
+
+A lock file directory only works on one machine (or a shared file system with synchronised clocks). Several
+machines use a shared lock manager: ``lock_manager()`` is the one place caching asks for one, and
+``CLIPFLOW_LOCK_MANAGER=redis`` with ``CLIPFLOW_LOCK_REDIS_URL=redis://…`` returns prefect-redis's
+``RedisLockManager`` once ``prefect-redis`` is installed. Caveat: Prefect passes ``hold_timeout=None`` to it as
+well, so a Redis lock of a dead process never expires either; wrap it with a hold and a renewal (as here)
+before relying on it.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+import anyio
+
+from flows.runtime.settings import lock_directory
+
+if TYPE_CHECKING:  # structurally a LockManager (runtime_checkable); importing prefect here costs seconds
+    from prefect.locking.protocol import LockManager
+
+try:  # POSIX; without it takeovers are not serialised between processes
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+HOLD_SECONDS = 30.0
+RENEW_SECONDS = 5.0
+POLL_SECONDS = 0.1
+WRITE_GRACE_SECONDS = 2.0
+BOUND_SECONDS = 60.0  # the requirement: no lock of a dead process blocks a re-run longer than this
+WORST_CASE_LOCAL_SECONDS = POLL_SECONDS
+WORST_CASE_REMOTE_SECONDS = HOLD_SECONDS + POLL_SECONDS
+
+LOCK_MANAGER_ENV = "CLIPFLOW_LOCK_MANAGER"
+REDIS_URL_ENV = "CLIPFLOW_LOCK_REDIS_URL"
+
+
+# --- who holds something: process identity and liveness -----------------------------------------------------
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) from ``/proc/<pid>/stat``; None without that file."""
+    raw = _read(f"/proc/{pid}/stat")
+    if not raw or ")" not in raw:
+        return None
+    fields = raw.rsplit(")", 1)[1].split()  # the command name (in parentheses) may contain spaces
+    if len(fields) < 20:
+        return None
+    return fields[0], fields[19]
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A process as other processes can check it: ``pid`` alone is reused by the OS, the start time is not."""
+
+    host: str
+    pid: int
+    start: str | None = None  # /proc/<pid>/stat starttime
+    boot: str | None = None  # /proc/sys/kernel/random/boot_id
+    pidns: str | None = None  # /proc/self/ns/pid: pids of another namespace are not visible here
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "pid": self.pid, "pid_start": self.start, "boot_id": self.boot,
+                "pid_namespace": self.pidns}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessIdentity | None:
+        host, pid = data.get("host"), data.get("pid")
+        if not isinstance(host, str) or not isinstance(pid, int):
+            return None
+        return cls(host, pid, data.get("pid_start"), data.get("boot_id"), data.get("pid_namespace"))
+
+
+_me: ProcessIdentity | None = None
+
+
+def this_process() -> ProcessIdentity:
+    """This process (computed again after a fork)."""
+    global _me
+    if _me is None or _me.pid != os.getpid():
+        stat = _proc_stat(os.getpid())
+        _me = ProcessIdentity(socket.gethostname(), os.getpid(), stat[1] if stat else None,
+                              _read("/proc/sys/kernel/random/boot_id"), _pid_namespace())
+    return _me
+
+
+class Liveness(enum.Enum):
+    ALIVE = "alive"
+    DEAD = "dead"
+    UNKNOWN = "unknown"  # another host or pid namespace: only an expiry can tell
+
+
+def process_state(who: ProcessIdentity, local_host: str | None = None) -> Liveness:
+    """Whether ``who`` still runs, as far as this process can see."""
+    me = this_process()
+    if who.host != (local_host or me.host):
+        return Liveness.UNKNOWN
+    if who.pidns and me.pidns and who.pidns != me.pidns:
+        return Liveness.UNKNOWN
+    if who.boot and me.boot and who.boot != me.boot:
+        return Liveness.UNKNOWN  # same host name, another kernel: leave it to the expiry
+    if who.pid == me.pid:
+        return Liveness.ALIVE if who.start in (None, me.start) else Liveness.DEAD
+    try:
+        os.kill(who.pid, 0)
+    except ProcessLookupError:
+        return Liveness.DEAD
+    except PermissionError:
+        pass  # exists, another user's
+    except OSError:
+        return Liveness.UNKNOWN
+    stat = _proc_stat(who.pid)
+    if stat is None:
+        if os.path.isdir("/proc/self"):  # /proc exists, the pid vanished meanwhile
+            return Liveness.DEAD
+        return Liveness.ALIVE  # no /proc: a living pid is all we can tell
+    state, start = stat
+    if state in ("Z", "X", "x"):  # killed, not yet reaped by its parent
+        return Liveness.DEAD
+    if who.start is not None and start != who.start:
+        return Liveness.DEAD  # the pid now belongs to another process
+    return Liveness.ALIVE
+
+
+# --- a per-process background beat --------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Job:
+    every: float
+    retry: float
+    beat: Callable[[], bool]
+    due: float
+
+
+class Heartbeat:
+    """One daemon thread calling registered ``beat()``s periodically. A beat returns True to be called again
+    ``every`` seconds, False to be dropped; one that raises is logged and retried after ``retry`` seconds.
+    The thread exits when nothing is registered and starts again on the next ``add``."""
+
+    _instances: weakref.WeakSet[Heartbeat] = weakref.WeakSet()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._reset()
+        Heartbeat._instances.add(self)
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs: dict[Hashable, _Job] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, key: Hashable, every: float, beat: Callable[[], bool], retry: float | None = None) -> None:
+        with self._cond:
+            self._jobs[key] = _Job(every, retry or max(0.05, every / 3), beat, time.monotonic() + every)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def remove(self, key: Hashable) -> None:
+        with self._cond:
+            self._jobs.pop(key, None)
+            self._cond.notify_all()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._cond:
+            return key in self._jobs
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._jobs)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._jobs:
+                    self._thread = None
+                    return
+                now = time.monotonic()
+                ready = [(k, j) for k, j in self._jobs.items() if j.due <= now]
+                if not ready:
+                    self._cond.wait(min(j.due for j in self._jobs.values()) - now)
+                    continue
+            for key, job in ready:
+                try:
+                    keep: bool | None = bool(job.beat())
+                except Exception:  # noqa: BLE001 - a beat must never kill the thread
+                    logger.warning("%s: %r failed; retrying in %.1f s", self.name, key, job.retry, exc_info=True)
+                    keep = None
+                with self._cond:
+                    if self._jobs.get(key) is job:
+                        if keep is False:
+                            del self._jobs[key]
+                        else:
+                            job.due = time.monotonic() + (job.every if keep else job.retry)
+
+
+_fork_hooks: list[Callable[[], None]] = []
+
+
+def _after_fork_in_child() -> None:  # threads are not copied by fork: nothing is held or renewed in the child
+    for heartbeat in list(Heartbeat._instances):
+        heartbeat._reset()
+    for hook in _fork_hooks:
+        hook()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# --- the lock manager ---------------------------------------------------------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """What a lock file says (``parsed`` False: it could not be read as a lock, e.g. still being written)."""
+
+    path: Path
+    holder: str | None
+    expiration: datetime | None
+    process: ProcessIdentity | None
+    deadline: datetime | None
+    mtime: float
+    parsed: bool
+    stamp: tuple[int, int, bytes]  # (inode, mtime_ns, content): "the same file as before"
+
+
+@dataclass(eq=False)
+class _Hold:
+    """One lock this process holds and renews."""
+
+    path: Path
+    holder: str
+    deadline: datetime | None
+    acquired_at: str
+    released: bool = False
+
+
+_lock_beats = Heartbeat("clipflow-lock-renewal")
+_holds: dict[tuple[str, str], _Hold] = {}  # (path, holder) -> the lock this process holds
+_holds_guard = threading.Lock()
+_fork_hooks.append(_holds.clear)
+
+
+class SafeFileSystemLockManager:
+    """File locks in ``lock_files_directory`` that expire unless their living holder renews them (module doc).
+
+    ``hold_seconds``/``renew_seconds``/``poll_seconds`` default to the production figures; ``host`` overrides
+    the host name written into (and compared with) lock files, for tests that simulate another machine."""
+
+    def __init__(
+        self,
+        lock_files_directory: Path | str,
+        *,
+        hold_seconds: float = HOLD_SECONDS,
+        renew_seconds: float = RENEW_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        host: str | None = None,
+    ) -> None:
+        if not 0 < renew_seconds < hold_seconds:
+            raise ValueError("renew_seconds must be positive and shorter than hold_seconds")
+        self.lock_files_directory = Path(lock_files_directory).expanduser().resolve()
+        self.hold_seconds = float(hold_seconds)
+        self.renew_seconds = float(renew_seconds)
+        self.poll_seconds = float(poll_seconds)
+        self.host = host
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({str(self.lock_files_directory)!r}, hold_seconds={self.hold_seconds}, "
+                f"renew_seconds={self.renew_seconds})")
+
+    # -- files --
+
+    def lock_path(self, key: str) -> Path:
+        """Where the lock of ``key`` lives: the same place as Prefect's ``FileSystemLockManager`` puts it."""
+        return self.lock_files_directory.joinpath(key).with_suffix(".lock")
+
+    def _identity(self) -> ProcessIdentity:
+        me = this_process()
+        return me if self.host is None else ProcessIdentity(self.host, me.pid, me.start, me.boot, me.pidns)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Serialises takeover, renewal and release of locks in this directory (between processes and
+        threads: each ``open`` is its own lock owner). Held for a few file operations only."""
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        self.lock_files_directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_files_directory / ".guard", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # also drops the flock
+
+    def read_lock(self, key: str) -> LockInfo | None:
+        return self._read(self.lock_path(key))
+
+    @staticmethod
+    def _read(path: Path) -> LockInfo | None:
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                raw = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, raw)
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except ValueError:  # empty or half-written by a writer that is not atomic
+            return LockInfo(path, None, None, None, None, st.st_mtime, False, stamp)
+        holder = data.get("holder")
+        return LockInfo(
+            path=path, holder=holder if isinstance(holder, str) else None,
+            expiration=_parse_time(data.get("expiration")), process=ProcessIdentity.from_json(data),
+            deadline=_parse_time(data.get("deadline")), mtime=st.st_mtime, parsed=True, stamp=stamp,
+        )
+
+    def _is_free(self, info: LockInfo) -> bool:
+        now = _utcnow()
+        if not info.parsed:
+            return time.time() > info.mtime + WRITE_GRACE_SECONDS
+        if info.process is not None and process_state(info.process, self.host) is Liveness.DEAD:
+            return True
+        if info.expiration is not None:
+            return info.expiration < now
+        return time.time() > info.mtime + self.hold_seconds  # a lock that never expires by itself
+
+    def _payload(self, hold: _Hold) -> bytes:
+        expiration = _utcnow() + timedelta(seconds=self.hold_seconds)
+        if hold.deadline is not None:
+            expiration = min(expiration, hold.deadline)
+        return json.dumps({
+            "holder": hold.holder,
+            "expiration": expiration.isoformat(),
+            **self._identity().to_json(),
+            "hold_seconds": self.hold_seconds,
+            "deadline": hold.deadline.isoformat() if hold.deadline else None,
+            "acquired_at": hold.acquired_at,
+        }).encode()
+
+    def _temp_file(self, path: Path, payload: bytes) -> Path:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        return tmp
+
+    def _create(self, path: Path, payload: bytes) -> bool:
+        """Create the lock file with its content in one step; False if it exists."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._temp_file(path, payload)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:  # no hard links on this file system: exclusive create, one write
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+                raise
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            try:
+                os.write(fd, payload)
+            finally:
+                os.close(fd)
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _remove_if_stale(self, info: LockInfo) -> None:
+        with self._guard():
+            current = self._read(info.path)
+            if current is not None and current.stamp == info.stamp and self._is_free(current):
+                info.path.unlink(missing_ok=True)
+                logger.info("took over lock %s of %s (expired or holder dead)", info.path.name, info.holder)
+
+    def _renew(self, hold: _Hold) -> bool:
+        """The beat: push the expiration forward while this process still holds the lock."""
+        with self._guard():
+            if hold.released:
+                return False
+            current = self._read(hold.path)
+            me = self._identity()
+            if current is None or current.holder != hold.holder or current.process != me:
+                logger.warning("lock %s of %s was lost (it expired and was taken over)", hold.path.name,
+                               hold.holder)
+                return False
+            if hold.deadline is not None and _utcnow() >= hold.deadline:
+                return False  # the caller's hold_timeout is over: let it expire
+            tmp = self._temp_file(hold.path, self._payload(hold))
+            os.replace(tmp, hold.path)
+            return True
+
+    # -- LockManager --
+
+    def _try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        path = self.lock_path(key)
+        info = self._read(path)
+        if info is not None and not self._is_free(info):
+            if info.holder == holder and info.process == self._identity():
+                return True  # already ours (Prefect re-acquires as the same holder)
+            return False
+        if info is not None:
+            self._remove_if_stale(info)
+        deadline = _utcnow() + timedelta(seconds=hold_timeout) if hold_timeout is not None else None
+        hold = _Hold(path, holder, deadline, _utcnow().isoformat())
+        if not self._create(path, self._payload(hold)):
+            return False
+        with _holds_guard:
+            _holds[(str(path), holder)] = hold
+        _lock_beats.add((str(path), holder), self.renew_seconds, lambda: self._renew(hold),
+                        retry=min(1.0, self.renew_seconds))
+        return True
+
+    def acquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while not self._try_acquire(key, holder, hold_timeout):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_seconds)
+        return True
+
+    async def aacquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while not self._try_acquire(key, holder, hold_timeout):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(self.poll_seconds)
+        return True
+
+    def release_lock(self, key: str, holder: str) -> None:
+        """Release and stop renewing. A lock this holder no longer has (it expired and was taken over) is
+        logged, not raised: the task's result is already written, failing it now would help nobody."""
+        path = self.lock_path(key)
+        _lock_beats.remove((str(path), holder))
+        with _holds_guard:
+            hold = _holds.pop((str(path), holder), None)
+        with self._guard():
+            if hold is not None:
+                hold.released = True  # a renewal already under way sees it under the same guard
+            info = self._read(path)
+            if info is not None and info.holder == holder:
+                path.unlink(missing_ok=True)
+                return
+        logger.warning("lock %s of %s was no longer held when released (expired and taken over?)", path.name,
+                       holder)
+
+    def is_locked(self, key: str) -> bool:
+        info = self.read_lock(key)
+        return info is not None and not self._is_free(info)
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        info = self.read_lock(key)
+        return info is not None and info.holder == holder and not self._is_free(info)
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_locked(key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_seconds)
+        return True
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_locked(key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(self.poll_seconds)
+        return True
+
+
+def held_lock_count() -> int:
+    """How many locks this process is renewing (diagnostics, tests)."""
+    return len(_lock_beats)
+
+
+# --- the factory --------------------------------------------------------------------------------------------
+
+
+def lock_manager() -> "LockManager":
+    """The lock manager of cached paid tasks, chosen by ``CLIPFLOW_LOCK_MANAGER``: ``file`` (default,
+    ``SafeFileSystemLockManager`` in ``CLIPFLOW_LOCK_DIR``) or ``redis`` (prefect-redis, not installed now)."""
+    kind = os.environ.get(LOCK_MANAGER_ENV, "").strip().lower() or "file"
+    if kind == "file":
+        return SafeFileSystemLockManager(Path(lock_directory()))
+    if kind == "redis":
+        return _redis_lock_manager(os.environ.get(REDIS_URL_ENV, "").strip())
+    raise ValueError(f"{LOCK_MANAGER_ENV} must be 'file' or 'redis', got {kind!r}")
+
+
+def _redis_lock_manager(url: str) -> "LockManager":  # pragma: no cover - needs prefect-redis
+    if not url:
+        raise ValueError(f"{LOCK_MANAGER_ENV}=redis needs {REDIS_URL_ENV}=redis://HOST:PORT/DB")
+    try:
+        from prefect_redis.locking import RedisLockManager
+    except ImportError as exc:
+        raise RuntimeError(f"{LOCK_MANAGER_ENV}=redis needs prefect-redis: `uv add prefect-redis`") from exc
+    parts = urlparse(url)
+    return RedisLockManager(
+        host=parts.hostname or "localhost", port=parts.port or 6379,
+        db=int(parts.path.lstrip("/") or 0), username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None, ssl=parts.scheme == "rediss",
+    )

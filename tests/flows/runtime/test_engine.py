@@ -135,7 +135,9 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.timeout(240)
-async def test_a_process_killed_while_queued_for_its_quota_leaves_nothing_to_reconcile(pipeline: Pipeline) -> None:
+async def test_a_process_killed_while_queued_for_its_quota_leaves_nothing_to_reconcile(
+    pipeline: Pipeline, prefect_api: str
+) -> None:
     """The journal's intent is written inside the quota slot, right before the request leaves: a process
     SIGKILLed while it waits for the slot has sent nothing and must leave nothing that blocks a re-run."""
     from prefect.concurrency.asyncio import concurrency
@@ -148,7 +150,7 @@ async def test_a_process_killed_while_queued_for_its_quota_leaves_nothing_to_rec
         await account(),
     )
     turn = Quota("vod", "SubmitAITranslationWorkflow", qps=1).limit_name
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "PREFECT_API_URL": prefect_api}
     async with concurrency(turn, occupy=1, strict=True):  # every process now queues for the 1-QPS turn
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, "fr"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -162,6 +164,7 @@ async def test_a_process_killed_while_queued_for_its_quota_leaves_nothing_to_rec
                 line = await asyncio.to_thread(child.stdout.readline)  # type: ignore[union-attr]
                 assert line or child.poll() is None, "child exited before queueing"
             await asyncio.sleep(5)  # well inside the wait for the turn
+            assert child.poll() is None, f"the child did not wait for the quota: {child.stdout.read()!r}"  # type: ignore[union-attr]
             os.killpg(child.pid, signal.SIGKILL)
             child.wait(timeout=10)
         finally:
@@ -209,14 +212,14 @@ async def test_outcome_unknown_and_reconciled_are_prefect_events(pipeline: Pipel
 async def test_every_lost_vod_answer_is_recovered_and_billed_once(pipeline: Pipeline, action: str, fault: str) -> None:
     """A whole production where one paid VOD submit is accepted and its answer lost (cut, or a 5xx such as
     InternalServiceTimeout): it completes, and nothing is bought twice."""
-    from flows.models import ClipSpec, ProductionRequest
+    from flows.models import JimengClipSpec, ProductionRequest
     from flows.stages.pipeline import produce_video
     from providers.states import JobState
 
     pipeline.emulator.set_faults([{"action": action, fault: True, "count": 1}])
     tag = uuid.uuid4().hex[:8]
     request = ProductionRequest(
-        title=f"lost-{tag}", clip=ClipSpec(prompt=f"A tram at night, {tag}"),
+        title=f"lost-{tag}", clip=JimengClipSpec(prompt=f"A tram at night, {tag}"),
         translate=TranslateSpec(target_languages=["en"]),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -25,12 +25,6 @@ from tests.providers.support import PAID_SUBMITS, READS
 
 ENDPOINT = "https://vod.volcengineapi.com"
 AK, SK = "AKLTerrortestkey", "c2VjcmV0LWZvci1lcnJvci10ZXN0cw=="
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=ENDPOINT, assert_all_called=False) as router:
-        yield router
 
 
 @pytest.fixture(scope="module")

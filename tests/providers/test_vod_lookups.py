@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,18 +16,6 @@ from providers.vod import VodClient
 
 ENDPOINT = "https://vod.volcengineapi.com"
 T0 = dt.datetime(2025, 6, 4, 12, 0, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=ENDPOINT, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture(scope="module")
-async def vod() -> AsyncIterator[VodClient]:
-    async with VodClient("AKLTlookups", "c2VjcmV0") as client:
-        yield client
 
 
 def ok(result: Any) -> httpx.Response:

@@ -7,7 +7,6 @@ are definite refusals. StartWorkflow with a ClientToken stays retryable. Reads a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -27,18 +26,6 @@ from providers.vod import PAID_ACTIONS, StartWorkflowRequest, VodClient, safe_to
 from tests.providers.support import PAID_SUBMITS, READS, VodCall
 
 ENDPOINT = "https://vod.volcengineapi.com"
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=ENDPOINT, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture(scope="module")
-async def vod() -> AsyncIterator[VodClient]:
-    async with VodClient("AKLTlostanswers", "c2VjcmV0") as client:
-        yield client
 
 
 def envelope(code: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -22,18 +21,6 @@ from providers.vod import (
 )
 
 ENDPOINT = "https://vod.volcengineapi.com"
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=ENDPOINT, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture(scope="module")
-async def vod() -> AsyncIterator[VodClient]:
-    async with VodClient("AK", "SK") as client:
-        yield client
 
 
 def ok(result: Any) -> dict[str, Any]:

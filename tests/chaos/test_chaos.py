@@ -37,7 +37,7 @@ LANGUAGES = ["en", "ja"]
 ERROR_RATE = 0.2
 DROPS_PER_ACTION = 2
 MAX_RERUNS = 3
-RUN_DEADLINE = 240.0  # s per run; a run after a kill also waits out the killed process's leases (<= 120 s)
+RUN_DEADLINE = 240.0  # s per run; nothing of a killed run may hold a re-run up for more than 60 s of that
 LEASE_GRACE = 150.0  # s to wait for a previous test's leaked leases before starting
 
 
@@ -62,15 +62,14 @@ def _expected_bills(items: list[dict[str, Any]]) -> dict[str, int]:
 
 def _clips_safe(snap: Snapshot, n_clips: int) -> str | None:
     """Every item's clip submit made and answered (journaled with its job id; one lost to a fault long ago
-    counts as done: its item has stopped), and no Jimeng slot or turn held: a kill now loses no clip submit's
-    answer (those only an operator can resolve) and leaks no Jimeng lease."""
+    counts as done: its item has stopped): a kill now loses no clip submit's answer (those only an operator can
+    resolve). Jimeng slots and turns may be held: the re-run must get them back from the dead process."""
     answered, lost, flying = snap.clip_submits()
     if flying or answered + lost < n_clips:
         return None
     held = {k: v for k, v in snap.stack.busy_limits().items() if k in LEASED_JIMENG_LIMITS}
-    if held:
-        return None
-    return f"clip submits: {answered} answered" + (f", {lost} lost before the kill" if lost else "")
+    return (f"clip submits: {answered} answered" + (f", {lost} lost before the kill" if lost else "")
+            + (f"; slots held by the killed run: {held}" if held else ""))
 
 
 @pytest.mark.timeout(1500)

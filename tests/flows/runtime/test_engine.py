@@ -181,6 +181,7 @@ async def test_a_process_killed_while_queued_for_its_quota_leaves_nothing_to_rec
 
 async def test_outcome_unknown_and_reconciled_are_prefect_events(pipeline: Pipeline) -> None:
     from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
     pipeline.emulator.set_faults([{"action": "CreateProject", "drop_after_accept": True, "count": 1}])
     started = now()
@@ -188,18 +189,18 @@ async def test_outcome_unknown_and_reconciled_are_prefect_events(pipeline: Pipel
     await create_edit_project(f"events-{uuid.uuid4().hex[:6]}", CLIP, EditSpec())
 
     names: set[str] = set()
+    resources: set[str] = set()
     deadline = time.monotonic() + 30
+    wanted = EventFilter(
+        occurred=EventOccurredFilter(since=started), event=EventNameFilter(prefix=["clipflow."])
+    )
     async with get_client() as client:
         while {"clipflow.paid-request.outcome-unknown", "clipflow.paid-request.reconciled"} - names:
             assert time.monotonic() < deadline, f"events seen: {sorted(names)}"
             await asyncio.sleep(1)
-            response = await client._client.post(
-                "/events/filter",
-                json={"filter": {"occurred": {"since": started.isoformat()}, "event": {"prefix": ["clipflow."]}}, "limit": 50},
-            )
-            response.raise_for_status()
-            names = {e["event"] for e in response.json()["events"]}
-            resources = {e["resource"]["prefect.resource.id"] for e in response.json()["events"]}
+            page = await client.read_events(filter=wanted, limit=50)
+            names = {e.event for e in page.events}
+            resources = {e.resource.id for e in page.events}
     assert all(r.startswith("clipflow.paid-request.") and len(r.rsplit(".", 1)[1]) == 64 for r in resources)
 
 

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from tests.e2e.services import Postgres, free_port, postgres_bindir
+from tests.e2e.services import Postgres, postgres_bindir
 
 TARGET_RATIO = 1.10
 
@@ -73,53 +72,18 @@ def prefect_server(database: str) -> Iterator[None]:
         with prefect_test_harness(server_startup_timeout=120):
             yield
         return
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
 
     with postgres_cluster() as url, temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: url}):
-        server = SubprocessASGIServer()
+        from flows.runtime.compat import subprocess_api_server
+
+        server = subprocess_api_server()
         server.start(timeout=120)
         try:
             with temporary_settings({PREFECT_API_URL: server.api_url}):
                 yield
         finally:
             server.stop()
-
-
-@contextlib.contextmanager
-def emulator_process(config: Any) -> Iterator[Any]:
-    """The emulator in its own process, as a real provider is on its own machine: in a thread of this process it
-    would share the GIL with the flows, and its answers would wait on their work."""
-    import httpx
-
-    from emulator.testing import EmulatorHandle
-
-    port = free_port()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write(config.model_dump_json())
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--port", str(port), "--config", f.name,
-                             "--log-level", "warning"], stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/_emulator/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the emulator process did not start")
-            time.sleep(0.2)
-        handle = EmulatorHandle(base, config)
-        try:
-            yield handle
-        finally:
-            handle.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        os.unlink(f.name)
 
 
 def count_prefect_answers(counts: Counter[str]) -> None:
@@ -165,7 +129,7 @@ async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dic
     from flows.stages.batch import produce_batch
     from flows.app.demo import demo_env
     from flows.runtime.quotas import ensure_limits
-    from flows.models import ClipSpec, ProductionRequest, TranslateSpec
+    from flows.models import GatewayClipSpec, JimengClipSpec, ProductionRequest, TranslateSpec
 
     env = demo_env(emu, s3_endpoint)
     boto3.client(
@@ -175,7 +139,7 @@ async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dic
     await save_blocks_from_env(env)
     await ensure_limits()
     languages = ["en", "ja", "ko", "fr", "de"][: args.languages]
-    clip = ClipSpec(provider=args.provider, aspect_ratio="3:2" if args.provider == "gateway" else "16:9")
+    clip = GatewayClipSpec(aspect_ratio="3:2") if args.provider == "gateway" else JimengClipSpec(aspect_ratio="16:9")
     defaults = ProductionRequest(title="bench", clip=clip, translate=TranslateSpec(target_languages=languages))
     run = uuid.uuid4().hex[:8]  # a fresh batch: nothing comes from an earlier run's cache
     items = [{"clip": {"prompt": f"A paper boat, bench {run} item {n}"}} for n in range(args.items)]
@@ -214,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="clipflow-bench-") as home:
         prepare_environment(home, args.time_scale)
         from emulator.config import Durations, EmulatorConfig
-        from emulator.testing import running_emulator
+        from emulator.testing import emulator_process, running_emulator
         from flows.app.demo import moto_s3
 
         api_answers: Counter[str] = Counter()

@@ -11,6 +11,7 @@ What clipflow relies on from Prefect 3.8 and where:
   - ``FileSystemLockManager._lock_path_for_key`` / ``_get_lock_info`` (only to check, in tests, that our lock
     files sit where Prefect's would and that Prefect's own reader parses them, so a stock manager or an older
     clipflow on the same machine honours our expirations).
+- Internal (not underscored, not documented): ``prefect.server.api.server.SubprocessASGIServer`` (benchmarks).
 - Public, but behaviour we depend on (checked in test_compat): the ``LockManager`` protocol's signatures; that
   ``ResultStore.acquire_lock`` passes no ``hold_timeout`` (hence our own hold + renewal); the client's
   ``increment_concurrency_slots_with_lease`` / ``renew_concurrency_lease`` / ``release_concurrency_slots_with_lease``;
@@ -85,6 +86,15 @@ def repossessor_loop_seconds() -> float:
     from prefect.settings import get_current_settings
 
     return float(get_current_settings().server.services.repossessor.loop_seconds)
+
+
+def subprocess_api_server() -> Any:
+    """Prefect's own server-in-a-subprocess (``prefect.server.api.server.SubprocessASGIServer``, what
+    ``prefect_test_harness`` runs; internal, undocumented): a new instance, with ``start(timeout)``, ``stop()``
+    and ``api_url``. Used by the benchmarks to run a Prefect API on another database."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    return SubprocessASGIServer()
 
 
 def private_apis() -> dict[str, Any]:

@@ -168,3 +168,9 @@ async def test_server_lease_behaviour(prefect_api: str) -> None:
         events = compat._emit_acquired(granted.limits, 1)
         assert set(events) == {limit.id for limit in granted.limits}
         compat._emit_released(granted.limits, 1, events)
+
+
+def test_the_subprocess_api_server_the_benchmarks_start_has_what_they_call() -> None:
+    server = compat.subprocess_api_server()
+    assert callable(server.start) and "timeout" in params(server.start) and callable(server.stop)
+    assert hasattr(type(server), "api_url")

@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     from providers.jimeng.client import JimengClient
     from providers.vod.client import VodClient
 
+# The models providers/gateway/models.py has rules for (api-notes section 5); edit the block's list per gateway.
+DEFAULT_GATEWAY_MODELS: tuple[str, ...] = (
+    "grok-video-3", "veo3", "veo3.1", "veo3.1-fast", "veo3.1-components", "veo3-frames", "veo3.1-frames", "sora-2",
+)
+
 _VOLC_LOGO = "https://lf3-static.bytednsdoc.com/obj/eden-cn/lm-ylwm/ljhwZthlaukjlkulzlp/logo.png"
 
 
@@ -95,6 +100,11 @@ async with video_gateway_credentials.get_client() as gateway:
 
     base_url: str = Field(description="Gateway base URL, without the /v1 path.")
     api_key: SecretStr = Field(description="Bearer API key of the gateway account.")
+    models: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_GATEWAY_MODELS),
+        description="Models this gateway serves. A clip asking for any other model is refused before it is paid "
+        "for; add a model here when the gateway starts serving it.",
+    )
 
     def get_client(self) -> GatewayClient:
         from providers.gateway.client import GatewayClient

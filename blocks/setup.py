@@ -31,6 +31,7 @@ ENV_VARS: dict[str, str] = {
     "CLIPFLOW_VISUAL_ENDPOINT": "visual/Jimeng base URL (default https://visual.volcengineapi.com)",
     "CLIPFLOW_GATEWAY_URL": "video gateway base URL (optional)",
     "CLIPFLOW_GATEWAY_KEY": "video gateway API key (optional)",
+    "CLIPFLOW_GATEWAY_MODELS": "comma-separated models the gateway serves (optional; default: the known models)",
     "CLIPFLOW_S3_ENDPOINT": "S3-compatible endpoint (TOS, MinIO; empty for AWS)",
     "CLIPFLOW_S3_ACCESS_KEY": "bucket access key",
     "CLIPFLOW_S3_SECRET_KEY": "bucket secret key",
@@ -63,8 +64,10 @@ def build_blocks(env: Mapping[str, str]) -> dict[str, object]:
         )
     }
     if env.get("CLIPFLOW_GATEWAY_URL"):
+        models = [m.strip() for m in (env.get("CLIPFLOW_GATEWAY_MODELS") or "").split(",") if m.strip()]
         built["gateway"] = VideoGatewayCredentials(
-            base_url=env["CLIPFLOW_GATEWAY_URL"], api_key=_need(env, "CLIPFLOW_GATEWAY_KEY")
+            base_url=env["CLIPFLOW_GATEWAY_URL"], api_key=_need(env, "CLIPFLOW_GATEWAY_KEY"),
+            **({"models": models} if models else {}),
         )
     endpoint = env.get("CLIPFLOW_S3_ENDPOINT") or None
     aws = AwsCredentials(

@@ -36,7 +36,8 @@ VOD_QPS: dict[str, float] = {
     "GetWorkflowExecutionResult": 50,
     "UploadMediaByUrl": 500,
     "QueryUploadTaskInfo": 1000,
-    "GetMediaList": 20,  # no documented figure; only used to find an import whose answer was lost
+    "GetMediaList": 20,
+    "GetWorkflowTemplate": 20,  # no documented figure; one call per template per run (preflight)  # no documented figure; only used to find an import whose answer was lost
     "SubmitAITranslationWorkflow": 1,
     "GetAITranslationProject": 10,
     "ListAITranslationProject": 10,

@@ -237,3 +237,19 @@ async def get_workflow_execution_result(ctx: Ctx) -> dict[str, Any]:
         "TranscodeInfos": run.outputs if status == "0" else [],
         "Snapshots": [],
     }
+
+
+@action("GetWorkflowTemplate", "2023-07-01")
+async def get_workflow_template(ctx: Ctx) -> dict[str, Any]:
+    """Vendor doc 4/1108513: a free read of one workflow template (clipflow's preflight proves it exists)."""
+    template_id = ctx.params.str("TemplateId", required=True)
+    definitions = ctx.config.workflow_templates.get(template_id)
+    if definitions is None:
+        raise not_found(f"The TemplateId {template_id} does not exist.")
+    return {
+        "WorkflowTemplate": {
+            "TemplateId": template_id,
+            "Name": template_id,
+            "Activities": [{"Type": "Transcode", "TemplateId": f"{template_id}-{d}"} for d in definitions],
+        }
+    }

@@ -9,25 +9,41 @@ import sys
 
 
 def _setup(args: argparse.Namespace) -> int:
-    """Create/update the blocks from CLIPFLOW_* variables, the provider quota limits and the work pool.
-    Idempotent."""
+    """Create/update the blocks from CLIPFLOW_* variables, the provider quota limits and the work pool, then
+    verify what was written (blocks load, bucket writable, each provider accepts the credentials). Idempotent."""
     from blocks.setup import MissingSettingError, save_blocks_from_env
     from deployments.work_pool import WorkPoolTypeError, ensure_work_pool
+    from flows.runtime.preflight import PreflightError, verify_setup
     from flows.runtime.quotas import ensure_limits
 
-    async def go() -> list[str]:
+    async def go() -> tuple[list[str], list[PreflightError]]:
         saved = [] if args.limits_only else await save_blocks_from_env(name=args.name)
         saved += await ensure_limits()
         if args.work_pool and not args.limits_only:
             saved.append(await ensure_work_pool(args.work_pool))
-        return saved
+        problems: list[PreflightError] = []
+        if args.verify and not args.limits_only:
+            gateway = any(s.startswith("video-gateway-credentials/") for s in saved)
+            problems = await verify_setup(args.name, gateway=gateway)
+        return saved, problems
 
     try:
-        for line in asyncio.run(go()):
-            print(line)
+        saved, problems = asyncio.run(go())
     except (MissingSettingError, WorkPoolTypeError) as exc:
         print(f"clipflow setup: {exc}", file=sys.stderr)
         return 2
+    for line in saved:
+        print(line)
+    if problems:
+        for problem in problems:
+            print(f"clipflow setup: verify: {problem.field}: {problem.rule}", file=sys.stderr)
+        print(
+            "clipflow setup: the blocks were saved but do not work as configured; fix the settings above and run "
+            "it again (--no-verify skips this check)", file=sys.stderr,
+        )
+        return 1
+    if args.verify and not args.limits_only:
+        print("verified: blocks load, bucket writable, provider credentials accepted")
     return 0
 
 
@@ -45,10 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--request", help="a ProductionRequest as JSON (default: one prompt into en + ja)")
     sub.add_parser("emulator", help="serve the provider emulator (see `clipflow emulator --help`)")
     setup = sub.add_parser(
-        "setup", help="create/update blocks from CLIPFLOW_* env vars, the quota limits and the process work pool"
+        "setup", help="create/update blocks from CLIPFLOW_* env vars, the quota limits and the process work pool, "
+        "then verify them",
+        description="Create/update the blocks from CLIPFLOW_* environment variables, the provider quota limits and "
+        "the process work pool, then verify what was written: the blocks load, the bucket is writable (a probe "
+        "object is written and deleted), and each provider accepts the credentials (free signed reads). Exits "
+        "non-zero naming the block and field when something is wrong.",
     )
     setup.add_argument("--name", default="clipflow", help="block name to save under")
     setup.add_argument("--limits-only", action="store_true", help="only create the global concurrency limits")
+    setup.add_argument(
+        "--no-verify", dest="verify", action="store_false",
+        help="skip the verification (blocks load, bucket writable, credentials accepted by each provider)",
+    )
     setup.add_argument(
         "--work-pool", default="clipflow", metavar="NAME",
         help="process work pool the deployments run on, created if missing (default clipflow; '' skips it)",

@@ -51,6 +51,7 @@ DEFAULT_REGION = "cn-north-1"
 V2018 = "2018-01-01"
 V2020 = "2020-08-01"
 V2022 = "2022-12-01"
+V2023_07 = "2023-07-01"
 V2025 = "2025-01-01"
 
 M = TypeVar("M", bound=BaseModel)
@@ -198,6 +199,17 @@ class VodClient(VodLookups, AsyncApiClient):
         req = self._checked(req, StartWorkflowRequest)
         result, rid = await self._call(req.action, V2020, "POST", body=req.to_wire())
         return str(self._field(result, "RunId", req.action, rid))
+
+    async def get_workflow_template(self, template_id: str) -> dict[str, Any]:
+        """GetWorkflowTemplate (2023-07-01, doc 4/1108513): the template, or NotFoundError when there is none."""
+        action = "GetWorkflowTemplate"
+        _require(bool(template_id and template_id.strip()), "TemplateId", "must be non-empty", action)
+        result, rid = await self._call(action, V2023_07, "GET", query={"TemplateId": template_id})
+        template = self._field(result, "WorkflowTemplate", action, rid)
+        if not isinstance(template, dict):
+            raise UnexpectedResponseError("WorkflowTemplate is not an object", provider=PROVIDER, action=action,
+                                          request_id=rid)
+        return template
 
     async def get_workflow_execution(self, run_id: str) -> WorkflowExecution:
         action = "GetWorkflowExecution"

@@ -1,0 +1,487 @@
+"""Preflight: everything a production needs that only the outside world can confirm, checked before the first
+paid call, with free reads only.
+
+What is checked (each at most once per run, per distinct value: see ``PreflightMemo``):
+
+- the blocks load (``volcengine-credentials``, ``s3-bucket``, and ``video-gateway-credentials`` for gateway clips);
+- the bucket exists and is writable: a probe object under ``clipflow-preflight/`` is written and deleted;
+- VOD: ``GetMediaList`` (page size 1) in the space: proves the signature is accepted *and* the space exists;
+- the transcode template exists: ``GetWorkflowTemplate`` (2023-07-01, vendor doc 4/1108513). A VOD endpoint
+  that does not offer that action (answers ``InvalidActionOrVersion``) leaves the template unverified (logged);
+- Jimeng: ``CVSync2AsyncGetResult`` of a made-up task id (``not_found`` when the signature is accepted);
+- gateway: ``/v1/video/query`` of a made-up id (400 task-not-found when the key is accepted, 401 when not), and
+  the model is one listed in the gateway block's ``models`` field.
+
+A failure raises ``PreflightError`` (a ``RequestValidationError``: a ``ValueError``, never retried) whose message
+names the block, field and value to fix, and never a secret. Nothing is billed: every call above is a read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.models import BlockRefs
+from providers.errors import (
+    AuthError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderError,
+    RequestValidationError,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+
+ACTION = "preflight"
+PROBE_PREFIX = "clipflow-preflight/"
+MADE_UP_ID = "clipflow-preflight-00000000"  # a task id no provider ever issued
+MADE_UP_SPACE = "clipflow-preflight-no-such-space"  # a space name used only to prove a signature
+WORKFLOW_TEMPLATE_ACTION = "GetWorkflowTemplate"
+WORKFLOW_TEMPLATE_VERSION = "2023-07-01"
+ATTEMPTS = 3  # a throttled or failing read is tried again a little later, then reported
+
+VOLC_BLOCK = "volcengine-credentials"
+GATEWAY_BLOCK = "video-gateway-credentials"
+BUCKET_BLOCK = "s3-bucket"
+
+
+class PreflightError(RequestValidationError):
+    """A production cannot run as configured; nothing was paid. ``field`` names what to fix."""
+
+    def __init__(self, field: str, rule: str, *, provider: str) -> None:
+        super().__init__(field, rule, provider=provider, action=ACTION)
+
+
+# --- memo ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreflightMemo:
+    """Outcomes of the checks of one run (a flow run, or a whole batch), by (what, value).
+
+    Concurrent callers of the same check share one request. ``performed`` counts the checks actually run."""
+
+    results: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict)
+    performed: Counter[str] = field(default_factory=Counter)
+
+    async def once(self, what: str, value: str, check: Callable[[], Awaitable[Any]]) -> Any:
+        key = (what, value)
+        loop = asyncio.get_running_loop()
+        fut = self.results.get(key)
+        if fut is None or fut.get_loop() is not loop:
+            fut = loop.create_future()
+            self.results[key] = fut
+            self.performed[what] += 1
+            try:
+                fut.set_result(await check())
+            except asyncio.CancelledError:
+                del self.results[key]  # not an outcome: the next caller checks again
+                fut.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - kept for every caller of this (what, value)
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+        return await asyncio.shield(fut)
+
+    def size(self, what: str | None = None) -> int:
+        return sum(1 for key in self.results if what is None or key[0] == what)
+
+
+_MEMO: ContextVar[PreflightMemo | None] = ContextVar("clipflow_preflight_memo", default=None)
+
+
+@contextlib.contextmanager
+def preflight_scope(memo: PreflightMemo | None = None) -> Iterator[PreflightMemo]:
+    """Share one memo with everything run in this context (a batch's items inherit it)."""
+    memo = memo or PreflightMemo()
+    token = _MEMO.set(memo)
+    try:
+        yield memo
+    finally:
+        _MEMO.reset(token)
+
+
+def current_memo() -> PreflightMemo | None:
+    return _MEMO.get()
+
+
+# --- the checks ----------------------------------------------------------------------------------------------
+
+
+def _block(slug: str, name: str) -> str:
+    return f"block {slug}/{name}"
+
+
+async def _load(cls: Any, slug: str, name: str, ref_field: str) -> Any:
+    try:
+        return await cls.aload(name)
+    except Exception as exc:  # noqa: BLE001 - Prefect raises ValueError / ObjectNotFound; either way: missing
+        text = str(exc)
+        missing = "Unable to find" in text or "not found" in text.lower() or type(exc).__name__ == "ObjectNotFound"
+        why = "does not exist" if missing else f"cannot be loaded ({type(exc).__name__})"
+        raise PreflightError(
+            f"blocks.{ref_field}",
+            f"{_block(slug, name)} {why}: create it with `clipflow setup --name {name}` or name an existing "
+            f"{slug} block in blocks.{ref_field}",
+            provider="prefect",
+        ) from None
+
+
+async def _volcengine(refs: BlockRefs, memo: PreflightMemo) -> Any:
+    from blocks.credentials import VolcengineCredentials
+
+    return await memo.once("block", f"{VOLC_BLOCK}/{refs.volcengine}",
+                           lambda: _load(VolcengineCredentials, VOLC_BLOCK, refs.volcengine, "volcengine"))
+
+
+async def _gateway(refs: BlockRefs, memo: PreflightMemo) -> Any:
+    from blocks.credentials import VideoGatewayCredentials
+
+    return await memo.once("block", f"{GATEWAY_BLOCK}/{refs.gateway}",
+                           lambda: _load(VideoGatewayCredentials, GATEWAY_BLOCK, refs.gateway, "gateway"))
+
+
+async def _retrying(call: Callable[[], Awaitable[Any]]) -> Any:
+    for attempt in range(ATTEMPTS):
+        try:
+            return await call()
+        except ProviderError as exc:
+            if not exc.retryable or isinstance(exc, TransportError) or attempt == ATTEMPTS - 1:
+                raise
+            delay = getattr(exc, "retry_after", None) or 0.2 * (attempt + 1)
+            await asyncio.sleep(min(delay, 2.0))
+    raise AssertionError("unreachable")
+
+
+def _refused(exc: ProviderError) -> str:
+    """What the provider said, without its free-text message (it may quote an access key id)."""
+    parts = [f"HTTP {exc.http_status}" if exc.http_status else "", str(exc.code or type(exc).__name__)]
+    return " ".join(p for p in parts if p)
+
+
+def _transport(exc: TransportError, block: str, endpoint_field: str, endpoint: str, provider: str) -> PreflightError:
+    return PreflightError(
+        f"{block} field {endpoint_field}",
+        f"{endpoint} is unreachable ({exc.message}): check {endpoint_field} and that the service is up",
+        provider=provider,
+    )
+
+
+async def _bucket_block(refs: BlockRefs, memo: PreflightMemo) -> Any:
+    from prefect_aws import S3Bucket
+
+    return await memo.once("block", f"{BUCKET_BLOCK}/{refs.bucket}",
+                           lambda: _load(S3Bucket, BUCKET_BLOCK, refs.bucket, "bucket"))
+
+
+async def check_bucket(refs: BlockRefs, memo: PreflightMemo) -> str:
+    """The bucket block loads, the bucket exists, and a probe object can be written and deleted. Returns its name."""
+
+    async def run() -> str:
+        block = await _bucket_block(refs, memo)
+        where = _block(BUCKET_BLOCK, refs.bucket)
+        name = block.bucket_name
+        key = f"{PROBE_PREFIX}{uuid.uuid4().hex}.probe"
+
+        def probe() -> None:
+            client = block.credentials.get_s3_client()
+            client.put_object(Bucket=name, Key=key, Body=b"clipflow preflight probe; safe to delete\n")
+            client.delete_object(Bucket=name, Key=key)
+
+        try:
+            await asyncio.to_thread(probe)
+        except Exception as exc:  # noqa: BLE001 - botocore's error types vary by endpoint
+            raise _bucket_error(exc, where, name, block) from None
+        return name
+
+    return await memo.once("bucket", refs.bucket, run)
+
+
+def _bucket_error(exc: Exception, where: str, name: str, block: Any) -> PreflightError:
+    code = ""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", ""))
+    if code in ("NoSuchBucket", "404"):
+        return PreflightError(
+            f"{where} field bucket_name",
+            f"bucket {name!r} does not exist: create it, or set bucket_name to an existing bucket", provider="s3",
+        )
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"):
+        return PreflightError(
+            f"{where} field credentials.aws_access_key_id / aws_secret_access_key",
+            f"the bucket endpoint refused the keys ({code})", provider="s3",
+        )
+    if code in ("AccessDenied", "403", "AllAccessDisabled", "AccountProblem"):
+        return PreflightError(
+            f"{where} field bucket_name",
+            f"bucket {name!r} is not writable with these credentials ({code}): the probe object "
+            f"{PROBE_PREFIX}… could not be written and deleted", provider="s3",
+        )
+    if type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        params = getattr(block.credentials, "aws_client_parameters", None)
+        endpoint = getattr(params, "endpoint_url", None) or "the default AWS endpoint"
+        return PreflightError(
+            f"{where} field credentials.aws_client_parameters.endpoint_url",
+            f"{endpoint} is unreachable ({type(exc).__name__})", provider="s3",
+        )
+    return PreflightError(
+        f"{where} field bucket_name",
+        f"bucket {name!r}: the probe object could not be written and deleted ({code or type(exc).__name__})",
+        provider="s3",
+    )
+
+
+async def _vod_read(refs: BlockRefs, memo: PreflightMemo, read: Callable[[Any], Awaitable[Any]]) -> Any:
+    creds = await _volcengine(refs, memo)
+    async with creds.get_vod_client() as vod:
+        return await _retrying(lambda: read(vod))
+
+
+def _vod_auth_error(exc: AuthError, refs: BlockRefs) -> PreflightError:
+    return PreflightError(
+        f"{_block(VOLC_BLOCK, refs.volcengine)} field access_key_id / secret_access_key",
+        f"VOD refused the signature ({_refused(exc)}): check the keys (and session_token, region)",
+        provider="vod",
+    )
+
+
+async def check_vod(refs: BlockRefs, memo: PreflightMemo, space_name: str | None = None) -> None:
+    """VOD accepts the signature and, when ``space_name`` is given, the space exists (GetMediaList, 1 item)."""
+
+    async def run() -> None:
+        creds = await _volcengine(refs, memo)
+        block = _block(VOLC_BLOCK, refs.volcengine)
+        try:
+            await _vod_read(refs, memo, lambda vod: vod.get_media_list(space_name or MADE_UP_SPACE, page_size=1))
+        except AuthError as exc:
+            raise _vod_auth_error(exc, refs) from None
+        except NotFoundError as exc:
+            if space_name is None:
+                return  # the made-up space is unknown, but the signature was accepted
+            raise PreflightError(
+                "space_name",
+                f"VOD space {space_name!r} does not exist for the account of {block} ({_refused(exc)}): "
+                "create it in the VOD console or fix space_name", provider="vod",
+            ) from None
+        except TransportError as exc:
+            raise _transport(exc, block, "vod_endpoint", creds.vod_endpoint, "vod") from None
+        except ProviderError as exc:
+            raise PreflightError(
+                "space_name" if space_name else f"{block} field vod_endpoint",
+                f"GetMediaList in space {space_name or MADE_UP_SPACE!r} failed ({_refused(exc)})", provider="vod",
+            ) from None
+
+    await memo.once("vod-space", f"{refs.volcengine}\n{space_name or ''}", run)
+
+
+async def check_template(refs: BlockRefs, memo: PreflightMemo, template_id: str) -> bool:
+    """The transcode template exists (GetWorkflowTemplate). False when the endpoint cannot tell (unverified)."""
+
+    async def read(vod: Any) -> Any:
+        return await vod.get_workflow_template(template_id)
+
+    async def run() -> bool:
+        creds = await _volcengine(refs, memo)
+        block = _block(VOLC_BLOCK, refs.volcengine)
+        try:
+            await _vod_read(refs, memo, read)
+        except AuthError as exc:
+            raise _vod_auth_error(exc, refs) from None
+        except TransportError as exc:
+            raise _transport(exc, block, "vod_endpoint", creds.vod_endpoint, "vod") from None
+        except (NotFoundError, InvalidRequestError) as exc:
+            if exc.code == "InvalidActionOrVersion":
+                log.warning(
+                    "transcode.template_id %r not verified: %s does not offer %s (%s)",
+                    template_id, creds.vod_endpoint, WORKFLOW_TEMPLATE_ACTION, WORKFLOW_TEMPLATE_VERSION,
+                )
+                return False
+            raise PreflightError(
+                "transcode.template_id",
+                f"workflow template {template_id!r} does not exist for the account of {block} ({_refused(exc)}): "
+                "fix transcode.template_id", provider="vod",
+            ) from None
+        except ProviderError as exc:
+            raise PreflightError(
+                "transcode.template_id", f"GetWorkflowTemplate {template_id!r} failed ({_refused(exc)})",
+                provider="vod",
+            ) from None
+        return True
+
+    return await memo.once("template", f"{refs.volcengine}\n{template_id}", run)
+
+
+async def check_jimeng(refs: BlockRefs, memo: PreflightMemo) -> None:
+    """The visual (Jimeng) service accepts the signature: the result of a made-up task is ``not_found``."""
+
+    async def run() -> None:
+        creds = await _volcengine(refs, memo)
+        block = _block(VOLC_BLOCK, refs.volcengine)
+        try:
+            async with creds.get_jimeng_client() as jimeng:
+                await _retrying(lambda: jimeng.get_result(MADE_UP_ID))
+        except AuthError as exc:
+            raise PreflightError(
+                f"{block} field access_key_id / secret_access_key",
+                f"Jimeng (visual) refused the signature ({_refused(exc)}): check the keys", provider="jimeng",
+            ) from None
+        except TransportError as exc:
+            raise _transport(exc, block, "visual_endpoint", creds.visual_endpoint, "jimeng") from None
+        except NotFoundError:
+            return
+        except ProviderError as exc:
+            raise PreflightError(
+                f"{block} field visual_endpoint", f"CVSync2AsyncGetResult failed ({_refused(exc)})",
+                provider="jimeng",
+            ) from None
+
+    await memo.once("jimeng", refs.volcengine, run)
+
+
+async def check_gateway(refs: BlockRefs, memo: PreflightMemo, model: str | None = None) -> None:
+    """The gateway accepts the key (query of a made-up id answers task-not-found, not 401) and serves ``model``."""
+
+    async def run() -> None:
+        creds = await _gateway(refs, memo)
+        block = _block(GATEWAY_BLOCK, refs.gateway)
+        try:
+            async with creds.get_client() as gateway:
+                await _retrying(lambda: gateway.query_video(MADE_UP_ID))
+        except AuthError as exc:
+            raise PreflightError(
+                f"{block} field api_key", f"the gateway refused the key ({_refused(exc)})", provider="gateway",
+            ) from None
+        except TransportError as exc:
+            raise _transport(exc, block, "base_url", creds.base_url, "gateway") from None
+        except (NotFoundError, InvalidRequestError):
+            return  # 400 task-not-found: the key was accepted
+        except ProviderError as exc:
+            raise PreflightError(
+                f"{block} field base_url", f"/v1/video/query failed ({_refused(exc)})", provider="gateway",
+            ) from None
+
+    await memo.once("gateway", refs.gateway, run)
+    if model is not None:
+        await memo.once("gateway-model", f"{refs.gateway}\n{model}", lambda: _check_model(refs, memo, model))
+
+
+async def _check_model(refs: BlockRefs, memo: PreflightMemo, model: str) -> None:
+    creds = await _gateway(refs, memo)
+    served = list(getattr(creds, "models", None) or [])
+    if model not in served:
+        raise PreflightError(
+            "clip.model",
+            f"model {model!r} is not one the gateway of {_block(GATEWAY_BLOCK, refs.gateway)} serves "
+            f"(field models: {served}): pick one of those, or add it to the block's models list",
+            provider="gateway",
+        )
+
+
+# --- entry points --------------------------------------------------------------------------------------------
+
+
+async def preflight(
+    refs: BlockRefs,
+    *,
+    space_name: str | None = None,
+    template_id: str | None = None,
+    clip: Any = None,
+    providers: Sequence[str] | None = None,
+    memo: PreflightMemo | None = None,
+) -> PreflightMemo:
+    """Check what a production (or one clip) needs before its first paid call; raise ``PreflightError``.
+
+    ``clip`` (a ClipSpec) decides the generation provider and the gateway model; ``providers`` ("jimeng",
+    "gateway") adds credential checks when there is no clip (``clipflow setup``). ``memo`` defaults to the one
+    of the current scope (``preflight_scope``), else a new one: each (what, value) is checked once per memo."""
+    memo = memo or current_memo() or PreflightMemo()
+    wanted = set(providers or ())
+    model = None
+    if clip is not None:
+        provider = getattr(clip, "provider", "jimeng")
+        wanted.add(provider)
+        model = getattr(clip, "model", None) if provider == "gateway" else None
+    # Cheap and local first: blocks, then the bucket, then one read per provider and per value.
+    await check_blocks(refs, gateway="gateway" in wanted, memo=memo)
+    await check_bucket(refs, memo)
+    await check_vod(refs, memo, space_name)
+    if template_id:
+        await check_template(refs, memo, template_id)
+    if "jimeng" in wanted:
+        await check_jimeng(refs, memo)
+    if "gateway" in wanted:
+        await check_gateway(refs, memo, model)
+    return memo
+
+
+async def check_blocks(refs: BlockRefs, *, gateway: bool, memo: PreflightMemo | None = None) -> PreflightMemo:
+    """Only the blocks load (the Volcengine and bucket blocks; the gateway block when ``gateway``)."""
+    memo = memo or current_memo() or PreflightMemo()
+    await _volcengine(refs, memo)
+    if gateway:
+        await _gateway(refs, memo)
+    await _bucket_block(refs, memo)
+    return memo
+
+
+async def preflight_blocks(request: Any, memo: PreflightMemo | None = None) -> PreflightMemo:
+    """``check_blocks`` for a ProductionRequest: run before anything else loads a block, so a missing one is
+    named (block type, name and the ``blocks.*`` field) instead of failing deep inside a stage."""
+    return await check_blocks(
+        request.blocks, gateway=getattr(request.clip, "provider", "jimeng") == "gateway", memo=memo
+    )
+
+
+async def preflight_production(request: Any, memo: PreflightMemo | None = None) -> PreflightMemo:
+    """``preflight`` for a ProductionRequest: its blocks, space, transcode template and clip."""
+    return await preflight(
+        request.blocks, space_name=request.space_name, template_id=request.transcode.template_id,
+        clip=request.clip, memo=memo,
+    )
+
+
+async def preflight_many(
+    checks: Sequence[tuple[int, Callable[[PreflightMemo], Awaitable[Any]]]], memo: PreflightMemo | None = None
+) -> dict[int, PreflightError]:
+    """Run each item's preflight (sharing ``memo``, so each distinct value is read once); the failures by item."""
+    memo = memo or current_memo() or PreflightMemo()
+    failed: dict[int, PreflightError] = {}
+
+    async def one(item: int, check: Callable[[PreflightMemo], Awaitable[Any]]) -> None:
+        try:
+            await check(memo)
+        except PreflightError as exc:
+            failed[item] = exc
+
+    await asyncio.gather(*(one(item, check) for item, check in checks))
+    return failed
+
+
+async def verify_setup(name: str, *, gateway: bool) -> list[PreflightError]:
+    """What ``clipflow setup`` checks after saving the blocks under ``name``: every problem, not just the first."""
+    refs = BlockRefs(volcengine=name, gateway=name, bucket=name)
+    memo = PreflightMemo()
+    checks: list[Callable[[], Awaitable[Any]]] = [
+        lambda: check_bucket(refs, memo),
+        lambda: check_vod(refs, memo),
+        lambda: check_jimeng(refs, memo),
+    ]
+    if gateway:
+        checks.append(lambda: check_gateway(refs, memo))
+    problems: list[PreflightError] = []
+    for check in checks:
+        try:
+            await check()
+        except PreflightError as exc:
+            if not any(str(exc) == str(p) for p in problems):
+                problems.append(exc)
+    return problems

@@ -21,7 +21,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-import os
 from typing import Any, Literal
 
 from prefect.results import aget_default_result_storage
@@ -119,26 +118,12 @@ class Journal:
         return await asyncio.to_thread(self._scan_sync)
 
     def _scan_sync(self) -> list[JournalRecord]:
-        storage = self._storage
-        records: list[JournalRecord] = []
-        if hasattr(storage, "basepath") and not hasattr(storage, "bucket_name"):  # LocalFileSystem
-            root = os.path.join(os.path.expanduser(storage.basepath or "."), JOURNAL_PREFIX)
-            for folder, _dirs, files in os.walk(root):
-                for name in files:
-                    if name.endswith(".json"):
-                        with open(os.path.join(folder, name), "rb") as handle:
-                            records.append(_parse(handle.read()))
-            return records
-        if hasattr(storage, "bucket_name"):  # prefect-aws S3Bucket
-            client = storage.credentials.get_s3_client()
-            folder = (getattr(storage, "bucket_folder", "") or "").strip("/")
-            prefix = f"{folder}/{JOURNAL_PREFIX}/" if folder else f"{JOURNAL_PREFIX}/"
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=storage.bucket_name, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    body = client.get_object(Bucket=storage.bucket_name, Key=item["Key"])["Body"].read()
-                    records.append(_parse(body))
-            return records
-        raise TypeError(f"cannot list a journal kept in {type(storage).__name__}")
+        from flows.runtime import shared_files
+
+        try:
+            return [_parse(raw) for _path, raw in shared_files.scan(self._storage, JOURNAL_PREFIX)]
+        except shared_files.UnlistableStorageError:
+            raise TypeError(f"cannot list a journal kept in {type(self._storage).__name__}") from None
 
 
 def _parse(raw: bytes) -> JournalRecord:

@@ -12,23 +12,42 @@ Every slot clipflow takes from a Prefect global concurrency limit (the Jimeng jo
   names, host, pid, pid start time, boot id, pid namespace, renewed_at). Before every attempt to take a slot, a
   process releases (``decrement-with-lease``) the registered leases of processes of this host that are dead
   (``flows.runtime.locks.process_state``) and removes their files.
-- Waiting: a full limit answers 423 with ``Retry-After`` (the server caps it at 30 s, plus jitter); the next
-  attempt comes after ``min(Retry-After, POLL_SECONDS = 5)``, so a slot freed by a reaped or expired lease is
-  noticed within 5 s.
+- Holder liveness across machines (shared heartbeat): each held lease also has a heartbeat file
+  ``clipflow-leases/<lease id>.json`` in Prefect's default result storage (local disk on one machine, the S3
+  bucket in production: the storage of the submission journal, listed by ``flows.runtime.shared_files``) with
+  the limit names, host, pid, pid start time, boot id, pid namespace and ``renewed_at`` (UTC). A second daemon
+  thread (``clipflow-lease-heartbeat``, so a slow bucket never delays a lease renewal) rewrites it every
+  ``HEARTBEAT_SECONDS = 5`` (``$CLIPFLOW_LEASE_HEARTBEAT_SECONDS``); release (or a lost lease) deletes it.
+- Waiting: a full limit answers 423 with ``Retry-After`` (the server caps it at 30 s, plus jitter). After each
+  423 the waiter lists the heartbeats and releases (``decrement-with-lease``) every lease on its limits whose
+  holder is dead: a gone process of this host, or a heartbeat older than ``STALE_SECONDS = 25``
+  (``$CLIPFLOW_LEASE_STALE_SECONDS``; never under 3 of the holder's own heartbeat intervals) by the waiter's
+  clock; a live process of this host and a fresh heartbeat are never released. It removes their heartbeats
+  (a lease the server no longer knows, 404, just loses its file) and tries again at once; otherwise the next
+  attempt comes after ``min(Retry-After, POLL_SECONDS = 5)``.
 
-Worst case before a re-run gets a slot held by a dead process:
+Worst case before a re-run gets a slot held by a dead process (``BOUND_SECONDS = 60`` is the requirement):
 
 - on the same machine: the dead holder's lease is released before the re-run's first attempt, or within
-  ``POLL_SECONDS`` (5 s) if it was already waiting: ``WORST_CASE_LOCAL_SECONDS``;
-- on another machine: the lease runs out ``LEASE_SECONDS`` (60 s) after its last renewal, the server's
-  repossessor revokes it on its next pass, and the waiter notices within ``POLL_SECONDS``: 60 + 5 + 5 = 70 s with
-  the server run with ``PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS=5`` (``WORST_CASE_REMOTE_SECONDS``;
-  80 s with the default 15 s). 60 s is the floor the server allows for a lease; typically ~62 s.
+  ``POLL_SECONDS`` (5 s) if it was already waiting: ``WORST_CASE_LOCAL_SECONDS`` = 5 s;
+- on another machine, shared storage readable: the holder's last heartbeat was stamped before it died, so it is
+  stale ``STALE_SECONDS`` after the death at the latest; the waiter's next 423 comes within ``POLL_SECONDS``,
+  then one listing plus one release request (``STORAGE_SLACK_SECONDS`` = 1 s):
+  25 + 5 + 1 = 31 s (``WORST_CASE_REMOTE_SECONDS``), plus any clock skew by which the holder's clock runs
+  ahead of the waiter's. Typically 25-30 s. Tolerances: a live holder keeps its slot through
+  ``STALE_SECONDS - HEARTBEAT_SECONDS`` = 20 s of failed or slow heartbeat writes or clock skew (behind);
+  beyond that a waiter elsewhere may release it: the holder's next renewal then finds it *lost* (below);
+- on another machine, shared storage unreachable (fallback): the lease runs out ``LEASE_SECONDS`` (60 s) after
+  its last renewal, the server's repossessor revokes it on its next pass, and the waiter notices within
+  ``POLL_SECONDS``: 60 + 5 + 5 = 70 s with the server run with
+  ``PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS=5`` (``WORST_CASE_REMOTE_FALLBACK_SECONDS``; 80 s with the
+  default 15 s). 60 s is the floor the server allows for a lease; typically ~62 s.
 
-A killed process can also leak a lease granted in the instant before it was registered (or an acquisition
-cancelled mid-request): that one frees itself by expiry, as on another machine. Expiry needs the repossessor,
-which runs in ``prefect server start`` but not in an ephemeral server (``prefect_test_harness``, no
-``PREFECT_API_URL``): there only the local release of dead holders' leases applies.
+Heartbeats are matched by limit name, not API URL (machines may spell the server's address differently; a
+lease id unknown to the server is a no-op). A killed process can also leak a lease granted in the instant before
+its heartbeat was written (or an acquisition cancelled mid-request): that one frees itself by expiry, the
+fallback above. Expiry needs the repossessor, which runs in ``prefect server start`` but not in an ephemeral
+server (``prefect_test_harness``, no ``PREFECT_API_URL``): there only the releases of dead holders' leases apply.
 
 A lease whose renewal is refused (expired or revoked, e.g. after a server restart with in-memory lease storage)
 is *lost*: logged, ``Lease.held`` turns False (the pacing turn then asks again), and the body goes on, unlike
@@ -57,8 +76,9 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse, MinimalConcurrencyLimitResponse
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+from prefect.results import aget_default_result_storage
 
-from flows.runtime import compat
+from flows.runtime import compat, shared_files
 from flows.runtime.locks import Heartbeat, Liveness, ProcessIdentity, process_state, this_process
 from flows.runtime.settings import lock_directory
 
@@ -69,13 +89,50 @@ RENEW_SECONDS = 15.0
 RETRY_SECONDS = 3.0
 POLL_SECONDS = 5.0
 RECOMMENDED_REPOSSESSOR_LOOP_SECONDS = 5.0
+HEARTBEAT_SECONDS = 5.0  # a holder rewrites its shared heartbeat this often
+STALE_SECONDS = 25.0  # a heartbeat older than this (by the waiter's clock) belongs to a dead holder
+STORAGE_SLACK_SECONDS = 1.0  # the waiter's listing of the heartbeats plus the release request
+SHARED_PREFIX = "clipflow-leases"
+HEARTBEAT_ENV = "CLIPFLOW_LEASE_HEARTBEAT_SECONDS"
+STALE_ENV = "CLIPFLOW_LEASE_STALE_SECONDS"
+BOUND_SECONDS = 60.0  # the requirement: no slot of a dead process blocks a re-run longer than this
 WORST_CASE_LOCAL_SECONDS = POLL_SECONDS
-WORST_CASE_REMOTE_SECONDS = LEASE_SECONDS + RECOMMENDED_REPOSSESSOR_LOOP_SECONDS + POLL_SECONDS  # 70
+WORST_CASE_REMOTE_SECONDS = STALE_SECONDS + POLL_SECONDS + STORAGE_SLACK_SECONDS  # 31
+WORST_CASE_REMOTE_FALLBACK_SECONDS = LEASE_SECONDS + RECOMMENDED_REPOSSESSOR_LOOP_SECONDS + POLL_SECONDS  # 70
 
 _LOCKED = 423
 _GONE = (404, 410)
 
 _lease_beats = Heartbeat("clipflow-lease-renewal")
+_shared_beats = Heartbeat("clipflow-lease-heartbeat")  # its own thread: a slow bucket never delays a renewal
+_NO_STORAGE = object()
+
+
+def _seconds_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        logger.warning("ignoring %s=%r (not a number of seconds)", name, raw)
+        return default
+    return value if value > 0 else default
+
+
+def heartbeat_seconds() -> float:
+    """``HEARTBEAT_SECONDS``, or ``$CLIPFLOW_LEASE_HEARTBEAT_SECONDS``."""
+    return _seconds_from_env(HEARTBEAT_ENV, HEARTBEAT_SECONDS)
+
+
+def stale_seconds() -> float:
+    """``STALE_SECONDS``, or ``$CLIPFLOW_LEASE_STALE_SECONDS``; never less than three heartbeats."""
+    return max(_seconds_from_env(STALE_ENV, STALE_SECONDS), 3 * heartbeat_seconds())
+
+
+def shared_path(lease_id: UUID | str) -> str:
+    """Where a lease's heartbeat lives in the shared storage."""
+    return f"{SHARED_PREFIX}/{lease_id}.json"
 
 
 def registry_directory() -> Path:
@@ -98,10 +155,13 @@ class Lease:
     duration: float
     api_url: str
     registry: Path = field(default_factory=registry_directory, repr=False)  # where its entry lives
+    storage: Any = field(default=None, repr=False)  # shared storage of its heartbeat (None: none kept)
+    heartbeat: float = field(default_factory=heartbeat_seconds)
     _context: contextvars.Context = field(default_factory=contextvars.copy_context, repr=False)
     _released: bool = False
     _lost: bool = False
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _shared_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def held(self) -> bool:
@@ -117,6 +177,15 @@ class Lease:
     def path(self) -> Path:
         return self.registry / f"{self.lease_id}.json"
 
+    @property
+    def shared_path(self) -> str:
+        return shared_path(self.lease_id)
+
+    @property
+    def beating(self) -> bool:
+        """The heartbeat thread keeps its shared heartbeat fresh."""
+        return self.lease_id is not None and self.lease_id in _shared_beats
+
     def _mark_released(self) -> bool:
         with self._guard:
             if self._released:
@@ -124,8 +193,34 @@ class Lease:
             self._released = True
         if self.lease_id is not None:
             _lease_beats.remove(self.lease_id)
+            _shared_beats.remove(self.lease_id)
             self.path.unlink(missing_ok=True)
         return self.lease_id is not None
+
+    # --- the shared heartbeat (blocking storage calls: heartbeat thread, release thread, asyncio.to_thread) ---
+
+    def _beat_shared(self) -> bool:
+        """The beat (heartbeat thread): rewrite the heartbeat with a fresh ``renewed_at``."""
+        if not self.held:
+            self._forget_shared()
+            return False
+        with self._shared_guard:
+            if not self.held:  # released meanwhile: its file is (being) removed
+                return False
+            entry = {"lease_id": str(self.lease_id), "names": list(self.names), "api_url": self.api_url,
+                     "occupy": self.occupy, **this_process().to_json(), "heartbeat_seconds": self.heartbeat,
+                     "renewed_at": _now_iso()}
+            shared_files.write_json(self.storage, self.shared_path, entry)
+        return True
+
+    def _forget_shared(self) -> None:
+        if self.storage is None or self.lease_id is None:
+            return
+        with self._shared_guard:
+            try:
+                shared_files.delete(self.storage, self.shared_path)
+            except Exception as exc:  # noqa: BLE001 - a stale heartbeat of a released lease is harmless
+                logger.debug("could not remove the heartbeat of lease %s (%s)", self.lease_id, type(exc).__name__)
 
     async def arelease(self) -> None:
         if not self._mark_released():
@@ -138,6 +233,9 @@ class Lease:
             if not isinstance(exc, Exception):
                 raise
             logger.debug("releasing lease %s from a thread (%s)", self.lease_id, type(exc).__name__)
+            return
+        if self.storage is not None:
+            await asyncio.to_thread(self._forget_shared)
 
     def release(self) -> None:
         if self._mark_released():
@@ -153,6 +251,7 @@ class Lease:
         except Exception as exc:  # noqa: BLE001 - the lease runs out by itself
             logger.warning("could not release the slot of %s (%s); it frees itself within %.0f s",
                            ", ".join(self.names), type(exc).__name__, LEASE_SECONDS)
+        self._forget_shared()
 
     def _renew(self) -> bool:
         """The beat (lease renewal thread)."""
@@ -171,6 +270,8 @@ class Lease:
             if not self._released:
                 self._lost = True
                 self.path.unlink(missing_ok=True)
+                _shared_beats.remove(self.lease_id)
+                self._forget_shared()
                 logger.warning("the slot of %s was lost (lease %s expired or was revoked); the holder goes on "
                                "without it", ", ".join(self.names), self.lease_id)
             return False
@@ -242,6 +343,108 @@ async def reap_dead_leases(client: Any) -> list[UUID]:
     return reaped
 
 
+# --- the shared heartbeats: holders on any machine -----------------------------------------------------------
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def shared_heartbeats(storage: Any) -> list[dict[str, Any]]:
+    """The heartbeats in ``storage`` (blocking; unreadable ones skipped), each with its ``"path"``."""
+    entries = []
+    for path, raw in shared_files.scan(storage, SHARED_PREFIX):
+        try:
+            entry = json.loads(raw)
+            UUID(entry["lease_id"])
+            if not isinstance(entry.get("names"), list):
+                continue
+        except (ValueError, KeyError, TypeError):
+            continue
+        entry["path"] = path
+        entries.append(entry)
+    return entries
+
+
+def stale_heartbeats(
+    entries: Sequence[dict[str, Any]], names: Sequence[str], stale: float | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The heartbeats of leases on any of ``names`` whose holder is dead: a process of this host that is gone,
+    or a process elsewhere whose ``renewed_at`` is older than ``stale`` seconds (``stale_seconds()``, and at
+    least three of the holder's own heartbeat intervals). A live process of this host is never stale, nor is a
+    heartbeat without a readable ``renewed_at``."""
+    stale = stale_seconds() if stale is None else stale
+    now = now or datetime.now(timezone.utc)
+    wanted = set(names)
+    found = []
+    for entry in entries:
+        if not wanted.intersection(entry.get("names", [])):
+            continue
+        who = ProcessIdentity.from_json(entry)
+        state = process_state(who) if who is not None else Liveness.UNKNOWN
+        if state is Liveness.ALIVE:
+            continue
+        if state is Liveness.DEAD:
+            found.append(entry)
+            continue
+        renewed = _parse_time(entry.get("renewed_at"))
+        if renewed is None:
+            continue
+        try:
+            own = 3 * float(entry.get("heartbeat_seconds") or 0)
+        except (TypeError, ValueError):
+            own = 0.0
+        if (now - renewed).total_seconds() > max(stale, own):
+            found.append(entry)
+    return found
+
+
+async def reap_stale_leases(client: Any, names: Sequence[str], storage: Any, stale: float | None = None) -> list[UUID]:
+    """Release the leases on ``names`` whose shared heartbeat says their holder is dead (``stale_heartbeats``)
+    and remove the heartbeats; returns their ids. An unreachable storage reaps nothing (lease expiry remains)."""
+    if storage is None:
+        return []
+    try:
+        entries = await asyncio.to_thread(shared_heartbeats, storage)
+    except Exception as exc:  # noqa: BLE001 - the lease expiry still frees it
+        logger.warning("cannot list the lease heartbeats (%s: %s); a dead holder elsewhere frees its slot only "
+                       "when its lease expires", type(exc).__name__, exc)
+        return []
+    reaped = []
+    for entry in stale_heartbeats(entries, names, stale):
+        lease_id = UUID(entry["lease_id"])
+        try:
+            await client.release_concurrency_slots_with_lease(lease_id)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code not in _GONE:
+                logger.warning("could not release stale lease %s (%s)", lease_id, exc.response.status_code)
+                continue
+        except Exception as exc:  # noqa: BLE001 - try again next time
+            logger.warning("could not release stale lease %s (%s)", lease_id, type(exc).__name__)
+            continue
+        try:
+            await asyncio.to_thread(shared_files.delete, storage, entry["path"])
+        except Exception as exc:  # noqa: BLE001 - released already; the next waiter removes it
+            logger.debug("could not remove heartbeat %s (%s)", entry["path"], type(exc).__name__)
+        logger.info("released the slot of %s held by process %s on %s (heartbeat %s)",
+                    ", ".join(entry.get("names", [])), entry.get("pid"), entry.get("host"), entry.get("renewed_at"))
+        reaped.append(lease_id)
+    return reaped
+
+
+async def _default_storage() -> Any:
+    try:
+        return await aget_default_result_storage()
+    except Exception as exc:  # noqa: BLE001 - the lease expiry still frees a dead holder's slot
+        logger.warning("no shared storage for lease heartbeats (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
 # --- taking slots -------------------------------------------------------------------------------------------
 
 
@@ -252,12 +455,20 @@ async def acquire_lease(
     strict: bool = True,
     lease_duration: float = LEASE_SECONDS,
     poll_seconds: float = POLL_SECONDS,
+    storage: Any = _NO_STORAGE,
+    heartbeat: float | None = None,
+    stale: float | None = None,
 ) -> Lease:
     """Wait for ``occupy`` slots of every limit in ``names`` and hold them with a renewed lease.
 
     ``strict``: a missing limit raises ``ConcurrencySlotAcquisitionError``; otherwise it is logged and nothing
-    is held (Prefect's ``strict=False``)."""
+    is held (Prefect's ``strict=False``). ``storage``: where heartbeats are shared (Prefect's default result
+    storage unless given; None: no heartbeat, no stale reaping); ``heartbeat``/``stale``: seconds
+    (``heartbeat_seconds()``/``stale_seconds()`` unless given)."""
     names = tuple(names)
+    if storage is _NO_STORAGE:
+        storage = await _default_storage()
+    heartbeat = heartbeat_seconds() if heartbeat is None else heartbeat
     async with get_client() as client:
         api_url = str(client.api_url)
         while True:
@@ -272,6 +483,8 @@ async def acquire_lease(
                         f"Unable to acquire concurrency slots on {list(names)!r}: {exc.response.status_code} "
                         f"{exc.response.text[:200]}"
                     ) from exc
+                if await reap_stale_leases(client, names, storage, stale):  # the limit is full: dead holders?
+                    continue  # try again at once
                 try:
                     retry_after = float(exc.response.headers.get("Retry-After", poll_seconds))
                 except ValueError:
@@ -287,9 +500,16 @@ async def acquire_lease(
             raise ConcurrencySlotAcquisitionError(f"Concurrency limits {list(names)!r} must be created before acquiring slots")
         logger.warning("Concurrency limits %r do not exist - skipping acquisition.", list(names))
         return Lease(None, names, occupy, [], lease_duration, api_url)
-    lease = Lease(granted.lease_id, names, occupy, granted.limits, lease_duration, api_url)
+    lease = Lease(granted.lease_id, names, occupy, granted.limits, lease_duration, api_url, storage=storage,
+                  heartbeat=heartbeat)
     _write_entry(lease)
     _lease_beats.add(lease.lease_id, min(RENEW_SECONDS, lease_duration / 4), lease._renew, retry=RETRY_SECONDS)
+    if storage is not None:
+        try:
+            await asyncio.to_thread(lease._beat_shared)
+        except Exception as exc:  # noqa: BLE001 - the heartbeat thread tries again
+            logger.warning("could not write the heartbeat of lease %s (%s)", lease.lease_id, type(exc).__name__)
+        _shared_beats.add(lease.lease_id, heartbeat, lease._beat_shared, retry=min(RETRY_SECONDS, heartbeat))
     return lease
 
 
@@ -312,9 +532,18 @@ def held_leases() -> int:
     return len(_lease_beats)
 
 
-def time_to_recover(remote: bool, repossessor_loop_seconds: float = RECOMMENDED_REPOSSESSOR_LOOP_SECONDS) -> float:
-    """Worst-case seconds before a slot of a dead holder is free for a waiter (module docstring)."""
+def time_to_recover(
+    remote: bool,
+    repossessor_loop_seconds: float = RECOMMENDED_REPOSSESSOR_LOOP_SECONDS,
+    *,
+    shared_storage: bool = True,
+    stale: float = STALE_SECONDS,
+) -> float:
+    """Worst-case seconds before a slot of a dead holder is free for a waiter (module docstring), not counting
+    clock skew between the machines (``shared_storage``: the heartbeats can be read; otherwise lease expiry)."""
     if not remote:
         return WORST_CASE_LOCAL_SECONDS
+    if shared_storage:
+        return stale + POLL_SECONDS + STORAGE_SLACK_SECONDS
     return LEASE_SECONDS + repossessor_loop_seconds + POLL_SECONDS
 

@@ -65,6 +65,12 @@ def _write_port(path: Path, port: int) -> None:
     os.replace(tmp, path)
 
 
+def masked(secret: str | None) -> str:
+    """A secret as the banner shows it: never the value (it may have come from the command line or a config
+    file and end up in a terminal log), only that it is set and its length."""
+    return f"(secret set, {len(secret)} characters)" if secret else "(not set)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -85,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  VOD + visual endpoint : {base}  (region {config.region}; services vod / cv)\n"
         f"  gateway base URL      : {base}  (POST /v1/video/create, GET /v1/video/query)\n"
         f"  access key            : {config.access_key}\n"
-        f"  secret key            : {config.secret_key}\n"
-        f"  gateway key           : {config.gateway_key}\n"
+        f"  secret key            : {masked(config.secret_key)}\n"
+        f"  gateway key           : {masked(config.gateway_key)}\n"
         f"  space / template / vid: {DEMO_SPACE} / {DEMO_TEMPLATE} / {DEMO_VID}\n"
         f"  time scale            : {config.time_scale}  faults: {len(config.faults)}  "
         f"callbacks: {config.callback_url or '-'}\n"

@@ -13,6 +13,23 @@ from prefect.artifacts import acreate_link_artifact, acreate_markdown_artifact, 
 from flows.models import ProductionResult
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV/Excel export of a table artifact).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A table cell a spreadsheet shows as text: a string that would start a formula (``=HYPERLINK(…)``,
+    ``+1``, ``@SUM``, a leading tab or CR) gets a leading single quote. Other values are returned as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every cell of a table artifact through ``safe_cell``."""
+    return [{key: safe_cell(value) for key, value in row.items()} for row in rows]
+
+
 def artifact_key(title: str, suffix: str) -> str:
     """Artifact keys allow lower-case letters, digits and dashes only."""
     slug = re.sub(r"[^a-z0-9-]+", "-", title.lower()).strip("-") or "production"
@@ -63,7 +80,7 @@ async def publish_production(result: ProductionResult, bucket: Any) -> None:
         description=f"Every id and output of {result.title}",
     )
     await acreate_table_artifact(
-        table=language_rows(result, bucket.name), key=artifact_key(result.title, "languages"),
+        table=safe_rows(language_rows(result, bucket.name)), key=artifact_key(result.title, "languages"),
         description="Translation status per language",
     )
     for lang in result.languages:

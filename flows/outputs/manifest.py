@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -90,13 +91,16 @@ def parse_jsonl(text: str) -> tuple[list[RawItem], list[ItemProblem]]:
 
 def field_paths(model: type[BaseModel] = ProductionRequest, prefix: str = "") -> dict[str, str]:
     """Every leaf field of ``model`` as a dotted path -> how a CSV cell becomes its value: ``list``
-    (``;``-separated strings), ``str`` (as is) or ``json`` (numbers, booleans: ``241``, ``true``)."""
+    (``;``-separated strings), ``str`` (as is) or ``json`` (numbers, booleans: ``241``, ``true``).
+    A union of models (the clip: Jimeng or gateway) contributes the fields of every member."""
     paths: dict[str, str] = {}
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         inner = _unwrap_optional(info.annotation)
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            paths.update(field_paths(inner, f"{path}."))
+        members = _models_of(inner)
+        if members:
+            for member in members:
+                paths.update(field_paths(member, f"{path}."))
         elif typing.get_origin(inner) is list:
             paths[path] = "list"
         elif inner is str or (
@@ -106,6 +110,19 @@ def field_paths(model: type[BaseModel] = ProductionRequest, prefix: str = "") ->
         else:
             paths[path] = "json"
     return paths
+
+
+def _models_of(annotation: Any) -> list[type[BaseModel]]:
+    """The model classes an annotation stands for: one model, or a union of (Annotated) models; else []."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _models_of(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        members = [_models_of(a) for a in typing.get_args(annotation) if a is not type(None)]
+        if members and all(members):
+            return [m for group in members for m in group]
+    return []
 
 
 def _cell_value(cell: str, kind: str) -> Any:
@@ -197,18 +214,30 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def unknown_fields(data: dict[str, Any], model: type[BaseModel] = ProductionRequest, prefix: str = "") -> list[str]:
-    """Keys the model does not have (ProductionRequest ignores extras; a manifest typo must not be ignored)."""
-    found = []
-    for key, value in data.items():
-        info = model.model_fields.get(key)
-        if info is None:
-            found.append(f"{prefix}{key}")
+# Union members are tagged in pydantic's error locations (``clip.jimeng.frame``); the path a person wrote has no tag.
+_UNION_TAGS = {"clip": {"jimeng", "gateway"}}
+# Model-level validators (cross-field rules) say ``"<field>: <rule>"``: the field goes into the path.
+_FIELD_RULE = re.compile(r"^(?:Value error, )?([a-z_][a-z0-9_]*): (.+)$", re.S)
+
+
+def problem_path(loc: tuple[Any, ...] | list[Any], msg: str, kind: str) -> tuple[str, str]:
+    """(dotted field path, rule) for one pydantic error, as a person would name them."""
+    parts: list[str] = []
+    for part in loc:
+        if parts and isinstance(part, str) and part in _UNION_TAGS.get(parts[-1], ()):
             continue
-        inner = _unwrap_optional(info.annotation)
-        if isinstance(value, dict) and isinstance(inner, type) and issubclass(inner, BaseModel):
-            found += unknown_fields(value, inner, f"{prefix}{key}.")
-    return found
+        parts.append(str(part))
+    rule = msg
+    if kind == "clip_provider":  # the clip union's discriminator
+        parts.append("provider")
+    elif kind == "extra_forbidden":
+        rule = "unknown field"
+    elif kind == "value_error" and (found := _FIELD_RULE.match(msg)):
+        parts.append(found.group(1))
+        rule = found.group(2)
+    elif kind == "value_error":
+        rule = msg.removeprefix("Value error, ")
+    return ".".join(parts) or "-", rule
 
 
 def item_title(defaults: ProductionRequest, overrides: dict[str, Any]) -> str:
@@ -217,25 +246,23 @@ def item_title(defaults: ProductionRequest, overrides: dict[str, Any]) -> str:
 
 
 def build_request(raw: RawItem, defaults: ProductionRequest) -> ProductionRequest | list[ItemProblem]:
-    """The item's full request, or its problems (pydantic rules and unknown fields)."""
-    problems = [
-        ItemProblem(item=raw.item, line=raw.line, field=path, rule="unknown field")
-        for path in unknown_fields(raw.overrides)
-    ]
-    if problems:
-        return problems
-    merged = deep_merge(defaults.model_dump(mode="json"), raw.overrides)
+    """The item's full request, or its problems: the same strict model as a flow parameter (an unknown field is
+    refused by it, naming the field), so a manifest and a run form refuse exactly the same things."""
+    base = defaults.model_dump(mode="json")
+    clip = raw.overrides.get("clip")
+    if isinstance(clip, dict) and clip.get("provider", base["clip"]["provider"]) != base["clip"]["provider"]:
+        base["clip"] = {}  # another provider: the defaults' clip fields (e.g. Jimeng's frames) do not apply
+    merged = deep_merge(base, raw.overrides)
     if "title" not in raw.overrides:
         merged["title"] = item_title(defaults, raw.overrides)
     try:
         return ProductionRequest.model_validate(merged)
     except ValidationError as exc:
-        return [
-            ItemProblem(
-                item=raw.item, line=raw.line, field=".".join(str(p) for p in err["loc"]) or "-", rule=err["msg"]
-            )
-            for err in exc.errors()
-        ]
+        problems = []
+        for err in exc.errors():
+            field, rule = problem_path(err["loc"], err["msg"], err["type"])
+            problems.append(ItemProblem(item=raw.item, line=raw.line, field=field, rule=rule))
+        return problems
 
 
 def provider_problem(raw: RawItem, exc: Exception) -> ItemProblem:
@@ -243,6 +270,10 @@ def provider_problem(raw: RawItem, exc: Exception) -> ItemProblem:
     if isinstance(exc, RequestValidationError):
         stage = f"{exc.provider}:{exc.action}" if exc.action else exc.provider
         return ItemProblem(item=raw.item, line=raw.line, field=f"{exc.field} ({stage})", rule=exc.rule)
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        field, rule = problem_path(err["loc"], err["msg"], err["type"])
+        return ItemProblem(item=raw.item, line=raw.line, field=field, rule=rule)
     return ItemProblem(item=raw.item, line=raw.line, field="-", rule=f"{type(exc).__name__}: {exc}")
 
 

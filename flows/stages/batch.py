@@ -39,7 +39,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
 from flows.runtime import resources
-from flows.outputs.artifacts import artifact_key
+from flows.outputs.artifacts import artifact_key, safe_cell, safe_rows
 from flows.runtime.budget import Budget, budget
 from flows.runtime.journal import DuplicateSubmitRiskError
 from flows.stages.generate import clip_fingerprint, generate_clip
@@ -315,15 +315,16 @@ def _problem_rows(problems: list[ItemProblem], titles: dict[int, str]) -> list[B
         by_item.setdefault(problem.item, []).append(problem)
     return [
         BatchItemRow(
-            item=item, line=found[0].line, title=titles.get(item, ""), status=ItemStatus.INVALID,
-            error="; ".join(f"{p.field}: {p.rule}" for p in found)[:ERROR_CHARS],
+            item=item, line=found[0].line, title=safe_cell(titles.get(item, "")), status=ItemStatus.INVALID,
+            error=safe_cell("; ".join(f"{p.field}: {p.rule}" for p in found)[:ERROR_CHARS]),
         )
         for item, found in by_item.items()
     ]
 
 
 def _table(rows: list[BatchItemRow]) -> list[dict[str, Any]]:
-    return [
+    """The batch's table artifact; cells a spreadsheet would run as formulas are neutralised (``safe_rows``)."""
+    return safe_rows([
         {
             "item": r.item,
             "line": r.line if r.line is not None else "",
@@ -341,7 +342,7 @@ def _table(rows: list[BatchItemRow]) -> list[dict[str, Any]]:
             "error": r.error or "",
         }
         for r in rows
-    ]
+    ])
 
 
 # --- the batch -----------------------------------------------------------------------------------------------
@@ -369,6 +370,16 @@ async def produce_batch(
     else:
         raws, problems = await _read_manifest(manifest_key or "", manifest_format, defaults.blocks)
     valid, more = await _validated(raws, defaults)
+    from flows.runtime.preflight import PreflightMemo, preflight_many, preflight_production, preflight_scope
+
+    # Once for the whole batch, before the first item pays: each distinct block, bucket, space, template and
+    # model is read once (the items' own preflight reuses this memo). An item whose values fail is invalid.
+    memo = PreflightMemo()
+    refused = await preflight_many(
+        [(v.item, lambda m, r=v.request: preflight_production(r, m)) for v in valid], memo
+    )
+    more += [provider_problem(RawItem(item=v.item, line=v.line), refused[v.item]) for v in valid if v.item in refused]
+    valid = [v for v in valid if v.item not in refused]
     problems = sorted(problems + more, key=lambda p: (p.item, p.field))
     total = len(raws) + len({p.item for p in problems} - {r.item for r in raws})
     for problem in problems:
@@ -387,7 +398,7 @@ async def produce_batch(
     logger.info("Batch of %d item(s): %d valid, %d invalid", total, len(valid), len(rows))
 
     lost: list[LostAnswer] = []
-    with budget(max_paid_submissions) as guard:
+    with budget(max_paid_submissions) as guard, preflight_scope(memo):
         admission = _Admission(max_concurrency, guard)
         creating = asyncio.Lock()  # item runs are created one at a time (see the module docstring)
 
@@ -503,6 +514,16 @@ async def generate_clips(
             rows[n] = ClipRow(item=n, status=ItemStatus.INVALID, error=f"{problem.field}: {problem.rule}")
         else:
             runnable.append((n, spec))
+    from flows.runtime.preflight import PreflightMemo, preflight, preflight_many
+
+    # Once for all clips, before the first one pays: each distinct block, bucket, space and model read once.
+    refused = await preflight_many(
+        [(n, lambda m, s=spec: preflight(blocks, space_name=space_name, clip=s, memo=m)) for n, spec in runnable],
+        PreflightMemo(),
+    )
+    for n, exc in refused.items():
+        rows[n] = ClipRow(item=n, status=ItemStatus.INVALID, error=f"{exc.field}: {exc.rule}"[:ERROR_CHARS])
+    runnable = [(n, spec) for n, spec in runnable if n not in refused]
 
     lost: list[LostAnswer] = []
     with budget(max_paid_submissions) as guard:

@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows.models import BlockRefs, ClipSpec, GeneratedClip, ImportedClip, StoredClip
+from flows.models import BlockRefs, ClipSpec, GatewayClipSpec, GeneratedClip, ImportedClip, JimengClipSpec, StoredClip
 from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
@@ -19,7 +19,6 @@ from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
 from providers.gateway.models import GatewayVideoRequest
 from providers.jimeng.models import JimengVideoRequest
-from providers.states import JobState
 from providers.vod.models import UploadMediaByUrlRequest, UrlSet
 
 
@@ -91,7 +90,7 @@ UPLOAD_STATUS = JobPoll[Any](
 
 def build_clip_request(spec: ClipSpec) -> JimengVideoRequest | GatewayVideoRequest:
     """Validate the spec into the provider's request model; raises RequestValidationError naming the field."""
-    if spec.provider == "jimeng":
+    if isinstance(spec, JimengClipSpec):
         return JimengVideoRequest(
             prompt=spec.prompt or None,
             image_urls=[spec.image_url] if spec.image_url else None,
@@ -100,6 +99,8 @@ def build_clip_request(spec: ClipSpec) -> JimengVideoRequest | GatewayVideoReque
             aspect_ratio=spec.aspect_ratio,
             seed=spec.seed,
         )
+    if not isinstance(spec, GatewayClipSpec):
+        raise TypeError(f"not a clip spec: {type(spec).__name__}")
     return GatewayVideoRequest(
         model=spec.model,
         prompt=spec.prompt,

@@ -22,21 +22,28 @@ from providers.states import JobState
 
 
 def validate_clip_spec(spec: ClipSpec) -> None:
-    """The generation provider's own rules (prompt length, ratios, image formats...), checked locally."""
+    """The generation provider's own rules (prompt length, ratios, image formats...), checked locally; then the
+    spec's own model rules (a spec built in code, e.g. ``model_construct``, skipped them)."""
+    from pydantic import TypeAdapter
+
     clip_request = build_clip_request(spec)
     if isinstance(clip_request, JimengVideoRequest):
         validate_jimeng_request(clip_request)
     else:
         validate_gateway_request(clip_request)
+    TypeAdapter(ClipSpec).validate_python(spec.model_dump())
 
 
 async def validate_production(request: ProductionRequest) -> None:
-    """Check every stage's provider rules before the first paid call."""
+    """Check every stage's provider rules before the first paid call, then the request's own model rules once
+    more: a request changed in code (attribute assignment, ``model_construct``) skipped them (strict fields,
+    enums, ranges, duplicate languages), and they must hold before anything is paid too."""
     validate_clip_spec(request.clip)
     placeholder = ImportedClip(vid="v-placeholder", space_name=request.space_name)
     build_project_request(request.title, placeholder, request.edit)
     build_workflow_request("v-placeholder", request.space_name, request.transcode)
     validate_translation("v-placeholder", request.space_name, request.translate)
+    ProductionRequest.model_validate(request.model_dump())
     await clip_fingerprint(request.clip, request.blocks)
 
 
@@ -57,7 +64,13 @@ async def run_production(
 
     seen = observe or (lambda _stage, _result: None)
     refs = request.blocks
+    from flows.runtime.preflight import preflight_blocks, preflight_production
+
+    await preflight_blocks(request)  # a missing block is named before the local validation loads it
     await validate_production(request)
+    # The outside world before the first paid call: bucket, space, template, credentials, model (memoised
+    # per run: a batch's items reuse the batch's checks).
+    await preflight_production(request)
     clip = await stage(generate_clip)(request.clip, request.space_name, refs)
     seen("clip", clip)
     edit = await stage(create_edit_project)(request.title, clip.imported, request.edit, refs)

@@ -30,10 +30,7 @@ def production_parameters(languages: list[str]) -> tuple[str, dict[str, Any]]:
 
 def test_deployments_from_prefect_yaml(stack: Stack) -> None:
     deployed = {d["name"]: d for d in stack.api.deployments()}
-    expected = {"produce-video", "translate-video"}
-    if (REPO / "flows" / "batch.py").exists():
-        expected |= {"generate-clips", "nightly-batch"}
-    assert set(deployed) == expected
+    assert set(deployed) == {"produce-video", "translate-video", "generate-clips", "nightly-batch"}
     for deployment in deployed.values():
         assert deployment["work_pool_name"] == "clipflow"
         assert deployment["pull_steps"] == [{"deployments.steps.enter_project": {}}]

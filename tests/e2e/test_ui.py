@@ -54,10 +54,9 @@ async def test_run_produce_video_from_the_ui(stack: Stack, tmp_path: Path) -> No
 
             await form_field(page, "Title (Optional)").locator("textarea, input").first.fill(f"ui-{tag}")
             await form_field(page, "Prompt (Optional)").locator("textarea").first.fill(prompt)
-            languages = form_field(page, "Target Languages (Optional)").locator("textarea")
-            assert await languages.count() == 2  # the defaults, en and ja
-            await languages.nth(0).fill("de")
-            await languages.nth(1).fill("fr")
+            # Languages are an enum: a multi-select showing the defaults (en, ja) as tags; keep them.
+            languages = form_field(page, "Target Languages (Optional)")
+            assert [t.strip() for t in await languages.locator(".p-tag").all_inner_texts()] == ["en", "ja"]
             await page.get_by_role("button", name="Submit", exact=True).click()
 
             # The notice names the new run and links to it ("View run").
@@ -83,8 +82,8 @@ async def test_run_produce_video_from_the_ui(stack: Stack, tmp_path: Path) -> No
     assert run["name"] == run_name and run["state"]["type"] == "COMPLETED"
     request = run["parameters"]["request"]
     assert request["title"] == f"ui-{tag}" and request["clip"]["prompt"] == prompt
-    assert request["translate"]["target_languages"] == ["de", "fr"]
+    assert request["translate"]["target_languages"] == ["en", "ja"]
     result = read_result(run)
-    assert [(lang.language, lang.status.value) for lang in result.languages] == [("de", "succeeded"), ("fr", "succeeded")]
+    assert [(lang.language, lang.status.value) for lang in result.languages] == [("en", "succeeded"), ("ja", "succeeded")]
     billed = Counter(e["action"] for e in stack.ledger_since(mark))
     assert billed["CVSync2AsyncSubmitTask"] == 1 and billed["SubmitAITranslationWorkflow"] == 2

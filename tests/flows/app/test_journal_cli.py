@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flows.models import ClipSpec
+from flows.models import ClipSpec, JimengClipSpec
 from flows.runtime.journal import DuplicateSubmitRiskError
 from flows.stages.generate import generate_clip
 from tests.harness import Pipeline
@@ -35,7 +35,7 @@ def submits(pipeline: Pipeline) -> list[dict[str, Any]]:
 async def lost_clip(pipeline: Pipeline) -> tuple[ClipSpec, str]:
     """A clip whose submit answer is dropped: the flow stops, billed once, and names the fingerprint."""
     pipeline.emulator.set_faults([{"action": "CVSync2AsyncSubmitTask", "drop_after_accept": True, "count": 1}])
-    spec = ClipSpec(prompt=f"A lighthouse in fog, operator test {uuid.uuid4().hex[:8]}")
+    spec = JimengClipSpec(prompt=f"A lighthouse in fog, operator test {uuid.uuid4().hex[:8]}")
     with pytest.raises(DuplicateSubmitRiskError) as lost:
         await generate_clip(spec)
     assert lost.value.record is not None

@@ -17,7 +17,7 @@ from flows.outputs.manifest import (
     parse_csv,
     parse_jsonl,
 )
-from flows.models import ProductionRequest, TranslateSpec
+from flows.models import GatewayClipSpec, ProductionRequest, TranslateSpec
 
 DEFAULTS = ProductionRequest(title="promo", translate=TranslateSpec(target_languages=["en"]))
 
@@ -68,6 +68,42 @@ def test_field_paths_mark_list_fields() -> None:
     assert paths["clip.provider"] == "str" and paths["clip.frames"] == "json" and paths["clip.seed"] == "json"
     assert paths["transcode.watermark_text"] == "str" and paths["transcode.clip_start_ms"] == "json"
     assert "blocks.bucket" in paths and "clip" not in paths
+    # The clip is Jimeng or gateway: a CSV may name either one's fields.
+    assert paths["clip.model"] == "str" and paths["clip.size"] == "str" and paths["clip.take"] == "json"
+
+
+def test_unknown_fields_at_every_level_are_refused_by_the_model() -> None:
+    for overrides, field in [
+        ({"colour": "red"}, "colour"),
+        ({"clip": {"frame": 241}}, "clip.frame"),
+        ({"translate": {"target_language": ["en"]}}, "translate.target_language"),
+        ({"edit": {"fpss": 30}}, "edit.fpss"),
+        ({"transcode": {"template": "x"}}, "transcode.template"),
+        ({"blocks": {"s3": "x"}}, "blocks.s3"),
+        ({"clip": {"provider": "gateway", "image_base64": "aGk="}}, "clip.image_base64"),
+    ]:
+        bad = build_request(RawItem(item=2, line=3, overrides=overrides), DEFAULTS)
+        assert isinstance(bad, list) and [(p.field, p.rule) for p in bad] == [(field, "unknown field")], overrides
+
+
+def test_item_of_another_provider_replaces_the_defaults_clip() -> None:
+    raw = RawItem(item=1, overrides={"clip": {"provider": "gateway", "prompt": "owl"}})
+    request = build_request(raw, DEFAULTS)  # the defaults' Jimeng fields (frames, seed) do not leak into it
+    assert isinstance(request, ProductionRequest) and request.clip.provider == "gateway"
+    assert request.clip.aspect_ratio == "3:2" and request.clip.prompt == "owl"
+    gateway_defaults = DEFAULTS.model_copy(update={"clip": GatewayClipSpec(model="sora-2", aspect_ratio="9:16")})
+    merged = build_request(RawItem(item=2, overrides={"clip": {"prompt": "owl"}}), gateway_defaults)
+    assert isinstance(merged, ProductionRequest) and merged.clip.provider == "gateway"  # merged over the defaults
+    assert merged.clip.model == "sora-2" and merged.clip.aspect_ratio == "9:16"
+
+
+def test_cross_field_rules_name_their_field() -> None:
+    raw = RawItem(item=1, overrides={"clip": {"provider": "gateway", "aspect_ratio": "16:9", "prompt": "x"}})
+    bad = build_request(raw, DEFAULTS)
+    assert isinstance(bad, list) and bad[0].field == "clip.aspect_ratio" and "grok-video-3 supports" in bad[0].rule
+    raw = RawItem(item=1, overrides={"translate": {"target_languages": ["en", "en"]}})
+    bad = build_request(raw, DEFAULTS)
+    assert isinstance(bad, list) and bad[0].field == "translate.target_languages" and "repeat" in bad[0].rule
 
 
 def test_items_deep_merge_over_defaults_and_get_stable_unique_titles() -> None:
@@ -90,7 +126,10 @@ def test_items_deep_merge_over_defaults_and_get_stable_unique_titles() -> None:
 def test_item_problems_name_the_field_and_the_rule() -> None:
     bad = build_request(RawItem(item=4, line=9, overrides={"clip": {"frames": 99, "colour": "red"}}), DEFAULTS)
     assert isinstance(bad, list)
-    assert [(p.item, p.line, p.field, p.rule) for p in bad] == [(4, 9, "clip.colour", "unknown field")]
+    # One mechanism (the strict model) reports the unknown field and the broken rule together.
+    assert sorted((p.item, p.line, p.field, p.rule) for p in bad) == [
+        (4, 9, "clip.colour", "unknown field"), (4, 9, "clip.frames", "Input should be 121 or 241"),
+    ]
     bad = build_request(RawItem(item=4, line=9, overrides={"clip": {"frames": 99}, "edit": {"crf": 99}}), DEFAULTS)
     assert isinstance(bad, list)
     assert {p.field for p in bad} == {"clip.frames", "edit.crf"}

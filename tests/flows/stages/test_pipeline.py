@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from emulator.testing import TEST_TIME_SCALE
-from flows.models import BlockRefs, ClipSpec, EditSpec, ImportedClip, ProductionRequest, TranscodeSpec, TranslateSpec
+from flows.models import BlockRefs, EditSpec, GatewayClipSpec, ImportedClip, JimengClipSpec, ProductionRequest, TranscodeSpec, TranslateSpec
 from flows.stages.pipeline import produce_video
-from providers.errors import InvalidRequestError, OutcomeUnknownError, RequestValidationError
+from providers.errors import InvalidRequestError, RequestValidationError
 from providers.states import JobState
 from tests.harness import Pipeline
 
@@ -23,7 +23,7 @@ def unique_request(**clip: Any) -> ProductionRequest:
     tag = uuid.uuid4().hex[:8]
     return ProductionRequest(
         title=f"test-{tag}",
-        clip=ClipSpec(prompt=f"A paper boat on a rainy street, take {tag}", **clip),
+        clip=JimengClipSpec(prompt=f"A paper boat on a rainy street, take {tag}", **clip),
         translate=TranslateSpec(target_languages=["en", "ja"]),
     )
 
@@ -99,7 +99,7 @@ async def test_bad_input_fails_before_any_paid_call(pipeline: Pipeline) -> None:
 async def test_generate_clip_alone_through_the_gateway(pipeline: Pipeline) -> None:
     from flows.stages.generate import generate_clip
 
-    spec = ClipSpec(provider="gateway", model="grok-video-3", aspect_ratio="3:2", prompt=f"cat {uuid.uuid4().hex}")
+    spec = GatewayClipSpec(model="grok-video-3", aspect_ratio="3:2", prompt=f"cat {uuid.uuid4().hex}")
     clip = await generate_clip(spec, "demo", BlockRefs())
 
     assert clip.provider == "gateway" and clip.imported.vid

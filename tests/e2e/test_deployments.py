@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.api import read_result
-from tests.e2e.conftest import REPO, Stack
+from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

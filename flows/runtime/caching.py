@@ -9,6 +9,7 @@ killed mid-task never blocks a re-run); workers on several machines swap in a sh
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,12 +23,18 @@ from flows.runtime.settings import cache_expiration
 __all__ = ["SafeFileSystemLockManager", "cached_task_options", "keyed_cache", "lock_manager"]
 
 
+def storage_key(raw: str) -> str:
+    """The cache key as stored: a hash, because it names the cache record and the lock file, and ``raw`` may
+    carry user strings (a space name, a title) that have no business in a path."""
+    return "clipflow-" + hashlib.sha256(raw.encode()).hexdigest()
+
+
 def keyed_cache(key: Callable[[dict[str, Any]], str]) -> CachePolicy:
     """A cache policy whose key is ``key(parameters)`` only: not the task source, not the run id, so a new
     flow run (or a new code version) reuses what was already paid for."""
 
     def key_fn(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-        return key(parameters)
+        return storage_key(key(parameters))
 
     return CachePolicy.from_cache_key_fn(key_fn).configure(
         isolation_level=IsolationLevel.SERIALIZABLE,

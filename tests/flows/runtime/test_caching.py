@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from prefect import flow, task
 
-from flows.runtime import locks
-from flows.runtime.caching import SafeFileSystemLockManager, cached_task_options, keyed_cache
+from flows.runtime import compat, locks
+from flows.runtime.caching import SafeFileSystemLockManager, cached_task_options, keyed_cache, storage_key
 from flows.runtime.settings import lock_directory
 
 REPO = Path(__file__).resolve().parents[3]
@@ -51,6 +51,15 @@ def test_an_abandoned_empty_lock_file_expires(tmp_path: Path) -> None:
     manager.release_lock("key", holder="me")
 
 
+def test_user_strings_never_reach_lock_or_record_paths() -> None:
+    policy = keyed_cache(lambda p: f"clipflow-import-{p['space']}-abc")
+    key = policy.compute_key(task_ctx=None, inputs={"space": "../other-space"}, flow_parameters={})  # type: ignore[arg-type]
+    assert key == storage_key("clipflow-import-../other-space-abc")
+    assert "other-space" not in key and "/" not in key and ".." not in key
+    directory = policy.lock_manager.lock_files_directory
+    assert compat.prefect_lock_path(directory, key).parent == directory
+
+
 def test_the_cache_policy_uses_the_renewing_lock_manager() -> None:
     policy = keyed_cache(lambda p: "k")
     assert isinstance(policy.lock_manager, SafeFileSystemLockManager)
@@ -65,7 +74,7 @@ def test_a_cached_task_holds_an_expiring_lock_while_it_runs(prefect_api: str) ->
 
     @task(**cached_task_options(lambda p: p["key"]))
     def paid(key: str) -> str:
-        seen.append(locks.lock_manager().read_lock(key))
+        seen.append(locks.lock_manager().read_lock(storage_key(key)))
         return "paid once"
 
     @flow
@@ -79,7 +88,7 @@ def test_a_cached_task_holds_an_expiring_lock_while_it_runs(prefect_api: str) ->
     assert info is not None and info.process is not None, "the task body ran without its lock"
     assert (info.process.host, info.process.pid) == (locks.this_process().host, os.getpid())
     assert info.expiration is not None, "Prefect's hold_timeout=None must not make the lock eternal"
-    assert not locks.lock_manager().is_locked(key)
+    assert not locks.lock_manager().is_locked(storage_key(key))
 
 
 PAID_FOREVER = """
@@ -119,7 +128,7 @@ def test_a_rerun_is_not_blocked_by_a_killed_run(prefect_api: str, tmp_path: Path
             if ready and not line:
                 break  # the child ended
         assert line.startswith("paying"), f"the first run never reached its paid task: {log.read_text()[-2000:]}"
-        assert locks.lock_manager().is_locked(key)
+        assert locks.lock_manager().is_locked(storage_key(key))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
     finally:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.chaos.stack import (
+    TIME_SCALE,
     LEASED_JIMENG_LIMITS,
     VOD_PAID,
     ChaosStack,
@@ -77,6 +78,9 @@ def test_batch_survives_faults_and_kills(stack: ChaosStack) -> None:
     busy = stack.wait_limits_free(LEASE_GRACE)
     assert not busy, f"concurrency slots still held before the test: {busy}"
     stack.emulator.reset()
+    # Jimeng's result URL lives a wall-clock hour in production, and a crashed run is back in seconds. At this time
+    # scale the emulator would let it live 14 s: a clip killed mid-collect would be lost to the scale, not a bug.
+    stack.emulator.configure(durations={"jimeng_url_ttl": 3600.0 / TIME_SCALE})
     items = [_item(n, "gateway" if n % 3 == 0 else "jimeng") for n in range(1, 13)]  # 8 Jimeng, 4 gateway
     expected = _expected_bills(items)
     n_items, n_clips = len(items), len(items)

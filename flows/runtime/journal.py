@@ -78,8 +78,6 @@ class DuplicateSubmitRiskError(ProviderError):
         self.record = record
 
 
-LostAnswerError = DuplicateSubmitRiskError
-
 
 class Journal:
     def __init__(self, storage: Any) -> None:

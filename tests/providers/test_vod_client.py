@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,6 @@ WIRE = Path(__file__).parent / "wire"
 
 def wire(name: str) -> dict[str, Any]:
     return json.loads((WIRE / f"vod_{name}.json").read_text())
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=ENDPOINT, assert_all_called=False) as router:
-        yield router
 
 
 @pytest.fixture(scope="module")

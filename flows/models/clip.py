@@ -1,0 +1,131 @@
+"""What to generate: a Jimeng clip or a gateway clip, and what a generated clip became."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, GetJsonSchemaHandler, Tag, model_validator
+from pydantic.json_schema import JsonSchemaValue
+
+from flows.models.rules import (
+    _TAKE_DESCRIPTION, IMAGE_BASE64_MAX_CHARS, IMAGE_URL_PATTERN, SEED_MAX, SEED_MIN, GatewayAspectRatio, GatewayModel,
+    GatewaySize, JimengAspectRatio, StrictModel,
+)
+from providers.gateway.models import model_rules
+from providers.jimeng.models import PROMPT_MAX_CHARS
+
+
+class JimengClipSpec(StrictModel):
+    """A Jimeng AI video 3.0 Pro clip: text-to-video, or image-to-video from a first-frame image."""
+
+    model_config = ConfigDict(title="Jimeng clip")
+
+    provider: Literal["jimeng"] = Field("jimeng", description="Jimeng 3.0 Pro.")
+    prompt: str = Field("", max_length=PROMPT_MAX_CHARS, description=f"Text prompt, at most {PROMPT_MAX_CHARS} characters.")
+    image_url: str | None = Field(
+        None, pattern=IMAGE_URL_PATTERN, max_length=4096, description="First-frame image URL (image-to-video)."
+    )
+    image_base64: str | None = Field(
+        None, max_length=IMAGE_BASE64_MAX_CHARS,
+        description="First-frame image, base64 JPEG/PNG (no data: prefix). Large images: use image_url.",
+    )
+    aspect_ratio: JimengAspectRatio = Field("16:9", description="16:9 4:3 1:1 3:4 9:16 21:9 (text-to-video).")
+    frames: Literal[121, 241] = Field(121, description="Length: 121 frames = 5 s, 241 = 10 s.")
+    seed: int = Field(-1, ge=SEED_MIN, le=SEED_MAX, description=f"Random seed, 0..{SEED_MAX}; -1 random.")
+    take: int = Field(0, ge=0, le=1000, description=_TAKE_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _one_image(self) -> JimengClipSpec:
+        if self.image_url and self.image_base64:
+            raise ValueError("image_base64: give image_url or image_base64, not both")
+        return self
+
+
+class GatewayClipSpec(StrictModel):
+    """A clip from an OpenAI-style video gateway (grok-video-3, veo3.1, sora-2 ...)."""
+
+    model_config = ConfigDict(
+        title="Gateway clip",
+        # In the schema "provider" is required: a clip without it is a Jimeng clip, never both at once.
+        json_schema_extra=lambda schema: schema.setdefault("required", []).insert(0, "provider"),
+    )
+
+    provider: Literal["gateway"] = Field("gateway", description="An OpenAI-style video gateway.")
+    model: GatewayModel = Field("grok-video-3", description="Gateway model.")
+    prompt: str = Field("", max_length=4000, description="Text prompt.")
+    image_url: str | None = Field(
+        None, pattern=IMAGE_URL_PATTERN, max_length=4096, description="First-frame / reference image URL."
+    )
+    aspect_ratio: GatewayAspectRatio = Field(
+        "3:2", description="grok-video-3: 2:3 3:2 1:1; veo3 family and sora-2: 16:9 9:16."
+    )
+    size: GatewaySize = Field("720P", description="Output size (grok-video-3: 720P only).")
+    take: int = Field(0, ge=0, le=1000, description=_TAKE_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _model_rules(self) -> GatewayClipSpec:
+        rules = model_rules(self.model)
+        if rules.aspect_ratios is not None and self.aspect_ratio not in rules.aspect_ratios:
+            raise ValueError(
+                f"aspect_ratio: {rules.family} supports {list(rules.aspect_ratios)}, got {self.aspect_ratio!r}"
+            )
+        if rules.sizes is not None and self.size not in rules.sizes:
+            raise ValueError(f"size: {rules.family} supports {list(rules.sizes)}, got {self.size!r}")
+        return self
+
+
+def clip_provider(value: Any) -> str:
+    """The union's discriminator: a clip without "provider" is a Jimeng clip."""
+    if isinstance(value, dict):
+        return value.get("provider", "jimeng")
+    return getattr(value, "provider", "jimeng")
+
+
+class _ProviderDiscriminatorSchema:
+    """Names the discriminator in the JSON schema (a callable Discriminator leaves it out), and lists the variants
+    as ``anyOf``: the Prefect UI renders ``anyOf`` as a choice between the two forms (``oneOf`` only as raw JSON).
+    The variants never overlap (``provider`` is a const, and required by the gateway one), so a value matches
+    exactly one of them either way."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        if "oneOf" in schema:
+            schema["anyOf"] = schema.pop("oneOf")
+        schema["discriminator"] = {"propertyName": "provider"}
+        return schema
+
+
+ClipSpec = Annotated[
+    Union[Annotated[JimengClipSpec, Tag("jimeng")], Annotated[GatewayClipSpec, Tag("gateway")]],
+    Discriminator(
+        clip_provider,
+        custom_error_type="clip_provider",
+        custom_error_message="provider must be 'jimeng' or 'gateway'",
+    ),
+    _ProviderDiscriminatorSchema(),
+]
+"""What to generate: a ``JimengClipSpec`` or a ``GatewayClipSpec``, told apart by ``provider`` (default jimeng)."""
+
+
+class StoredClip(BaseModel):
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    source_job_id: str
+
+
+class ImportedClip(BaseModel):
+    vid: str
+    space_name: str
+    duration_seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class GeneratedClip(BaseModel):
+    provider: str
+    job_id: str
+    stored: StoredClip
+    imported: ImportedClip
+

@@ -1,0 +1,81 @@
+"""The shared rules of every parameter model: strictness, and the limits that come from the providers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from providers.jimeng.models import IMAGE_MAX_BYTES
+
+
+class StrictModel(BaseModel):
+    """A flow parameter: unknown fields are refused ("Extra inputs are not permitted" at the field's path), and
+    the JSON schema says ``additionalProperties: false`` so Prefect refuses them at Submit too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- the rules, where they come from -------------------------------------------------------------------------
+
+# api-notes section 3, SubmitAITranslationWorkflow.TranslationConfig.
+TargetLanguage = Literal["zh", "en", "ja", "ko", "de", "fr", "ru", "es", "pt", "it", "id", "vi", "th", "ar", "tr"]
+TranslationType = Literal["SubtitleTranslation", "VoiceTranslation", "FacialTranslation"]
+# providers/jimeng/models.py ASPECT_RATIOS / FRAMES.
+JimengAspectRatio = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9"]
+# providers/gateway/models.py: the model families it knows the rules of (an unknown model is refused).
+GatewayModel = Literal[
+    "grok-video-3", "veo3", "veo3.1", "veo3.1-fast", "veo3.1-components", "veo3-frames", "veo3.1-frames", "sora-2"
+]
+GatewayAspectRatio = Literal["2:3", "3:2", "1:1", "16:9", "9:16"]  # every model's ratios; per model: validator
+GatewaySize = Literal["720P", "1080P"]
+# Jimeng: -1 = random, otherwise a non-negative seed; the upper bound keeps it a 32-bit unsigned value (the
+# vendor's diffusion seed) and far inside the 64-bit integers Prefect's server can store.
+SEED_MIN, SEED_MAX = -1, 2**32 - 1
+# VOD space names: letters, digits, - and _, starting with a letter or digit (never a path such as ../x).
+SPACE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# CreateProject's ProjectName (providers/vod/models_edit.py): CJK ideographs, ASCII letters, digits, - and _,
+# 1..128 characters. Literal characters (not escapes), so every regex engine reads the class the same way.
+TITLE_PATTERN = "^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z0-9_-]{1,128}$"
+# Prefect block document names: lower-case letters, digits and dashes.
+BLOCK_NAME_PATTERN = r"^[a-z0-9-]{1,100}$"
+# VOD workflow template ids: letters, digits, -, _ and . (no spaces, no paths).
+TEMPLATE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+IMAGE_URL_PATTERN = r"^https?://[^\s/]+\S*$"
+# base64 of the largest image Jimeng takes (4.7 MB); Prefect's own parameter limit is lower still.
+IMAGE_BASE64_MAX_CHARS = 4 * -(-IMAGE_MAX_BYTES // 3)
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    repeated = [v for v in values if v in seen or seen.add(v)]  # type: ignore[func-returns-value]
+    if repeated:
+        raise ValueError(f"must not repeat a value (repeated: {sorted(set(repeated))})")
+    return values
+
+
+def _unique_list(item: Any, default: list[Any], description: str, min_length: int = 0, max_length: int | None = None) -> Any:
+    return Annotated[
+        list[item],
+        AfterValidator(_unique),
+        Field(default, description=description, min_length=min_length, max_length=max_length,
+              json_schema_extra={"uniqueItems": True}),
+    ]
+
+class BlockRefs(StrictModel):
+    """Names of the Prefect blocks to load credentials and storage from."""
+
+    volcengine: str = Field("clipflow", pattern=BLOCK_NAME_PATTERN, description="VolcengineCredentials block name.")
+    gateway: str = Field(
+        "clipflow", pattern=BLOCK_NAME_PATTERN, description="VideoGatewayCredentials block name (gateway models only)."
+    )
+    bucket: str = Field(
+        "clipflow", pattern=BLOCK_NAME_PATTERN, description="prefect-aws S3Bucket block name where clips and subtitles go."
+    )
+
+
+_TAKE_DESCRIPTION = (
+    "Raise it to deliberately pay for a new generation of the same request (e.g. when the last one's output "
+    "expired before it was stored). 0 = the first take."
+)
+

@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: install demo test test-fast test-e2e e2e-deps bench lint clean
+.PHONY: install demo up down test test-fast test-e2e e2e-deps bench lint clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -18,7 +18,14 @@ $(UV):
 install: .venv/.synced
 
 demo: install
-	$(UV) run clipflow demo $(ARGS)
+	@.venv/bin/clipflow demo $(ARGS)
+
+# A full local stack (Prefect server + UI, emulator, S3, worker, blocks, deployments); state in .clipflow/.
+up: install
+	@.venv/bin/clipflow up $(ARGS)
+
+down:
+	@if [ -x .venv/bin/clipflow ]; then .venv/bin/clipflow down $(ARGS); else echo "make down: nothing installed, nothing running"; fi
 
 test: install e2e-deps
 	$(UV) run pytest $(PYTEST_ARGS)

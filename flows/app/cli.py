@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 
 def _setup(args: argparse.Namespace) -> int:
@@ -47,6 +48,25 @@ def _setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack(args: argparse.Namespace) -> int:
+    from flows.app import stack
+
+    options = {k: getattr(args, k, None) for k in (
+        "state_dir", "host", "prefect_port", "emulator_port", "s3_port", "time_scale", "bucket",
+    )}
+    settings = stack.StackSettings.from_env(**options)
+    if args.command != "up":
+        settings = stack.StackSettings.recorded(settings)
+    say = lambda line: print(line, flush=True)  # noqa: E731 - progress while services start
+    if args.command == "up":
+        return stack.up(settings, say)
+    if args.command == "down":
+        return stack.down(settings, say)
+    for name, pid in stack.status(settings):
+        print(f"{name:15} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["emulator"]:
@@ -78,6 +98,31 @@ def main(argv: list[str] | None = None) -> int:
         "--work-pool", default="clipflow", metavar="NAME",
         help="process work pool the deployments run on, created if missing (default clipflow; '' skips it)",
     )
+    for name, text in (
+        ("up", "start a full local stack: Prefect server and UI, emulator, S3 with its bucket, blocks, deployments, "
+               "a worker (idempotent)"),
+        ("down", "stop every process `clipflow up` started"),
+        ("status", "show which processes of the local stack are running"),
+    ):
+        stack = sub.add_parser(
+            name, help=text, description=text + ". Each setting below can also be set as CLIPFLOW_UP_<NAME>; "
+            "state and logs live in the state directory.",
+        )
+        stack.add_argument("--state-dir", type=Path, help="default <checkout>/.clipflow")
+        stack.add_argument("--host", help="address every service binds to (default 127.0.0.1)")
+        stack.add_argument("--prefect-port", type=int, help="Prefect API and UI (default 4200)")
+        stack.add_argument("--emulator-port", type=int, help="provider emulator (default 8765)")
+        stack.add_argument("--s3-port", type=int, help="S3 server (default 5055)")
+        if name == "up":
+            stack.add_argument("--time-scale", type=float, help="real seconds per provider second (default 0.01)")
+            stack.add_argument("--bucket", help="bucket created in the S3 server (default clipflow-local)")
+    result = sub.add_parser(
+        "result", help="print a finished run's result and its artifacts, read from the Prefect API",
+        description="Print a flow run's result (e.g. the ProductionResult: every Vid, bucket key and project id) and "
+        "the keys of its artifacts, read from the Prefect API at PREFECT_API_URL. Exits 1 unless the run completed.",
+    )
+    result.add_argument("run_id", help="the flow run id (UI run page, or the id `create_flow_run` answered)")
+    result.add_argument("--json", action="store_true", help="print only one JSON object")
     journal = sub.add_parser(
         "journal", help="list, attach or release paid requests whose answer was lost (see `clipflow journal -h`)",
         description="Paid requests whose answer was lost and that the provider cannot find (Jimeng, gateway) stop "
@@ -102,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(as_json=args.json, request_json=json.loads(args.request) if args.request else None)
     if args.command == "setup":
         return _setup(args)
+    if args.command == "result":
+        from flows.app.results_cli import run as show_result
+
+        return show_result(args.run_id, as_json=args.json)
+    if args.command in ("up", "down", "status"):
+        return _stack(args)
     if args.command == "journal":
         from flows.app.journal_cli import run
 

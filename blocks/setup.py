@@ -51,8 +51,23 @@ def _need(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def missing_settings(env: Mapping[str, str]) -> list[str]:
+    """Every required variable that is unset, so one run of setup names them all."""
+    required = ["CLIPFLOW_VOLC_ACCESS_KEY", "CLIPFLOW_VOLC_SECRET_KEY", "CLIPFLOW_S3_ACCESS_KEY",
+                "CLIPFLOW_S3_SECRET_KEY", "CLIPFLOW_S3_BUCKET"]
+    if env.get("CLIPFLOW_GATEWAY_URL"):
+        required.append("CLIPFLOW_GATEWAY_KEY")
+    return [name for name in required if not env.get(name, "").strip()]
+
+
 def build_blocks(env: Mapping[str, str]) -> dict[str, object]:
     """Build (unsaved) blocks from ``env``; gateway is included only when configured."""
+    missing = missing_settings(env)
+    if missing:
+        raise MissingSettingError(
+            "required but not set: " + ", ".join(f"{name} ({ENV_VARS[name]})" for name in missing)
+            + " — or run `make up` for a local stack that needs none"
+        )
     built: dict[str, object] = {
         "volcengine": VolcengineCredentials(
             access_key_id=_need(env, "CLIPFLOW_VOLC_ACCESS_KEY"),

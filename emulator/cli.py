@@ -17,8 +17,12 @@ from emulator.config import DEMO_SPACE, DEMO_TEMPLATE, DEMO_VID, EmulatorConfig,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emulator", description="Local Volcengine VOD + Jimeng + gateway emulator")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = argparse.ArgumentParser(
+        prog="clipflow emulator", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Local Volcengine VOD + Jimeng + gateway emulator: signatures, quotas, job state machines, "
+        "faults and a ledger of billed submissions (GET /_emulator/ledger). Reference: docs/emulator.md.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (see --port-file)")
     parser.add_argument("--port-file", type=Path,
                         help="write the port actually bound here once listening (for a parent process)")
@@ -29,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--faults", type=Path, help="JSON file of fault rules")
     parser.add_argument("--callback-url", help="where WorkflowComplete / AITranslationComplete are POSTed")
     parser.add_argument("--config", type=Path, help="JSON file with any EmulatorConfig fields")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", default="info", help="uvicorn log level")
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The ``clipflow`` command: demo, emulator, blocks, limits and work pool setup."""
+"""The ``clipflow`` command: the demo, a local stack (up/down/status), the emulator, setup, run results, the journal."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def _setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_vars() -> dict[str, str]:
+    from blocks.setup import ENV_VARS
+
+    return ENV_VARS
+
+
 def _stack(args: argparse.Namespace) -> int:
     from flows.app import stack
 
@@ -87,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         "the process work pool, then verify what was written: the blocks load, the bucket is writable (a probe "
         "object is written and deleted), and each provider accepts the credentials (free signed reads). Exits "
         "non-zero naming the block and field when something is wrong.",
+        epilog="environment variables read:\n" + "\n".join(f"  {k:28} {v}" for k, v in _env_vars().items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     setup.add_argument("--name", default="clipflow", help="block name to save under")
     setup.add_argument("--limits-only", action="store_true", help="only create the global concurrency limits")

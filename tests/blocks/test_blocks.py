@@ -39,6 +39,15 @@ def test_missing_env_names_the_variable() -> None:
         build_blocks({"CLIPFLOW_VOLC_ACCESS_KEY": "ak"})
 
 
+def test_every_missing_variable_is_named_at_once() -> None:
+    with pytest.raises(MissingSettingError) as caught:
+        build_blocks({"CLIPFLOW_VOLC_ACCESS_KEY": "ak", "CLIPFLOW_GATEWAY_URL": "http://gw"})
+    named = [v for v in ("CLIPFLOW_VOLC_SECRET_KEY", "CLIPFLOW_S3_ACCESS_KEY", "CLIPFLOW_S3_SECRET_KEY",
+                         "CLIPFLOW_S3_BUCKET", "CLIPFLOW_GATEWAY_KEY") if v in str(caught.value)]
+    assert len(named) == 5, caught.value
+    assert "CLIPFLOW_VOLC_ACCESS_KEY" not in str(caught.value)
+
+
 def test_gateway_block_is_optional() -> None:
     env = {
         "CLIPFLOW_VOLC_ACCESS_KEY": "ak", "CLIPFLOW_VOLC_SECRET_KEY": "sk", "CLIPFLOW_S3_ACCESS_KEY": "a",

@@ -36,11 +36,14 @@ VOD_QPS: dict[str, float] = {
     "GetWorkflowExecutionResult": 50,
     "UploadMediaByUrl": 500,
     "QueryUploadTaskInfo": 1000,
-    "GetMediaList": 20,
-    "GetWorkflowTemplate": 20,  # no documented figure; one call per template per run (preflight)  # no documented figure; only used to find an import whose answer was lost
+    "GetMediaList": 20,  # no documented figure; only used to find an import whose answer was lost
+    "GetWorkflowTemplate": 20,  # no documented figure; one call per template per run (preflight)
     "SubmitAITranslationWorkflow": 1,
     "GetAITranslationProject": 10,
     "ListAITranslationProject": 10,
+    "UpdateAITranslationUtterances": 10,
+    "ContinueAITranslationWorkflow": 10,
+    "RefreshAITranslationProject": 10,
 }
 
 JIMENG_QPS: dict[str, float] = {"CVSync2AsyncSubmitTask": 2, "CVSync2AsyncGetResult": 10}

@@ -11,6 +11,9 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     EXPIRED = "expired"
+    # Not terminal and not running: the job waits for a person (a VOD translation project paused at a
+    # ``SuspensionStageList`` stage until ContinueAITranslationWorkflow). Polling it costs nothing but time.
+    PAUSED = "paused"
 
     @property
     def is_terminal(self) -> bool:
@@ -60,8 +63,11 @@ def direct_edit_state(status: str | None) -> JobState:
 
 
 def translation_state(status: str | None) -> JobState:
+    """``ProcessSuspended`` (not on the seed page; the vendor's own poller uses it) is a project paused for review.
+    ``InExporting``/``ExportSucceed``/``ExportFailed`` are a RefreshAITranslationProject re-export."""
     return {
         "InProcessing": JobState.RUNNING,
+        "ProcessSuspended": JobState.PAUSED,
         "InExporting": JobState.RUNNING,
         "ProcessSucceed": JobState.SUCCEEDED,
         "ExportSucceed": JobState.SUCCEEDED,

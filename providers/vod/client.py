@@ -32,9 +32,12 @@ from providers.vod.models_media import MEDIA_LIST_MAX_PAGE_SIZE, MediaListResult
 from providers.vod.models_translation import (
     ADDITIONS,
     AITranslationProject,
+    ContinueAITranslationWorkflowRequest,
     ListAITranslationProjectResult,
     ProjectBaseInfo,
+    RefreshAITranslationProjectRequest,
     SubmitAITranslationWorkflowRequest,
+    UpdateAITranslationUtterancesRequest,
 )
 from providers.vod.models_upload import (
     MAX_JOB_IDS,
@@ -320,3 +323,33 @@ class VodClient(VodLookups, AsyncApiClient):
         }
         result, rid = await self._call(action, V2025, "GET", query=query)
         return self._parse(ListAITranslationProjectResult, result, action, rid)
+
+    # --- AI translation review: edit, continue, re-export (POST JSON, 10 QPS each) ---------------------------
+
+    async def update_ai_translation_utterances(
+        self, req: UpdateAITranslationUtterancesRequest
+    ) -> ProjectBaseInfo | None:
+        """Edit a paused or finished project. Bills nothing; repeating the same edit is harmless.
+
+        The vendor page documents no result fields for this action; ProjectBaseInfo is returned when sent."""
+        req = self._checked(req, UpdateAITranslationUtterancesRequest)
+        result, rid = await self._call(req.action, V2025, "POST", body=req.to_wire())
+        info = result.get("ProjectBaseInfo") if isinstance(result, dict) else None
+        return self._parse(ProjectBaseInfo, info, req.action, rid) if isinstance(info, dict) else None
+
+    async def continue_ai_translation_workflow(self, space_name: str, project_id: str) -> ProjectBaseInfo:
+        """Resume a ProcessSuspended project (paid work follows). A lost answer is OutcomeUnknownError: read the
+        project's Status to learn whether it resumed."""
+        req = ContinueAITranslationWorkflowRequest(space_name=space_name, project_id=project_id)
+        result, rid = await self._call(req.action, V2025, "POST", body=req.to_wire())
+        return self._parse(ProjectBaseInfo, self._field(result, "ProjectBaseInfo", req.action, rid), req.action, rid)
+
+    async def refresh_ai_translation_project(
+        self, space_name: str, project_id: str, refresh_type: str = "whole"
+    ) -> ProjectBaseInfo:
+        """Re-export a finished project after edits (InExporting -> ExportSucceed | ExportFailed). Paid; a lost
+        answer is OutcomeUnknownError: read the project's Status / ProjectVersion before sending it again."""
+        req = RefreshAITranslationProjectRequest(space_name=space_name, project_id=project_id,
+                                                 refresh_type=refresh_type)
+        result, rid = await self._call(req.action, V2025, "POST", body=req.to_wire())
+        return self._parse(ProjectBaseInfo, self._field(result, "ProjectBaseInfo", req.action, rid), req.action, rid)

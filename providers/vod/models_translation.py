@@ -1,8 +1,13 @@
-"""AI translation (2025-01-01): SubmitAITranslationWorkflow, GetAITranslationProject, ListAITranslationProject."""
+"""AI translation (2025-01-01): SubmitAITranslationWorkflow, GetAITranslationProject, ListAITranslationProject, and the
+staged review actions UpdateAITranslationUtterances, ContinueAITranslationWorkflow, RefreshAITranslationProject
+(vendor guide doc 4/1995603; pages 4/1758811, 4/1758812, 4/1779205)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
+import re
+from dataclasses import dataclass
 from typing import Final
 
 from pydantic import Field, field_validator, model_validator
@@ -38,12 +43,35 @@ ADDITIONS: Final = (
 )
 PROJECT_STATUSES: Final = (
     "InProcessing",
+    "ProcessSuspended",  # paused at a SuspensionStageList stage (not on the seed page; the vendor's poller uses it)
     "ProcessSucceed",
     "ProcessFailed",
     "InExporting",
     "ExportSucceed",
     "ExportFailed",
 )
+
+# What a person reviewing a paused project needs: both sides' lines, their timing (clips) and speakers.
+REVIEW_ADDITIONS: Final = ("Speakers", "SourceUtterances", "SourceClips", "TargetUtterances", "TargetClips")
+# UpdateType -> the body field naming a subtitle file already in the space (None: edit utterances by Id).
+# OutputSubtitleFileName is in the vendor guide's example; the other two names follow the same pattern.
+UPDATE_TYPES: Final[dict[str, str | None]] = {
+    "Utterances": None,
+    "InputSubtitleFile": "InputSubtitleFileName",
+    "OutputSubtitleFile": "OutputSubtitleFileName",
+    "BilingualSubtitleFile": "BilingualSubtitleFileName",
+}
+SUBTITLE_EXTENSIONS: Final = (".srt", ".vtt")  # the vendor page: SRT or WebVTT
+REFRESH_TYPES: Final = ("whole",)
+MAX_VOLUME: Final = 100  # clip Volume is 0-100 on the vendor pages
+# Marks allowed at the start of a subtitle line (doc 4/1995603): they must reach the provider untouched.
+SUBTITLE_MARK = re.compile(r"^(?:<v [^<>]+>|<a (?:MuteSpeech|UseOriginal)>)+")
+
+
+def leading_marks(text: str) -> str:
+    """The ``<v Speaker>`` / ``<a MuteSpeech>`` / ``<a UseOriginal>`` marks at the start of ``text`` ("" if none)."""
+    match = SUBTITLE_MARK.match(text or "")
+    return match.group(0) if match else ""
 
 
 # --- request -------------------------------------------------------------------------------------------------
@@ -94,7 +122,8 @@ class TranslationConfig(VodParams):
 
 
 class SubtitleRecognitionConfig(VodParams):
-    recognition_type: str = "OCR"
+    recognition_type: str = "OCR"  # the vendor's default (GetAITranslationProject page, mediakit poller)
+    is_vision: bool | None = None  # None: not sent, the provider decides
 
     @field_validator("recognition_type")
     @classmethod
@@ -105,7 +134,14 @@ class SubtitleRecognitionConfig(VodParams):
 
 
 class VoiceCloneConfig(VodParams):
-    background_volume: int | None = None
+    background_volume: int | None = None  # None: the provider's default mix
+
+    @field_validator("background_volume")
+    @classmethod
+    def _volume(cls, v: int | None) -> int | None:
+        if v is not None and not 0 <= v <= MAX_VOLUME:
+            raise rule_error(f"must be 0-{MAX_VOLUME} (got {v})")
+        return v
 
 
 class OperatorConfig(VodParams):
@@ -146,6 +182,128 @@ class SubmitAITranslationWorkflowRequest(VodRequest):
     process_config: ProcessConfig | None = None
 
 
+class UtteranceUpdate(VodParams):
+    """One sentence edited by Id (UpdateType ``Utterances``): text, timing (ms), speaker or volume.
+
+    Only Id/Text/SpeakerId appear in the vendor guide's example; Start/End/Volume are named like the clip Trim
+    and Volume fields of GetAITranslationProject (the page says timing and volume can be edited).
+    """
+
+    id: NonEmptyStr
+    text: str | None = None
+    speaker_id: str | None = None
+    start: int | None = None  # ms
+    end: int | None = None  # ms
+    volume: int | None = None  # 0-100
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        # An empty line would be dubbed as silence by accident; silence is asked for with <a MuteSpeech>.
+        if v is not None and not v[len(leading_marks(v)):].strip():
+            raise rule_error("must hold some text after its marks (use '<a MuteSpeech>text' to silence a line)")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _ms(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise rule_error(f"must be >= 0 ms (got {v})")
+        return v
+
+    @field_validator("volume")
+    @classmethod
+    def _volume(cls, v: int | None) -> int | None:
+        if v is not None and not 0 <= v <= MAX_VOLUME:
+            raise rule_error(f"must be 0-{MAX_VOLUME} (got {v})")
+        return v
+
+    @field_validator("speaker_id")
+    @classmethod
+    def _speaker(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise rule_error("must be non-empty when given")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> UtteranceUpdate:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise rule_error(f"must be later than Start ({self.end} <= {self.start})", "End")
+        if all(v is None for v in (self.text, self.speaker_id, self.start, self.end, self.volume)):
+            raise rule_error("an edit must change at least one of Text, SpeakerId, Start, End, Volume", "Id")
+        return self
+
+
+class UpdateAITranslationUtterancesRequest(VodRequest):
+    """Edit a paused or finished project: sentences by Id, or a whole subtitle file already in the space."""
+
+    action = "UpdateAITranslationUtterances"
+
+    space_name: NonEmptyStr
+    project_id: NonEmptyStr
+    update_type: str = "Utterances"
+    utterances: list[UtteranceUpdate] | None = None
+    input_subtitle_file_name: str | None = None
+    output_subtitle_file_name: str | None = None
+    bilingual_subtitle_file_name: str | None = None
+
+    @field_validator("update_type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if v not in UPDATE_TYPES:
+            raise rule_error(f"must be one of {', '.join(UPDATE_TYPES)} (got {v!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _matches_type(self) -> UpdateAITranslationUtterancesRequest:
+        files = {
+            "InputSubtitleFileName": self.input_subtitle_file_name,
+            "OutputSubtitleFileName": self.output_subtitle_file_name,
+            "BilingualSubtitleFileName": self.bilingual_subtitle_file_name,
+        }
+        wanted = UPDATE_TYPES[self.update_type]
+        for name, value in files.items():
+            if name != wanted and value is not None:
+                raise rule_error(f"must not be set with UpdateType {self.update_type}", name)
+        if wanted is None:
+            if not self.utterances:
+                raise rule_error("must hold at least one edit when UpdateType is Utterances", "Utterances")
+            ids = [u.id for u in self.utterances]
+            if len(set(ids)) != len(ids):
+                raise rule_error("must not edit the same Id twice", "Utterances")
+            return self
+        if self.utterances is not None:
+            raise rule_error(f"must not be set with UpdateType {self.update_type}", "Utterances")
+        name = files[wanted]
+        if not name or not name.strip():
+            raise rule_error(f"is required with UpdateType {self.update_type}", wanted)
+        if "/" in name or not name.lower().endswith(SUBTITLE_EXTENSIONS):
+            raise rule_error(f"must be the file name of an SRT or WebVTT file in the space (got {name!r})", wanted)
+        return self
+
+
+class ContinueAITranslationWorkflowRequest(VodRequest):
+    action = "ContinueAITranslationWorkflow"
+
+    space_name: NonEmptyStr
+    project_id: NonEmptyStr
+
+
+class RefreshAITranslationProjectRequest(VodRequest):
+    action = "RefreshAITranslationProject"
+
+    space_name: NonEmptyStr
+    project_id: NonEmptyStr
+    refresh_type: str = "whole"
+
+    @field_validator("refresh_type")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in REFRESH_TYPES:
+            raise rule_error(f"must be one of {', '.join(REFRESH_TYPES)} (got {v!r})")
+        return v
+
+
 class ProjectBaseInfo(VodResult):
     project_id: str
     project_version: str | None = None
@@ -163,13 +321,60 @@ def unix_time(value: int | None) -> dt.datetime | None:
 
 
 class MediaObject(VodResult):
-    """A file of the project. ``vid`` is only filled for InputVideo and OutputVideo."""
+    """A file of the project. ``vid`` is only filled for InputVideo and OutputVideo.
+
+    ``url`` is signed and expires: record ``vid`` / ``file_name`` (stable), fetch the URL only to copy the bytes.
+    """
 
     is_audio: bool | None = None
     uri: str | None = None
     vid: str | None = None
     duration_second: LaxFloat = None
     url: str | None = None
+
+    @property
+    def file_name(self) -> str | None:
+        """The file's name in the space: the last part of its store ``Uri``."""
+        name = posixpath.basename(self.uri or "")
+        return name or None
+
+    @property
+    def present(self) -> bool:
+        return bool(self.uri or self.vid or self.url)
+
+
+class SubtitleFile(MediaObject):
+    """InputSubtitle / OutputSubtitle of a project (the guide names them, not their fields): the media-object
+    fields plus whatever else the provider sends (kept as extras)."""
+
+    format: str | None = None  # srt | vtt, when sent
+
+
+@dataclass(frozen=True)
+class TranslationOutput:
+    """One thing a project produced. ``kind``: see ``OUTPUT_KINDS``. Keep ``vid``/``file_name``; ``url`` expires."""
+
+    kind: str
+    vid: str | None
+    file_name: str | None
+    url: str | None
+    uri: str | None
+    is_audio: bool
+    duration_second: float | None
+
+
+# kind -> the ProjectInfo field holding it, in the order outputs are listed.
+OUTPUT_KINDS: Final = {
+    "output_video": "output_video",
+    "voice_translation_video": "voice_translation_video",
+    "facial_translation_video": "facial_translation_video",
+    "preview_video": "preview_video",
+    "preview_video_muted": "preview_video_muted",
+    "foreground_audio": "foreground_audio",  # speech stem
+    "background_audio": "background_audio",  # everything but speech
+    "input_subtitle": "input_subtitle",
+    "output_subtitle": "output_subtitle",
+}
 
 
 class Speaker(VodResult):
@@ -192,6 +397,16 @@ class Utterance(VodResult):
     translation_type: str | None = None  # source | target
     status: str | None = None  # online | need_update
     source_id: str | None = None
+    # Not utterance fields on the page: filled from the clip (``ClipId`` -> Trim) and Speakers when those
+    # Additions were asked for, so a line carries its timing and speaker name (see REVIEW_ADDITIONS).
+    start: LaxInt = None  # ms
+    end: LaxInt = None  # ms
+    speaker_name: str | None = None
+
+    @property
+    def marks(self) -> str:
+        """Leading ``<v ...>`` / ``<a ...>`` marks of the text, kept verbatim."""
+        return leading_marks(self.text or "")
 
 
 class TranslationTrack(VodResult):
@@ -270,13 +485,55 @@ class AITranslationProject(VodResult):
     source_clips: LaxList[TranslationClip] = Field(default_factory=list)
     target_clips: LaxList[TranslationClip] = Field(default_factory=list)
     background_clip: TranslationClip | None = None
+    input_subtitle: SubtitleFile | None = None  # while paused and after: the source-language subtitle file
+    output_subtitle: SubtitleFile | None = None  # after SubtitleTranslation: the target-language subtitle file
     operator_config: OperatorConfigInfo | None = None
     error_code: LaxInt = None  # 0 ok; 5001xx / 5002xx failures
     error_msg: str | None = None
 
+    @model_validator(mode="after")
+    def _line_up(self) -> AITranslationProject:
+        """Give each utterance its clip's Trim and its speaker's name (the page links them only by id)."""
+        names = {s.id: s.name for s in self.speakers}
+        for utterances, clips in ((self.source_utterances, self.source_clips),
+                                  (self.target_utterances, self.target_clips)):
+            trims = {c.id: c.trim for c in clips if c.id and c.trim}
+            for u in utterances:
+                trim = trims.get(u.clip_id or "")
+                if trim is not None:
+                    u.start = u.start if u.start is not None else trim.start
+                    u.end = u.end if u.end is not None else trim.end
+                if u.speaker_name is None and u.speaker_id in names:
+                    u.speaker_name = names[u.speaker_id]
+        return self
+
     @property
     def state(self) -> JobState:
         return translation_state(self.status)
+
+    @property
+    def is_paused(self) -> bool:
+        """Waiting at a SuspensionStageList stage for edits and ContinueAITranslationWorkflow."""
+        return self.state is JobState.PAUSED
+
+    @property
+    def outputs(self) -> list[TranslationOutput]:
+        """Every file the project produced (videos, audio stems, subtitles), by kind; absent ones left out."""
+        found = []
+        for kind, attr in OUTPUT_KINDS.items():
+            media: MediaObject | None = getattr(self, attr)
+            if media is None or not media.present:
+                continue
+            found.append(TranslationOutput(
+                kind=kind, vid=media.vid or None, file_name=media.file_name, url=media.url or None,
+                uri=media.uri or None, is_audio=bool(media.is_audio), duration_second=media.duration_second,
+            ))
+        return found
+
+    def output(self, kind: str) -> TranslationOutput | None:
+        if kind not in OUTPUT_KINDS:
+            raise KeyError(f"unknown output kind {kind!r}; known: {', '.join(OUTPUT_KINDS)}")
+        return next((o for o in self.outputs if o.kind == kind), None)
 
     @property
     def target_languages(self) -> list[str]:

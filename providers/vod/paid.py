@@ -21,8 +21,28 @@ PAID_ACTIONS: Mapping[str, str | None] = MappingProxyType({
     "StartWorkflow": "ClientToken",
 })
 
+# Paid work on an existing AI translation project (no new job, no idempotency token). Each is naturally idempotent
+# per project state: Continue only resumes a ProcessSuspended project and Refresh only re-exports a finished one, so
+# a repeat while the first is still running is refused. But once the first has finished, a repeated Refresh would
+# export (and bill) again, and a lost answer cannot tell "not sent" from "running": so a 5xx / timeout after the
+# request left is outcome-unknown, settled by reading the project's Status (ProcessSuspended -> not resumed yet;
+# InExporting or a new ProjectVersion -> it was).
+PAID_PROJECT_ACTIONS: Mapping[str, str] = MappingProxyType({
+    "ContinueAITranslationWorkflow": "resumes a paused project: voice / face translation and the export are billed",
+    "RefreshAITranslationProject": "re-exports a finished project (a new output video is produced and billed)",
+})
+
+# Writes that bill nothing and set the same state when repeated with the same body (a retry is harmless).
+# UpdateAITranslationUtterances overwrites sentences by Id or replaces a subtitle file: last write wins.
+IDEMPOTENT_WRITES = frozenset({"UpdateAITranslationUtterances"})
+
 # Reads and listings change nothing, so repeating them is always harmless.
 READ_PREFIXES = ("Get", "Query", "List", "Search")
+
+
+def is_paid(action: str) -> bool:
+    """Whether an accepted ``action`` is billed: a paid submit or paid work on an existing project."""
+    return action in PAID_ACTIONS or action in PAID_PROJECT_ACTIONS
 
 
 def safe_to_repeat(action: str, sent: Mapping[str, Any] | None = None) -> bool:
@@ -34,4 +54,6 @@ def safe_to_repeat(action: str, sent: Mapping[str, Any] | None = None) -> bool:
     if action in PAID_ACTIONS:
         token = PAID_ACTIONS[action]
         return token is not None and bool((sent or {}).get(token))
-    return action.startswith(READ_PREFIXES)
+    if action in PAID_PROJECT_ACTIONS:
+        return False
+    return action in IDEMPOTENT_WRITES or action.startswith(READ_PREFIXES)

@@ -35,6 +35,36 @@ def _upload(c: Clients) -> httpx.Response:
         "SpaceName": DEMO_SPACE, "URLSets": json.dumps([{"SourceUrl": source, "Title": "clipflow-0123456789abcdef"}])})
 
 
+def _translation_project(c: Clients, stage: str | None) -> str:
+    """A project paused at ``stage`` (or finished when None), set up before the fault under test is armed."""
+    body: dict[str, Any] = {"SpaceName": DEMO_SPACE, "Vid": DEMO_VID,
+                            "TranslationConfig": {"SourceLanguage": "zh", "TargetLanguage": "en"}}
+    if stage:
+        body["ProcessConfig"] = {"SuspensionStageList": [stage]}
+    faults = c.emu.faults()
+    c.emu.set_faults([])
+    response = call(c.vod, "SubmitAITranslationWorkflow", "2025-01-01", body=body)
+    c.emu.advance(500)
+    c.emu.set_faults(faults)
+    return response.json()["Result"]["ProjectBaseInfo"]["ProjectId"]
+
+
+def _continue(c: Clients) -> httpx.Response:
+    project_id = _translation_project(c, "SubtitleTranslation")
+    return call(c.vod, "ContinueAITranslationWorkflow", "2025-01-01",
+                body={"SpaceName": DEMO_SPACE, "ProjectId": project_id})
+
+
+def _refresh(c: Clients) -> httpx.Response:
+    project_id = _translation_project(c, None)
+    return call(c.vod, "RefreshAITranslationProject", "2025-01-01",
+                body={"SpaceName": DEMO_SPACE, "ProjectId": project_id, "RefreshType": "whole"})
+
+
+# Paid actions on an existing project: the submit that made the project is billed first.
+SETUP_BILLS = {"ContinueAITranslationWorkflow": ["SubmitAITranslationWorkflow"],
+               "RefreshAITranslationProject": ["SubmitAITranslationWorkflow"]}
+
 # fault action -> (send the paid request, ledger action, health job counter)
 SUBMITS: dict[str, tuple[Callable[[Clients], httpx.Response], str, str]] = {
     "UploadMediaByUrl": (_upload, "UploadMediaByUrl", "uploads"),
@@ -50,6 +80,8 @@ SUBMITS: dict[str, tuple[Callable[[Clients], httpx.Response], str, str]] = {
     "SubmitDirectEditTaskAsync": (lambda c: call(c.vod, "SubmitDirectEditTaskAsync", "2018-01-01", body={
         "Uploader": DEMO_SPACE, "Application": "VideoTrackToB", "EditParam": EDIT_PARAM}),
         "SubmitDirectEditTaskAsync", "direct_edits"),
+    "ContinueAITranslationWorkflow": (_continue, "ContinueAITranslationWorkflow", "translations"),
+    "RefreshAITranslationProject": (_refresh, "RefreshAITranslationProject", "translations"),
     "CVSync2AsyncSubmitTask": (lambda c: jimeng_submit(c.cv, prompt="lost answer"), "CVSync2AsyncSubmitTask",
                                "jimeng"),
     "gateway.create": (lambda c: c.gw.post("/v1/video/create", json={"model": "veo3.1", "prompt": "lost answer"}),
@@ -77,7 +109,8 @@ def error_of(response: httpx.Response, provider: str) -> tuple[int, Any]:
 
 def assert_billed_once(c: Clients, ledger_action: str, counter: str) -> None:
     ledger = c.emu.ledger()
-    assert [e["action"] for e in ledger] == [ledger_action] and ledger[0]["job_id"]
+    assert [e["action"] for e in ledger] == [*SETUP_BILLS.get(ledger_action, []), ledger_action]
+    assert ledger[-1]["job_id"]
     assert c.emu.health()["jobs"][counter] == 1  # the job exists, not just a ledger line
 
 

@@ -42,6 +42,7 @@ class Durations(BaseModel):
     jimeng_queue: float = 5.0
     jimeng_generate: float = 60.0
     jimeng_url_ttl: float = 3600.0  # video_url lives 1 h (vendor page)
+    translation_url_ttl: float = 3600.0  # a translation project's signed output URLs (like every signed VOD URL)
     jimeng_task_ttl: float = 12 * 3600.0  # get-result answers "expired" after 12 h
     gateway_pending: float = 5.0
     gateway_processing: float = 60.0

@@ -44,7 +44,6 @@ UPDATE_TYPES: dict[str, str | None] = {
     "OutputSubtitleFile": "OutputSubtitleFileName",
     "BilingualSubtitleFile": "BilingualSubtitleFileName",
 }
-OUTPUT_URL_TTL = 3600.0  # nominal seconds a signed output URL lives (scaled by time_scale like every duration)
 
 
 # --- outputs -------------------------------------------------------------------------------------------------
@@ -85,7 +84,7 @@ def _materialize(ctx: Ctx, project: TranslationProject, at: float) -> Outputs:
 
 
 def _url(ctx: Ctx, key: str) -> str:
-    return ctx.state.media.url(ctx.media_base(), key, ctx.now + OUTPUT_URL_TTL * ctx.config.time_scale)
+    return ctx.state.media.url(ctx.media_base(), key, ctx.now + ctx.scaled("translation_url_ttl"))
 
 
 def _file(ctx: Ctx, project: TranslationProject, outputs: Outputs, name: str, *, is_audio: bool = False,

@@ -80,7 +80,7 @@ from prefect.results import aget_default_result_storage
 
 from flows.runtime import compat, shared_files
 from flows.runtime.locks import Heartbeat, Liveness, ProcessIdentity, process_state, this_process
-from flows.runtime.settings import lock_directory
+from flows.runtime.settings import lock_directory, settings
 
 logger = logging.getLogger(__name__)
 
@@ -108,26 +108,14 @@ _shared_beats = Heartbeat("clipflow-lease-heartbeat")  # its own thread: a slow 
 _NO_STORAGE = object()
 
 
-def _seconds_from_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        logger.warning("ignoring %s=%r (not a number of seconds)", name, raw)
-        return default
-    return value if value > 0 else default
-
-
 def heartbeat_seconds() -> float:
     """``HEARTBEAT_SECONDS``, or ``$CLIPFLOW_LEASE_HEARTBEAT_SECONDS``."""
-    return _seconds_from_env(HEARTBEAT_ENV, HEARTBEAT_SECONDS)
+    return settings().lease_heartbeat_seconds
 
 
 def stale_seconds() -> float:
     """``STALE_SECONDS``, or ``$CLIPFLOW_LEASE_STALE_SECONDS``; never less than three heartbeats."""
-    return max(_seconds_from_env(STALE_ENV, STALE_SECONDS), 3 * heartbeat_seconds())
+    return max(settings().lease_stale_seconds, 3 * heartbeat_seconds())
 
 
 def shared_path(lease_id: UUID | str) -> str:

@@ -62,7 +62,7 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 
-from flows.runtime.settings import lock_directory
+from flows.runtime.settings import lock_directory, settings
 
 if TYPE_CHECKING:  # structurally a LockManager (runtime_checkable); importing prefect here costs seconds
     from prefect.locking.protocol import LockManager
@@ -577,12 +577,10 @@ def held_lock_count() -> int:
 def lock_manager() -> "LockManager":
     """The lock manager of cached paid tasks, chosen by ``CLIPFLOW_LOCK_MANAGER``: ``file`` (default,
     ``SafeFileSystemLockManager`` in ``CLIPFLOW_LOCK_DIR``) or ``redis`` (prefect-redis, not installed now)."""
-    kind = os.environ.get(LOCK_MANAGER_ENV, "").strip().lower() or "file"
-    if kind == "file":
-        return SafeFileSystemLockManager(Path(lock_directory()))
-    if kind == "redis":
-        return _redis_lock_manager(os.environ.get(REDIS_URL_ENV, "").strip())
-    raise ValueError(f"{LOCK_MANAGER_ENV} must be 'file' or 'redis', got {kind!r}")
+    chosen = settings()
+    if chosen.lock_manager == "redis":
+        return _redis_lock_manager(chosen.lock_redis_url)
+    return SafeFileSystemLockManager(Path(lock_directory()))
 
 
 def _redis_lock_manager(url: str) -> "LockManager":  # pragma: no cover - needs prefect-redis

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
@@ -38,6 +37,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.runtime.leases import held_lease
 from flows.runtime.pacing import SERIAL_MAX_QPS, local_slots_for, pacer_for
+from flows.runtime.settings import settings
 from providers.quotas import Quota, all_quotas
 
 MODE_ENV = "CLIPFLOW_QUOTA_LIMITS"
@@ -47,10 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 def limits_mode() -> str:
-    mode = os.environ.get(MODE_ENV, "").strip().lower() or "strict"
-    if mode not in MODES:
-        raise ValueError(f"{MODE_ENV} must be one of {', '.join(MODES)}, got {mode!r}")
-    return mode
+    return settings().quota_limits
 
 
 def limit_settings(quota: Quota) -> tuple[int, float]:

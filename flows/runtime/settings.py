@@ -1,31 +1,94 @@
-"""Run-time knobs read from the environment (``CLIPFLOW_*``), so deployments configure without code."""
+"""Every run-time knob of clipflow in one settings object, read from ``CLIPFLOW_*`` variables at run time.
+
+Like prefect-aws's settings, the values are resolved when they are used, never at import, so a deployment's job
+variables, a test's monkeypatch or a worker's environment all apply without ordering rules. An invalid value is
+an error naming the variable and the rule. Credentials are not here: they live in blocks (``blocks/setup.py``
+lists the variables ``clipflow setup`` reads); ``clipflow up`` has its own ``CLIPFLOW_UP_*`` (flows/app/stack.py).
+The table in docs/configuration.md is checked against these fields by the tests.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CLIPFLOW_"
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
+class SettingsError(ValueError):
+    """A ``CLIPFLOW_*`` variable holds a value clipflow cannot use."""
+
+
+class ClipflowSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True)
+
+    time_scale: float = Field(
+        1.0, gt=0, allow_inf_nan=False,
+        description="Wall-clock seconds per provider second: multiplies every wait and retry delay. 1 in "
+        "production; 0.01 against an emulator running 100x faster.",
+    )
+    cache_days: float = Field(
+        7.0, gt=0, allow_inf_nan=False, description="How long a paid submit's cached answer is reused by a re-run."
+    )
+    lock_dir: str = Field(
+        "~/.clipflow/locks",
+        description="Cross-process cache locks and the local registry of held quota slots (one machine).",
+    )
+    lock_manager: Literal["file", "redis"] = Field(
+        "file", description="Lock manager of cached paid tasks: file (one machine) or redis (prefect-redis)."
+    )
+    lock_redis_url: str = Field("", description="redis://HOST:PORT/DB when lock_manager is redis.")
+    quota_limits: Literal["strict", "lenient", "off"] = Field(
+        "strict",
+        description="A missing Prefect quota limit is an error (strict), a warning and no limit (lenient), or "
+        "quotas are not enforced through Prefect at all (off: tests without a Prefect API).",
+    )
+    lease_heartbeat_seconds: float = Field(
+        5.0, gt=0, allow_inf_nan=False, description="How often a held quota slot writes its heartbeat."
+    )
+    lease_stale_seconds: float = Field(
+        25.0, gt=0, allow_inf_nan=False,
+        description="A quota slot whose heartbeat is older is taken as its holder's death (at least 3 heartbeats).",
+    )
+
+    @field_validator("lock_manager", "quota_limits", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() or None if isinstance(value, str) else value
+
+    @field_validator("lock_dir", "lock_redis_url", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """``CLIPFLOW_<FIELD>`` → description, for docs and ``--help``."""
+        return {f"{ENV_PREFIX}{name.upper()}": f.description or "" for name, f in cls.model_fields.items()}
+
+
+def settings() -> ClipflowSettings:
+    """The settings of this moment's environment (empty variables count as unset)."""
+    try:
+        return ClipflowSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{str(e['loc'][0]).upper()}={e.get('input')!r}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(problems) from None
 
 
 def time_scale() -> float:
-    """Wall-clock seconds per provider second, from ``CLIPFLOW_TIME_SCALE``: multiplies every wait and retry
-    delay. 1 in production; 0.01 against an emulator running 100x faster."""
-    value = _float("CLIPFLOW_TIME_SCALE", 1.0)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"CLIPFLOW_TIME_SCALE must be a positive number, got {value!r}")
-    return value
+    return settings().time_scale
 
 
 def cache_expiration() -> dt.timedelta:
-    """How long a paid submit's cached answer is reused by a re-run (default 7 days)."""
-    return dt.timedelta(days=_float("CLIPFLOW_CACHE_DAYS", 7.0))
+    return dt.timedelta(days=settings().cache_days)
 
 
 def lock_directory() -> str:
-    """Where cross-process cache locks live (one machine). Several machines need a shared lock manager."""
-    return os.environ.get("CLIPFLOW_LOCK_DIR") or os.path.expanduser("~/.clipflow/locks")
+    return os.path.expanduser(settings().lock_dir)

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from flows.runtime.settings import SettingsError
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -151,7 +153,8 @@ def test_heartbeat_figures_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(leases.STALE_ENV, "2")  # under three heartbeats: raised
     assert leases.stale_seconds() == 3
     monkeypatch.setenv(leases.HEARTBEAT_ENV, "nonsense")
-    assert leases.heartbeat_seconds() == 5
+    with pytest.raises(SettingsError, match="CLIPFLOW_LEASE_HEARTBEAT_SECONDS='nonsense'"):
+        leases.heartbeat_seconds()
 
 
 def s3_bucket_block(s3: Any, folder: str = "") -> S3Bucket:

@@ -144,8 +144,25 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
+# The csv module refuses cells over 128 KB by default; an inline image (image_base64, at most ~470 KB of text)
+# must reach the model, which names the field and its limit. Larger cells are refused naming the line.
+CSV_CELL_MAX_CHARS = 1024 * 1024
+
+
 def parse_csv(text: str) -> tuple[list[RawItem], list[ItemProblem]]:
+    if csv.field_size_limit() < CSV_CELL_MAX_CHARS:
+        csv.field_size_limit(CSV_CELL_MAX_CHARS)
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_csv_rows(reader)
+    except csv.Error as exc:
+        raise ManifestError(
+            f"CSV line {reader.line_num}: {exc} (a cell holds at most {CSV_CELL_MAX_CHARS:,} characters; give "
+            "large images by reference in clip.image_url)"
+        ) from None
+
+
+def _parse_csv_rows(reader: Any) -> tuple[list[RawItem], list[ItemProblem]]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:

@@ -151,3 +151,13 @@ def test_format_from_key() -> None:
     assert format_for_key("a.csv") == "csv"
     with pytest.raises(ManifestError, match="format"):
         format_for_key("a.txt")
+
+
+def test_csv_cells_beyond_the_cell_limit_are_refused_naming_the_line() -> None:
+    from flows.outputs.manifest import CSV_CELL_MAX_CHARS
+
+    fits = "A" * 300_000  # an inline image's base64 is longer than the csv module's default 128 KB cell
+    raws, problems = parse_csv(f"clip.prompt,clip.image_base64\nok,{fits}\n")
+    assert not problems and raws[0].overrides["clip"]["image_base64"] == fits
+    with pytest.raises(ManifestError, match=r"CSV line 3: .*field larger than field limit.*clip.image_url"):
+        parse_csv(f"clip.prompt\nok\n{'B' * (CSV_CELL_MAX_CHARS + 1)}\n")

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, GetJsonSchemaHandler, Tag, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Discriminator, Field, GetJsonSchemaHandler, Tag, field_validator, model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 
 from flows.models.rules import (
-    _TAKE_DESCRIPTION, IMAGE_BASE64_MAX_CHARS, IMAGE_URL_PATTERN, SEED_MAX, SEED_MIN, GatewayAspectRatio, GatewayModel,
-    GatewaySize, JimengAspectRatio, StrictModel,
+    _TAKE_DESCRIPTION, IMAGE_BASE64_MAX_CHARS, IMAGE_BASE64_MAX_KB, IMAGE_BASE64_RULE, IMAGE_REF_PATTERN,
+    IMAGE_URL_PATTERN, SEED_MAX, SEED_MIN, GatewayAspectRatio, GatewayModel, GatewaySize, JimengAspectRatio,
+    StrictModel,
 )
 from providers.gateway.models import model_rules
-from providers.jimeng.models import PROMPT_MAX_CHARS
+from providers.jimeng.models import (
+    IMAGE_MAX_LONG_SIDE, IMAGE_MAX_RATIO, IMAGE_MIN_SHORT_SIDE, PROMPT_MAX_CHARS, image_problem,
+)
+
+_JIMENG_IMAGE_RULES = (
+    f"JPEG or PNG, at most 4.7 MB, short side >= {IMAGE_MIN_SHORT_SIDE} px, long side <= {IMAGE_MAX_LONG_SIDE} px, "
+    f"long/short <= {IMAGE_MAX_RATIO:g}"
+)
 
 
 class JimengClipSpec(StrictModel):
@@ -23,16 +35,45 @@ class JimengClipSpec(StrictModel):
     provider: Literal["jimeng"] = Field("jimeng", description="Jimeng 3.0 Pro.")
     prompt: str = Field("", max_length=PROMPT_MAX_CHARS, description=f"Text prompt, at most {PROMPT_MAX_CHARS} characters.")
     image_url: str | None = Field(
-        None, pattern=IMAGE_URL_PATTERN, max_length=4096, description="First-frame image URL (image-to-video)."
+        None, pattern=IMAGE_REF_PATTERN, max_length=4096,
+        description=(
+            "First frame (image-to-video) by reference: an https:// URL, s3://bucket/key, or a key in the bucket of "
+            f"blocks.bucket. {_JIMENG_IMAGE_RULES}; fetched and checked before anything is paid for."
+        ),
     )
     image_base64: str | None = Field(
         None, max_length=IMAGE_BASE64_MAX_CHARS,
-        description="First-frame image, base64 JPEG/PNG (no data: prefix). Large images: use image_url.",
+        description=(
+            f"First frame inline, for small images only: base64 JPEG/PNG (no data: prefix) of at most "
+            f"{IMAGE_BASE64_MAX_KB} KB ({IMAGE_BASE64_MAX_CHARS:,} characters). Larger images: image_url."
+        ),
     )
     aspect_ratio: JimengAspectRatio = Field("16:9", description="16:9 4:3 1:1 3:4 9:16 21:9 (text-to-video).")
     frames: Literal[121, 241] = Field(121, description="Length: 121 frames = 5 s, 241 = 10 s.")
     seed: int = Field(-1, ge=SEED_MIN, le=SEED_MAX, description=f"Random seed, 0..{SEED_MAX}; -1 random.")
     take: int = Field(0, ge=0, le=1000, description=_TAKE_DESCRIPTION)
+
+    @field_validator("image_base64", mode="before")
+    @classmethod
+    def _small_inline_image(cls, value: object) -> object:
+        # Before max_length, so the message says the limit in KB and where a larger image goes.
+        if isinstance(value, str) and len(value) > IMAGE_BASE64_MAX_CHARS:
+            raise ValueError(f"{IMAGE_BASE64_RULE}; got {len(value):,} characters")
+        return value
+
+    @field_validator("image_base64", mode="after")
+    @classmethod
+    def _inline_image_rules(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be standard base64 (no data: prefix, no line breaks)") from None
+        problem = image_problem(raw)
+        if problem:
+            raise ValueError(f"{problem} (Jimeng takes {_JIMENG_IMAGE_RULES})")
+        return value
 
     @model_validator(mode="after")
     def _one_image(self) -> JimengClipSpec:
@@ -54,7 +95,8 @@ class GatewayClipSpec(StrictModel):
     model: GatewayModel = Field("grok-video-3", description="Gateway model.")
     prompt: str = Field("", max_length=4000, description="Text prompt.")
     image_url: str | None = Field(
-        None, pattern=IMAGE_URL_PATTERN, max_length=4096, description="First-frame / reference image URL."
+        None, pattern=IMAGE_URL_PATTERN, max_length=4096,
+        description="First-frame / reference image: an https:// URL the gateway fetches; checked before paying.",
     )
     aspect_ratio: GatewayAspectRatio = Field(
         "3:2", description="grok-video-3: 2:3 3:2 1:1; veo3 family and sora-2: 16:9 9:16."

@@ -42,8 +42,29 @@ BLOCK_NAME_PATTERN = r"^[a-z0-9-]{1,100}$"
 # VOD workflow template ids: letters, digits, -, _ and . (no spaces, no paths).
 TEMPLATE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 IMAGE_URL_PATTERN = r"^https?://[^\s/]+\S*$"
-# base64 of the largest image Jimeng takes (4.7 MB); Prefect's own parameter limit is lower still.
-IMAGE_BASE64_MAX_CHARS = 4 * -(-IMAGE_MAX_BYTES // 3)
+# A first frame by reference: an http(s) URL, s3://bucket/key, or a key in the production's bucket (no ':' so it
+# is never mistaken for a URL, no leading '/' or '.'). No look-arounds: pydantic's regex engine has none.
+IMAGE_REF_PATTERN = r"^(?:https?://[^\s/]+\S*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+|[A-Za-z0-9_][^\s:]*)$"
+# Inline base64 is for small images: a flow run's parameters are at most 512 KiB of JSON (Prefect's
+# server.api.max_parameter_size), so a 4.7 MB image can only come by reference. 350 KB leaves room for the rest.
+IMAGE_BASE64_MAX_KB = 350
+IMAGE_BASE64_MAX_CHARS = 4 * -(-IMAGE_BASE64_MAX_KB * 1024 // 3)
+IMAGE_BASE64_RULE = (
+    f"at most {IMAGE_BASE64_MAX_CHARS:,} characters (an image of {IMAGE_BASE64_MAX_KB} KB; a run's parameters are "
+    f"limited to 512 KB): give a larger image (up to {IMAGE_MAX_BYTES / 1024 / 1024:.1f} MB) by reference in "
+    "image_url (https URL, s3://bucket/key or a key in the bucket)"
+)
+
+
+def bucket_image(ref: str) -> tuple[str | None, str] | None:
+    """(bucket, key) of an image reference in a bucket: ``s3://bucket/key`` or a bare key (bucket None: the
+    production's bucket). None for an http(s) URL."""
+    if ref.startswith(("http://", "https://")):
+        return None
+    if ref.startswith("s3://"):
+        bucket, _, key = ref[len("s3://"):].partition("/")
+        return bucket, key
+    return None, ref
 
 
 def _unique(values: list[Any]) -> list[Any]:

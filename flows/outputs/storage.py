@@ -77,6 +77,36 @@ async def _s3(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
     return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
 
+class ObjectTooLargeError(ValueError):
+    """A small object (an input image) is over its limit; ``size`` is its length when the store said it."""
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        super().__init__(f"object is larger than {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+async def read_small_object(s3_client: Any, bucket: str, key: str, *, max_bytes: int) -> bytes:
+    """The bytes of an object of at most ``max_bytes`` (a first-frame image); ``ObjectTooLargeError`` past that,
+    without reading the rest. boto3's ``ClientError`` (NoSuchKey, AccessDenied...) passes through."""
+
+    def read() -> bytes:
+        response = s3_client.get_object(Bucket=bucket, Key=key)
+        body = response["Body"]
+        try:
+            length = response.get("ContentLength")
+            if isinstance(length, int) and length > max_bytes:
+                raise ObjectTooLargeError(length, max_bytes)
+            data = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise ObjectTooLargeError(None, max_bytes)
+        return data
+
+    return await _s3(read)
+
+
 def _content_type(response: httpx.Response, suffix: str) -> str:
     header = response.headers.get("content-type", "").split(";")[0].strip()
     if header and header not in ("application/octet-stream", "binary/octet-stream"):

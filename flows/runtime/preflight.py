@@ -10,7 +10,10 @@ What is checked (each at most once per run, per distinct value: see ``PreflightM
   that does not offer that action (answers ``InvalidActionOrVersion``) leaves the template unverified (logged);
 - Jimeng: ``CVSync2AsyncGetResult`` of a made-up task id (``not_found`` when the signature is accepted);
 - gateway: ``/v1/video/query`` of a made-up id (400 task-not-found when the key is accepted, 401 when not), and
-  the model is one listed in the gateway block's ``models`` field.
+  the model is one listed in the gateway block's ``models`` field;
+- a first-frame image given by reference (``clip.image_url``: an http(s) URL, ``s3://bucket/key`` or a key in the
+  production's bucket) is fetched (httpx / the bucket block's S3 client) and checked against the provider's rules:
+  reachable, format by magic bytes, size, dimensions (``check_image``).
 
 A failure raises ``PreflightError`` (a ``RequestValidationError``: a ``ValueError``, never retried) whose message
 names the block, field and value to fix, and never a secret. Nothing is billed: every call above is a read.
@@ -28,7 +31,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from flows.models import BlockRefs
+from flows.models.rules import bucket_image
 from providers.errors import (
     AuthError,
     InvalidRequestError,
@@ -37,6 +43,7 @@ from providers.errors import (
     RequestValidationError,
     TransportError,
 )
+from providers.jimeng.models import IMAGE_MAX_BYTES, image_kind, image_problem
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +393,118 @@ async def _check_model(refs: BlockRefs, memo: PreflightMemo, model: str) -> None
         )
 
 
+IMAGE_FIELD = "clip.image_url"
+IMAGE_FETCH_TIMEOUT = 30.0
+# The gateway page states no image limit: clipflow's own cap, so a check never downloads without bound.
+GATEWAY_IMAGE_MAX_BYTES = 20 * 1024 * 1024
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.2f} MB"
+
+
+def _image_limit(provider: str) -> int:
+    return IMAGE_MAX_BYTES if provider == "jimeng" else GATEWAY_IMAGE_MAX_BYTES
+
+
+def _too_large(shown: str, size: int | None, provider: str) -> PreflightError:
+    limit = _image_limit(provider)
+    rule = f"{limit / 1024 / 1024:.1f} MB" + ("" if provider == "jimeng" else " (clipflow's limit for gateway images)")
+    got = _mb(size) if size is not None else f"more than {_mb(limit)}"
+    return PreflightError(IMAGE_FIELD, f"{shown}: image must be at most {rule}, got {got}", provider=provider)
+
+
+def _gateway_image_problem(data: bytes) -> str | None:
+    webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return None if image_kind(data) or webp else "image must be JPEG, PNG or WebP"
+
+
+async def _fetch_url(url: str, shown: str, provider: str) -> bytes:
+    """GET the image as the provider will, without credentials; at most the provider's limit is read."""
+    limit = _image_limit(provider)
+    try:
+        async with httpx.AsyncClient(follow_redirects=True, timeout=IMAGE_FETCH_TIMEOUT) as http:
+            async with http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise PreflightError(
+                        IMAGE_FIELD,
+                        f"{shown} answered HTTP {response.status_code}: the provider downloads the image from this "
+                        "URL, so it must answer 200 without credentials (a public or signed URL)", provider=provider,
+                    )
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise _too_large(shown, int(declared), provider)
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > limit:
+                        raise _too_large(shown, None, provider)
+                return bytes(data)
+    except httpx.HTTPError as exc:
+        raise PreflightError(
+            IMAGE_FIELD, f"{shown} is unreachable ({type(exc).__name__}): the provider could not download it either",
+            provider=provider,
+        ) from None
+
+
+async def _read_bucket(block: Any, refs: BlockRefs, bucket: str, key: str, shown: str, provider: str) -> bytes:
+    from flows.outputs.storage import ObjectTooLargeError, read_small_object
+
+    where = _block(BUCKET_BLOCK, refs.bucket)
+    try:
+        return await read_small_object(
+            block.credentials.get_s3_client(), bucket, key, max_bytes=_image_limit(provider)
+        )
+    except ObjectTooLargeError as exc:
+        raise _too_large(shown, exc.size, provider) from None
+    except Exception as exc:  # noqa: BLE001 - botocore's error types vary by endpoint
+        response = getattr(exc, "response", None)
+        code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+        if code in ("NoSuchKey", "404", "NotFound"):
+            why = f"does not exist (read with the credentials of {where}): upload it first or fix the key"
+        elif code == "NoSuchBucket":
+            why = f"bucket {bucket!r} does not exist for the credentials of {where}"
+        elif code in ("AccessDenied", "403"):
+            why = f"cannot be read with the credentials of {where} ({code})"
+        else:
+            why = f"could not be read with the credentials of {where} ({code or type(exc).__name__})"
+        raise PreflightError(IMAGE_FIELD, f"{shown} {why}", provider=provider) from None
+
+
+async def fetch_image(refs: BlockRefs, ref: str, provider: str = "jimeng", memo: PreflightMemo | None = None) -> bytes:
+    """The bytes of the first frame ``ref`` (``clip.image_url``), checked against ``provider``'s rules; raises
+    ``PreflightError`` naming the field, the value (a URL without its query) and the rule."""
+    memo = memo or current_memo() or PreflightMemo()
+    where = bucket_image(ref)
+    if where is None:
+        from flows.outputs.storage import redact_url
+
+        shown = redact_url(ref)
+        data = await _fetch_url(ref, shown, provider)
+    else:
+        block = await _bucket_block(refs, memo)
+        bucket = where[0] or block.bucket_name
+        shown = f"s3://{bucket}/{where[1]}"
+        data = await _read_bucket(block, refs, bucket, where[1], shown, provider)
+    problem = image_problem(data) if provider == "jimeng" else _gateway_image_problem(data)
+    if problem:
+        raise PreflightError(IMAGE_FIELD, f"{shown}: {problem}", provider=provider)
+    return data
+
+
+async def check_image(refs: BlockRefs, memo: PreflightMemo, clip: Any) -> None:
+    """The clip's first frame by reference is reachable and within the provider's rules (once per image)."""
+    ref = getattr(clip, "image_url", None)
+    if not ref:
+        return
+    provider = getattr(clip, "provider", "jimeng")
+
+    async def run() -> None:
+        await fetch_image(refs, ref, provider, memo)  # the bytes are not kept: a batch may name many images
+
+    await memo.once("image", f"{provider}\n{refs.bucket}\n{ref}", run)
+
+
 # --- entry points --------------------------------------------------------------------------------------------
 
 
@@ -413,6 +532,8 @@ async def preflight(
     # Cheap and local first: blocks, then the bucket, then one read per provider and per value.
     await check_blocks(refs, gateway="gateway" in wanted, memo=memo)
     await check_bucket(refs, memo)
+    if clip is not None:
+        await check_image(refs, memo, clip)
     await check_vod(refs, memo, space_name)
     if template_id:
         await check_template(refs, memo, template_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 from typing import Any
@@ -10,6 +11,7 @@ from prefect import flow, task
 from prefect.logging import get_run_logger
 
 from flows.models import BlockRefs, ClipSpec, GatewayClipSpec, GeneratedClip, ImportedClip, JimengClipSpec, StoredClip
+from flows.models.rules import bucket_image
 from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
@@ -88,13 +90,22 @@ UPLOAD_STATUS = JobPoll[Any](
 )
 
 
-def build_clip_request(spec: ClipSpec) -> JimengVideoRequest | GatewayVideoRequest:
-    """Validate the spec into the provider's request model; raises RequestValidationError naming the field."""
+def build_clip_request(spec: ClipSpec, first_frame: bytes | None = None) -> JimengVideoRequest | GatewayVideoRequest:
+    """Validate the spec into the provider's request model; raises RequestValidationError naming the field.
+
+    A Jimeng first frame in the bucket (``image_url`` = ``s3://…`` or a key) stays a ``first_frame_ref`` (never
+    sent) until its bytes are given as ``first_frame``: then it goes as base64. A URL goes as is (Jimeng fetches)."""
     if isinstance(spec, JimengClipSpec):
+        in_bucket = bool(spec.image_url) and bucket_image(spec.image_url or "") is not None
+        url = spec.image_url if spec.image_url and not in_bucket else None
+        inline = spec.image_base64
+        if in_bucket and first_frame is not None:
+            inline = base64.b64encode(first_frame).decode("ascii")
         return JimengVideoRequest(
             prompt=spec.prompt or None,
-            image_urls=[spec.image_url] if spec.image_url else None,
-            binary_data_base64=[spec.image_base64] if spec.image_base64 else None,
+            image_urls=[url] if url else None,
+            binary_data_base64=[inline] if inline else None,
+            first_frame_ref=spec.image_url if in_bucket and first_frame is None else None,
             frames=spec.frames,
             aspect_ratio=spec.aspect_ratio,
             seed=spec.seed,
@@ -114,9 +125,17 @@ async def clip_fingerprint(spec: ClipSpec, refs: BlockRefs) -> str:
     request = build_clip_request(spec)
     creds = await (resources.volcengine(refs) if spec.provider == "jimeng" else resources.gateway(refs))
     wire = request.to_wire()
+    if isinstance(request, JimengVideoRequest) and request.first_frame_ref:
+        # A bucket image is bought by reference (like a URL): its full s3:// name, whatever bucket a key meant.
+        wire = {**wire, "clipflow.first_frame": await _bucket_uri(request.first_frame_ref, refs)}
     if spec.take:  # a deliberate new take is a new purchase; take 0 keeps the fingerprints of earlier versions
         wire = {**wire, "clipflow.take": spec.take}
     return fingerprint(spec.provider, "submit", wire, resources.account_id(creds))
+
+
+async def _bucket_uri(ref: str, refs: BlockRefs) -> str:
+    bucket, key = bucket_image(ref) or (None, ref)
+    return f"s3://{bucket or (await resources.bucket(refs)).name}/{key}"
 
 
 def _new_take_hint(spec: ClipSpec) -> str:
@@ -132,6 +151,11 @@ async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> Submitted
     """Pay for one generation, at most once per request fingerprint."""
     request = build_clip_request(spec)
     if isinstance(request, JimengVideoRequest):
+        if request.first_frame_ref:
+            from flows.runtime.preflight import fetch_image
+
+            # Read once for this submit and checked again: the bytes sent are the bytes checked.
+            request = build_clip_request(spec, await fetch_image(refs, request.first_frame_ref, "jimeng"))
         return await buy(JIMENG_SUBMIT, request, fp=fp, refs=refs)
     return await buy(GATEWAY_CREATE, request, fp=fp, refs=refs)
 
@@ -148,7 +172,10 @@ async def _result_url(job: SubmittedJob, refs: BlockRefs, new_take: str) -> str:
     return url
 
 
-@task(**retry_options(), **cached_task_options(lambda p: f"clipflow-collect-{p['job'].provider}-{p['job'].job_id}"))
+@task(
+    task_run_name="store_clip-{job.provider}-{job.job_id}",
+    **retry_options(), **cached_task_options(lambda p: f"clipflow-collect-{p['job'].provider}-{p['job'].job_id}"),
+)
 async def collect_clip(job: SubmittedJob, refs: BlockRefs, new_take: str = "") -> StoredClip:
     """Wait for the generation, then stream it into the bucket before the URL expires (1 h for Jimeng).
 
@@ -173,7 +200,10 @@ async def collect_clip(job: SubmittedJob, refs: BlockRefs, new_take: str = "") -
     return StoredClip(bucket=stored.bucket, key=stored.key, size=stored.size, sha256=stored.sha256, source_job_id=job.job_id)
 
 
-@task(**retry_options(), **cached_task_options(lambda p: f"clipflow-import-{p['space_name']}-{p['clip'].sha256}"))
+@task(
+    task_run_name="import_clip-{space_name}",
+    **retry_options(), **cached_task_options(lambda p: f"clipflow-import-{p['space_name']}-{p['clip'].sha256}"),
+)
 async def import_clip_to_vod(clip: StoredClip, space_name: str, refs: BlockRefs) -> ImportedClip:
     """UploadMediaByUrl with a presigned bucket URL, then wait for the Vid. Cached by content hash + space."""
     creds = await resources.volcengine(refs)

@@ -104,6 +104,11 @@ class JimengClient(AsyncApiClient):
     async def submit_task(self, req: JimengVideoRequest) -> str:
         """Submit a generation (paid, not idempotent) and return its task_id."""
         validate_request(req)
+        if req.first_frame_ref:  # never sent: the vendor could not fetch it
+            raise RequestValidationError(
+                "first_frame_ref", "fetch the image into binary_data_base64 (or give image_urls) before submitting",
+                provider=PROVIDER, action=SUBMIT_ACTION,
+            )
         body = await self._call(SUBMIT_ACTION, req.to_wire(), idempotent=False)
         data = body.get("data")
         task_id = data.get("task_id") if isinstance(data, dict) else None

@@ -45,6 +45,9 @@ class JimengVideoRequest(WireModel):
     seed: int | None = None  # vendor default -1 (random)
     frames: int | None = None  # vendor default 121
     aspect_ratio: str | None = None  # vendor default "16:9"; ignored by the vendor for image-to-video
+    # Not sent: a first frame the caller still has to fetch (an object in its own bucket). It counts as the
+    # image in ``validate_request``; ``JimengClient.submit_task`` refuses a request that still carries one.
+    first_frame_ref: str | None = Field(default=None, exclude=True)
 
     @field_validator("image_urls", "binary_data_base64", mode="after")
     @classmethod
@@ -111,7 +114,9 @@ def validate_request(req: JimengVideoRequest) -> None:
     has_prompt = bool(prompt and prompt.strip())
     if req.image_urls and req.binary_data_base64:
         raise _invalid("binary_data_base64", "give image_urls or binary_data_base64, not both")
-    images = req.image_urls or req.binary_data_base64
+    if req.first_frame_ref and (req.image_urls or req.binary_data_base64):
+        raise _invalid("first_frame_ref", "give one first frame: a reference, image_urls or binary_data_base64")
+    images = req.image_urls or req.binary_data_base64 or ([req.first_frame_ref] if req.first_frame_ref else None)
     if not images and not has_prompt:
         # "文生视频场景必选" + "图片和prompt二选一必选": with no image the prompt is what is generated from.
         raise _invalid("prompt", "required for text-to-video: give a non-empty prompt, an image, or both")
@@ -143,21 +148,30 @@ def _check_image_bytes(encoded: str) -> None:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise _invalid(field, "must be standard base64 (no data: prefix, no line breaks)") from None
+    problem = image_problem(raw)
+    if problem:
+        raise _invalid(field, problem)
+
+
+def image_problem(raw: bytes) -> str | None:
+    """The page's first-frame rules (JPEG/PNG, at most 4.7 MB, 320..4096 px, long/short <= 3) applied to the
+    bytes of an image: None when they hold, else the rule that fails and what the image is."""
     if len(raw) > IMAGE_MAX_BYTES:
-        raise _invalid(field, f"image must be at most 4.7 MB, got {len(raw) / 1024 / 1024:.2f} MB")
+        return f"image must be at most 4.7 MB, got {len(raw) / 1024 / 1024:.2f} MB"
     kind = image_kind(raw)
     if kind is None:
-        raise _invalid(field, "image must be JPEG or PNG")
+        return "image must be JPEG or PNG"
     size = image_size(raw)
     if size is None:
-        raise _invalid(field, f"could not read the {kind} image dimensions (truncated or corrupt header)")
+        return f"could not read the {kind} image dimensions (truncated or corrupt header)"
     short, long_ = sorted(size)
     if short < IMAGE_MIN_SHORT_SIDE:
-        raise _invalid(field, f"image short side must be >= {IMAGE_MIN_SHORT_SIDE} px, got {size[0]}x{size[1]}")
+        return f"image short side must be >= {IMAGE_MIN_SHORT_SIDE} px, got {size[0]}x{size[1]}"
     if long_ > IMAGE_MAX_LONG_SIDE:
-        raise _invalid(field, f"image long side must be <= {IMAGE_MAX_LONG_SIDE} px, got {size[0]}x{size[1]}")
+        return f"image long side must be <= {IMAGE_MAX_LONG_SIDE} px, got {size[0]}x{size[1]}"
     if long_ / short > IMAGE_MAX_RATIO:
-        raise _invalid(field, f"image long/short side ratio must be <= 3, got {size[0]}x{size[1]}")
+        return f"image long/short side ratio must be <= 3, got {size[0]}x{size[1]}"
+    return None
 
 
 # --- image headers: enough of PNG and JPEG to read the dimensions, no imaging library needed ----------------

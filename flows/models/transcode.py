@@ -1,43 +1,211 @@
-"""The transcode stage's parameters and result."""
+"""The transcode stage's parameters and result.
+
+Every StartWorkflow override of the vendor page (``Input.OverrideParams``: Logo, Snapshot, TranscodeAudio,
+TranscodeVideo) has a field here, as small nested models the Prefect form renders as sections. Rules a JSON
+schema can carry are in the schema (Prefect refuses at Submit); cross-field ones are validators.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from flows.models.rules import TEMPLATE_ID_PATTERN, StrictModel
 from providers.states import JobState
 
+CLIP_MAX_MS = 86_400_000
+CALLBACK_ARGS_MAX_BYTES = 512  # StartWorkflow.CallbackArgs (vendor page)
+SNAPSHOT_SIZE_MAX = 4096  # SnapshotOverride.Width/Height: [0, 4096]
+
+# Output path variables of the vendor's "custom output file path" page (doc 4/130881); {{count}}, {{width}} and
+# {{height}} exist for snapshots only.
+FILE_NAME_VARIABLES = ("fileName", "fileTitle", "filePrefix", "vid", "templateId", "random", "outFormat")
+SNAPSHOT_FILE_NAME_VARIABLES = (*FILE_NAME_VARIABLES, "count", "width", "height")
+
+
+def _file_name_pattern(variables: tuple[str, ...]) -> str:
+    # Fixed parts: letters, digits, - _ . and / between folders; never a leading / (no absolute paths).
+    var = r"\{\{(?:" + "|".join(variables) + r")\}\}"
+    return rf"^(?:[A-Za-z0-9_.-]|{var})(?:[A-Za-z0-9_./-]|{var}){{0,254}}$"
+
+
+FILE_NAME_PATTERN = _file_name_pattern(FILE_NAME_VARIABLES)
+SNAPSHOT_FILE_NAME_PATTERN = _file_name_pattern(SNAPSHOT_FILE_NAME_VARIABLES)
+_FILE_NAME_HELP = (
+    "Output file path: letters, digits, - _ . / and the variables {{fileTitle}} {{fileName}} {{filePrefix}} "
+    "{{vid}} {{templateId}} (the workflow id) {{random}} {{outFormat}}; no leading /, no '..'. "
+)
+
+
+def _no_parent_folder(value: str | None) -> str | None:
+    if value is not None and (".." in value or "//" in value):
+        raise ValueError("must not contain '..' or '//' (a path inside the space, never above it)")
+    return value
+
+
+FileName = Annotated[str | None, AfterValidator(_no_parent_folder)]
+
+
+def _template_ids(description: str) -> Any:
+    return Field(
+        ["All"], min_length=1, max_length=20, json_schema_extra={"uniqueItems": True},
+        description=description + " 'All' = every template of that kind in the workflow.",
+    )
+
+
+def _clip_order(start: int | None, end: int | None, prefix: str = "clip_") -> None:
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"{prefix}end_ms: must be after {prefix}start_ms ({start}), got {end}")
+
+
+def _unique_ids(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"must not repeat a value (got {ids})")
+    return ids
+
+
+TemplateIds = Annotated[list[Annotated[str, Field(pattern=TEMPLATE_ID_PATTERN)]], AfterValidator(_unique_ids)]
+
+
+class VideoOverride(StrictModel):
+    """TranscodeVideo override: where the video renditions go (the clip is ``clip_start_ms``/``clip_end_ms``)."""
+
+    model_config = ConfigDict(title="Video renditions")
+
+    template_ids: TemplateIds = _template_ids("Video transcode templates this applies to.")
+    file_name: FileName = Field(None, pattern=FILE_NAME_PATTERN, max_length=255, description=_FILE_NAME_HELP)
+    logo_template_id: str | None = Field(
+        None, pattern=TEMPLATE_ID_PATTERN, description="Watermark (logo) template to burn into these renditions."
+    )
+
+
+class AudioOverride(StrictModel):
+    """TranscodeAudio override: clip and output path of the audio-only renditions."""
+
+    model_config = ConfigDict(title="Audio renditions")
+
+    template_ids: TemplateIds = _template_ids("Audio transcode templates this applies to.")
+    clip_start_ms: int | None = Field(None, ge=0, le=CLIP_MAX_MS, description="Clip the audio from this time (ms).")
+    clip_end_ms: int | None = Field(None, ge=1, le=CLIP_MAX_MS, description="Clip the audio up to this time (ms).")
+    file_name: FileName = Field(None, pattern=FILE_NAME_PATTERN, max_length=255, description=_FILE_NAME_HELP)
+
+    @model_validator(mode="after")
+    def _order(self) -> AudioOverride:
+        _clip_order(self.clip_start_ms, self.clip_end_ms)
+        return self
+
+
+class SnapshotOverride(StrictModel):
+    """Snapshot override: which frames the workflow's snapshot templates take and where they go."""
+
+    model_config = ConfigDict(title="Snapshots")
+
+    template_ids: TemplateIds = _template_ids("Snapshot templates this applies to.")
+    file_name: FileName = Field(
+        None, pattern=SNAPSHOT_FILE_NAME_PATTERN, max_length=255,
+        description=_FILE_NAME_HELP + "Snapshots also: {{count}} {{width}} {{height}}.",
+    )
+    file_index: FileName = Field(
+        None, pattern=SNAPSHOT_FILE_NAME_PATTERN, max_length=255, description="Index file path (sample snapshots)."
+    )
+    offset_time_ms: int | None = Field(
+        None, ge=0, le=CLIP_MAX_MS, description="Time between snapshots (ms): poster, animated and looping types."
+    )
+    sample_offsets_s: list[Annotated[float, Field(ge=0, le=CLIP_MAX_MS / 1000)]] | None = Field(
+        None, max_length=100, description="Sample snapshot times (seconds)."
+    )
+    offset_time_list_ms: list[Annotated[int, Field(ge=0, le=CLIP_MAX_MS)]] | None = Field(
+        None, max_length=100, description="Animated snapshot times (ms): Dynpost templates."
+    )
+    width: int | None = Field(
+        None, ge=0, le=SNAPSHOT_SIZE_MAX, description="Sample snapshot width (px); 0 = scale from the height."
+    )
+    height: int | None = Field(
+        None, ge=0, le=SNAPSHOT_SIZE_MAX, description="Sample snapshot height (px); 0 = scale from the width."
+    )
+
+
+_RUN_DESCRIPTION = (
+    "Raise it to deliberately pay for a new workflow run of the same request (e.g. after changing the "
+    "template in the VOD console): a new run number is a new ClientToken and cache key. 0 = the first run; "
+    "an unchanged spec never pays twice."
+)
+
 
 class TranscodeSpec(StrictModel):
+    """StartWorkflow: the VOD workflow (transcode template) and the overrides of this run."""
+
+    model_config = ConfigDict(title="Transcode")
+
     template_id: str = Field(
         "demo-transcode-template", pattern=TEMPLATE_ID_PATTERN, description="VOD workflow (transcode template) id."
     )
     watermark_text: str | None = Field(
-        None, max_length=200, description="Text for the template's text watermark variable."
+        None, max_length=200,
+        description="Text for the template's text-watermark variable (its key is read from the template).",
     )
-    clip_start_ms: int | None = Field(None, ge=0, le=86_400_000, description="Clip the output from this time (ms).")
-    clip_end_ms: int | None = Field(None, ge=0, le=86_400_000, description="Clip the output up to this time (ms).")
+    watermark_variable: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="The watermark variable's key, when the template has several (default: its only one).",
+    )
+    logo_template_id: str = Field(
+        "All", pattern=TEMPLATE_ID_PATTERN, description="Watermark template the text goes to; All = every one."
+    )
+    clip_start_ms: int | None = Field(None, ge=0, le=CLIP_MAX_MS, description="Clip the video from this time (ms).")
+    clip_end_ms: int | None = Field(None, ge=0, le=CLIP_MAX_MS, description="Clip the video up to this time (ms).")
+    video: VideoOverride | None = Field(None, description="Video renditions: templates, output path, watermark.")
+    audio: AudioOverride | None = Field(None, description="Audio renditions: templates, clip, output path.")
+    snapshot: SnapshotOverride | None = Field(None, description="Snapshots: times, size, output path.")
+    callback_args: str | None = Field(
+        None, max_length=CALLBACK_ARGS_MAX_BYTES,
+        description="Passed back in the WorkflowComplete event (at most 512 bytes). Never put a secret here.",
+    )
     priority: int = Field(0, ge=-5, le=5, description="Workflow priority, -5..5.")
     low_priority: bool = Field(False, description="Use idle-time (cheaper, slower) transcoding.")
+    run: int = Field(0, ge=0, le=1000, description=_RUN_DESCRIPTION)
 
     @model_validator(mode="after")
-    def _clip_order(self) -> TranscodeSpec:
-        start, end = self.clip_start_ms, self.clip_end_ms
-        if start is not None and end is not None and end <= start:
-            raise ValueError(f"clip_end_ms: must be after clip_start_ms ({start}), got {end}")
+    def _rules(self) -> TranscodeSpec:
+        _clip_order(self.clip_start_ms, self.clip_end_ms)
+        if self.callback_args is not None and len(self.callback_args.encode()) > CALLBACK_ARGS_MAX_BYTES:
+            raise ValueError(f"callback_args: must be at most {CALLBACK_ARGS_MAX_BYTES} bytes (UTF-8)")
+        if self.watermark_variable and not self.watermark_text:
+            raise ValueError("watermark_variable: set watermark_text too (the variable needs a value)")
         return self
 
 
 class TranscodeOutput(BaseModel):
+    """One rendition, as the workflow reported it. Never a signed URL: ids and store URIs only."""
+
     file_id: str | None = None
     store_uri: str | None = None
+    file_name: str | None = None  # the path inside the space's bucket (StoreUri without the bucket)
     format: str | None = None
-    duration: float | None = None
-    size: int | None = None
+    file_type: str | None = None  # video | audio
+    definition: str | None = None
+    template_id: str | None = None
+    duration: float | None = None  # seconds
+    size: int | None = None  # bytes
+    width: int | None = None
+    height: int | None = None
+    bitrate: int | None = None
+    md5: str | None = None
+    logo_type: str | None = None
+
+
+class SnapshotOutput(BaseModel):
+    type: str | None = None  # Poster, Sample, Sprite, Dynpost ...
+    template_id: str | None = None
+    store_uris: list[str] = []
+    width: int | None = None
+    height: int | None = None
 
 
 class TranscodeResult(BaseModel):
     run_id: str
     status: JobState
     outputs: list[TranscodeOutput] = []
-
+    snapshots: list[SnapshotOutput] = []
+    template_id: str | None = None
+    run: int = 0

@@ -1,4 +1,9 @@
-"""Stage 3: StartWorkflow (transcode template with overrides), waited on until it finishes."""
+"""Stage 3: StartWorkflow (transcode template with overrides), waited on until it finishes.
+
+Every override of the vendor page is built from ``TranscodeSpec``. The text watermark goes under the template's
+own variable key, read with the free GetWorkflowTemplate before anything is paid. ``spec.run`` is the deliberate
+re-run knob: it is part of the fingerprint (so of the cache key and the ClientToken), never sent to the vendor.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,22 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.models import BlockRefs, TranscodeOutput, TranscodeResult, TranscodeSpec
+from flows.models import BlockRefs, SnapshotOutput, TranscodeOutput, TranscodeResult, TranscodeSpec
+from flows.outputs.artifacts import publish_renditions
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
 from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
 from flows.runtime.journal import SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
+from providers.errors import InvalidRequestError, NotFoundError, RequestValidationError
 from providers.vod.models import StartWorkflowRequest
+from providers.vod.models_workflow import WorkflowExecutionResult
+
+TEMPLATE_ACTION = "GetWorkflowTemplate"
+# Only local validation (validate_production) builds a request before the template was read: the stage itself
+# always sends the template's own key.
+UNRESOLVED_LOGO_KEY = "input_text"
 
 
 async def _start(client: Any, request: StartWorkflowRequest) -> Receipt:
@@ -28,57 +41,217 @@ WORKFLOW_RUN = JobPoll[Any](
 )
 
 
-def build_workflow_request(vid: str, space_name: str, spec: TranscodeSpec, client_token: str = "") -> StartWorkflowRequest:
+def _clip(start: int | None, end: int | None) -> dict[str, int] | None:
+    if start is None and end is None:
+        return None
+    return {"StartTime": start or 0, "EndTime": end or 0}  # EndTime 0: to the end of the video
+
+
+def _drop_none(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def build_overrides(spec: TranscodeSpec, logo_variable: str | None = None) -> dict[str, Any]:
+    """Input.OverrideParams of the vendor page, from the spec; an override with nothing to say is left out."""
     overrides: dict[str, Any] = {}
     if spec.watermark_text:
-        overrides["Logo"] = [{"TemplateId": "All", "Vars": {"input_text": spec.watermark_text}}]
-    if spec.clip_start_ms is not None or spec.clip_end_ms is not None:
-        clip = {"StartTime": spec.clip_start_ms or 0, "EndTime": spec.clip_end_ms or 0}
-        overrides["TranscodeVideo"] = [{"TemplateId": ["All"], "Clip": clip}]
+        key = logo_variable or spec.watermark_variable or UNRESOLVED_LOGO_KEY
+        overrides["Logo"] = [{"TemplateId": spec.logo_template_id, "Vars": {key: spec.watermark_text}}]
+    video = spec.video
+    video_item = _drop_none({
+        "Clip": _clip(spec.clip_start_ms, spec.clip_end_ms),
+        "FileName": video.file_name if video else None,
+        "LogoTemplateId": video.logo_template_id if video else None,
+    })
+    if video_item:
+        overrides["TranscodeVideo"] = [{"TemplateId": list(video.template_ids) if video else ["All"], **video_item}]
+    audio = spec.audio
+    audio_item = _drop_none({
+        "Clip": _clip(audio.clip_start_ms, audio.clip_end_ms), "FileName": audio.file_name,
+    }) if audio else {}
+    if audio and audio_item:
+        overrides["TranscodeAudio"] = [{"TemplateId": list(audio.template_ids), **audio_item}]
+    shot = spec.snapshot
+    if shot and (item := _drop_none({
+        "FileName": shot.file_name, "FileIndex": shot.file_index, "OffsetTime": shot.offset_time_ms,
+        "SampleOffsets": shot.sample_offsets_s, "OffsetTimeList": shot.offset_time_list_ms,
+        "Width": shot.width, "Height": shot.height,
+    })):
+        overrides["Snapshot"] = [{"TemplateId": list(shot.template_ids), **item}]
+    return overrides
+
+
+def build_workflow_request(
+    vid: str, space_name: str, spec: TranscodeSpec, client_token: str = "", *, logo_variable: str | None = None
+) -> StartWorkflowRequest:
+    overrides = build_overrides(spec, logo_variable)
     return StartWorkflowRequest(
         vid=vid,
         template_id=spec.template_id,
         input={"OverrideParams": overrides} if overrides else None,
         priority=spec.priority,
+        callback_args=spec.callback_args,
         enable_low_priority=spec.low_priority,
         client_token=client_token or None,
     )
 
 
-def workflow_fingerprint(vid: str, space_name: str, spec: TranscodeSpec, account: str) -> str:
-    return fingerprint("vod", "StartWorkflow", build_workflow_request(vid, space_name, spec).to_wire(), account)
+def workflow_fingerprint(
+    vid: str, space_name: str, spec: TranscodeSpec, account: str, *, logo_variable: str | None = None
+) -> str:
+    wire = build_workflow_request(vid, space_name, spec, logo_variable=logo_variable).to_wire()
+    if spec.run:  # the re-run knob: a new purchase of the same request (run 0 keeps the historic fingerprint)
+        wire = {**wire, "clipflow.run": spec.run}
+    return fingerprint("vod", "StartWorkflow", wire, account)
 
 
-@task(**retry_options(), **cached_task_options(lambda p: f"clipflow-workflow-{p['fp']}"))
-async def submit_transcode_workflow(vid: str, space_name: str, spec: TranscodeSpec, refs: BlockRefs, fp: str) -> SubmittedJob:
+# --- the template's own watermark variable ---------------------------------------------------------------
+
+
+def logo_variables(template: dict[str, Any]) -> dict[str, list[str]]:
+    """Watermark template id -> its text variable keys, wherever the workflow template lists them (an object
+    with ``Vars``: a list of keys, of ``{Key}`` objects, or a key -> default map). Image logos are skipped."""
+    found: dict[str, list[str]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for value in node:
+                walk(value)
+            return
+        if not isinstance(node, dict):
+            return
+        names = node.get("Vars", node.get("Variables"))
+        kind = str(node.get("LogoType") or node.get("Type") or "text").lower()
+        if names is not None and kind == "text":
+            keys = list(names) if isinstance(names, dict) else [
+                n if isinstance(n, str) else n.get("Key") if isinstance(n, dict) else None for n in names
+            ]
+            bucket = found.setdefault(str(node.get("TemplateId") or "All"), [])
+            bucket.extend(k for k in keys if isinstance(k, str) and k and k not in bucket)
+        for key, value in node.items():
+            if key not in ("Vars", "Variables"):
+                walk(value)
+
+    walk(template)
+    return found
+
+
+def choose_logo_variable(spec: TranscodeSpec, template: dict[str, Any]) -> str:
+    """The key the text goes under, or a refusal naming the field to fix."""
+
+    def refuse(field: str, rule: str) -> RequestValidationError:
+        return RequestValidationError(f"transcode.{field}", rule, provider="vod", action=TEMPLATE_ACTION)
+
+    logos = logo_variables(template)
+    if spec.logo_template_id != "All":
+        if spec.logo_template_id not in logos:
+            raise refuse("logo_template_id", f"workflow template {spec.template_id!r} has no text watermark "
+                         f"{spec.logo_template_id!r} (its text watermarks: {sorted(logos) or 'none'})")
+        keys = logos[spec.logo_template_id]
+    else:
+        keys = list(dict.fromkeys(k for ks in logos.values() for k in ks))
+    if not keys:
+        raise refuse("watermark_text", f"workflow template {spec.template_id!r} has no text-watermark variable to "
+                     "put the text in: leave watermark_text empty or use a template with a text watermark")
+    if spec.watermark_variable:
+        if spec.watermark_variable not in keys:
+            raise refuse("watermark_variable", f"the template's text-watermark variables are {keys}, "
+                         f"not {spec.watermark_variable!r}")
+        return spec.watermark_variable
+    if len(keys) > 1:
+        raise refuse("watermark_variable", f"the template has several text-watermark variables {keys}: name one")
+    return keys[0]
+
+
+@task(task_run_name="read_template-{spec.template_id}", **retry_options())
+async def resolve_logo_variable(spec: TranscodeSpec, refs: BlockRefs) -> str | None:
+    """Read the template (free) and choose the watermark key; None when there is no watermark text."""
+    if not spec.watermark_text:
+        return None
+    try:
+        async with await resources.client("vod", refs) as vod, quota_slot("vod", TEMPLATE_ACTION):
+            template = await vod.get_workflow_template(spec.template_id)
+    except (NotFoundError, InvalidRequestError) as exc:
+        if exc.code != "InvalidActionOrVersion":
+            raise RequestValidationError("transcode.template_id", f"workflow template {spec.template_id!r} "
+                                         f"cannot be read ({exc.code or exc})", provider="vod",
+                                         action=TEMPLATE_ACTION) from None
+        if spec.watermark_variable:  # this endpoint cannot tell: trust the key the user named
+            return spec.watermark_variable
+        raise RequestValidationError(
+            "transcode.watermark_variable", f"this VOD endpoint does not offer {TEMPLATE_ACTION}, so the template's "
+            "watermark variable cannot be read: name it", provider="vod", action=TEMPLATE_ACTION,
+        ) from None
+    return choose_logo_variable(spec, template)
+
+
+# --- paying and collecting ---------------------------------------------------------------------------------
+
+
+@task(
+    task_run_name="start_workflow-{spec.template_id}",
+    **retry_options(), **cached_task_options(lambda p: f"clipflow-workflow-{p['fp']}"),
+)
+async def submit_transcode_workflow(
+    vid: str, space_name: str, spec: TranscodeSpec, refs: BlockRefs, fp: str, logo_variable: str | None = None
+) -> SubmittedJob:
     """StartWorkflow with a ClientToken derived from the request: the provider itself deduplicates a repeat,
     so even an answer lost in transit is safe to send again."""
-    request = build_workflow_request(vid, space_name, spec, client_token=f"clipflow-{fp[:48]}")
+    request = build_workflow_request(
+        vid, space_name, spec, client_token=f"clipflow-{fp[:48]}", logo_variable=logo_variable
+    )
     return await buy(START_WORKFLOW, request, fp=fp, refs=refs)
 
 
-@task(**retry_options(), **cached_task_options(lambda p: f"clipflow-workflow-result-{p['job'].job_id}"))
-async def wait_transcode_workflow(job: SubmittedJob, refs: BlockRefs) -> TranscodeResult:
+def collect_result(run_id: str, status: Any, result: WorkflowExecutionResult, spec: TranscodeSpec) -> TranscodeResult:
+    """Every rendition and snapshot the run reported, by id and store URI (never a signed URL)."""
+    outputs = [
+        TranscodeOutput(
+            file_id=t.file_id, store_uri=t.store_uri, file_name=t.file_name, format=t.format, file_type=t.file_type,
+            definition=t.definition, template_id=t.template_id, duration=t.duration, size=t.size,
+            width=t.width or (t.video_stream_meta.width if t.video_stream_meta else None),
+            height=t.height or (t.video_stream_meta.height if t.video_stream_meta else None),
+            bitrate=t.bitrate, md5=t.md5, logo_type=t.logo_type,
+        )
+        for t in result.transcode_infos
+    ]
+    snapshots = [
+        SnapshotOutput(
+            type=s.type, template_id=s.template_id, store_uris=s.store_uris,
+            width=s.detail.get("Width"), height=s.detail.get("Height"),
+        )
+        for s in result.snapshot_infos
+    ]
+    return TranscodeResult(
+        run_id=run_id, status=status, outputs=outputs, snapshots=snapshots, template_id=spec.template_id, run=spec.run
+    )
+
+
+@task(
+    task_run_name="wait_workflow-{job.job_id}",
+    **retry_options(), **cached_task_options(lambda p: f"clipflow-workflow-result-{p['job'].job_id}"),
+)
+async def wait_transcode_workflow(
+    job: SubmittedJob, refs: BlockRefs, spec: TranscodeSpec | None = None
+) -> TranscodeResult:
     execution = await watch(WORKFLOW_RUN, job.job_id, refs=refs, describe=f"VOD workflow run {job.job_id}")
     async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetWorkflowExecutionResult"):
         result = await vod.get_workflow_execution_result(job.job_id)
-    outputs = [
-        TranscodeOutput(
-            file_id=t.file_id, store_uri=t.store_uri, format=t.format,
-            duration=getattr(t, "duration", None), size=getattr(t, "size", None),
-        )
-        for t in (result.transcode_infos or [])
-    ]
-    return TranscodeResult(run_id=job.job_id, status=execution.state, outputs=outputs)
+    return collect_result(job.job_id, execution.state, result, spec or TranscodeSpec())
 
 
 @flow(name="start-transcode-workflow", log_prints=True)
 async def start_transcode_workflow(
-    vid: str, space_name: str = "demo", spec: TranscodeSpec | None = None, blocks: BlockRefs | None = None
+    vid: str, space_name: str = "demo", spec: TranscodeSpec | None = None, blocks: BlockRefs | None = None,
+    title: str | None = None,
 ) -> TranscodeResult:
-    """Start the transcode workflow for ``vid`` and return its outputs once it finishes."""
+    """Start the transcode workflow for ``vid`` and return its renditions once it finishes. The renditions
+    table artifact is keyed by ``title`` (the production's), else by the source video."""
     refs, spec = blocks or BlockRefs(), spec or TranscodeSpec()
     creds = await resources.volcengine(refs)
-    fp = workflow_fingerprint(vid, space_name, spec, resources.account_id(creds))
-    job = await submit_transcode_workflow(vid, space_name, spec, refs, fp)
-    return await wait_transcode_workflow(job, refs)
+    logo_variable = await resolve_logo_variable(spec, refs)  # before paying: a refusal costs nothing
+    fp = workflow_fingerprint(vid, space_name, spec, resources.account_id(creds), logo_variable=logo_variable)
+    job = await submit_transcode_workflow(vid, space_name, spec, refs, fp, logo_variable)
+    result = await wait_transcode_workflow(job, refs, spec)
+    await publish_renditions(result, title or f"transcode-{vid}")
+    return result

@@ -23,6 +23,7 @@ from providers.vod.models_base import (
 
 CALLBACK_ARGS_MAX_BYTES = 512
 CLIENT_TOKEN_MAX = 64
+SNAPSHOT_SIZE_MAX = 4096
 
 
 class DirectUrl(VodParams):
@@ -33,7 +34,16 @@ class DirectUrl(VodParams):
 
 class ClipRange(OpenVodParams):
     start_time: int | None = None  # ms
-    end_time: int | None = None
+    end_time: int | None = None  # ms; 0 (the vendor's example) = to the end
+
+    @model_validator(mode="after")
+    def _order(self) -> ClipRange:
+        start, end = self.start_time or 0, self.end_time or 0
+        if start < 0 or end < 0:
+            raise rule_error("StartTime and EndTime must be >= 0", "StartTime/EndTime")
+        if end and end <= start:
+            raise rule_error(f"EndTime ({end}) must be after StartTime ({start})", "EndTime")
+        return self
 
 
 class LogoOverride(OpenVodParams):
@@ -50,6 +60,13 @@ class SnapshotOverride(OpenVodParams):
     offset_time_list: list[int] | None = None
     width: int | None = None
     height: int | None = None
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size(cls, v: int | None) -> int | None:
+        if v is not None and not 0 <= v <= SNAPSHOT_SIZE_MAX:
+            raise rule_error(f"must be in [0, {SNAPSHOT_SIZE_MAX}]")
+        return v
 
 
 class TranscodeAudioOverride(OpenVodParams):
@@ -188,17 +205,48 @@ class AudioStreamMeta(VodResult):
 
 class TranscodeInfo(VodResult):
     file_id: str | None = None
-    store_uri: str | None = None
+    store_uri: str | None = None  # "<bucket>/<path>": the path is the output's file name in the space
     format: str | None = None
     duration: LaxFloat = None  # seconds
     size: LaxInt = None  # bytes
     md5: str | None = None
-    file_type: str | None = None
+    file_type: str | None = None  # video | audio
     logo_type: str | None = None
     encrypt: bool | None = None
     create_time: str | None = None
+    definition: str | None = None
+    template_id: str | None = None  # the transcode template that made it
+    width: LaxInt = None
+    height: LaxInt = None
+    bitrate: LaxInt = None
     video_stream_meta: VideoStreamMeta | None = None
     audio_stream_meta: AudioStreamMeta | None = None
+
+    @property
+    def file_name(self) -> str | None:
+        """The output's path inside its bucket: StoreUri without the bucket."""
+        if not self.store_uri or "/" not in self.store_uri:
+            return None
+        return self.store_uri.split("/", 1)[1]
+
+
+class SnapshotInfo(VodResult):
+    """One snapshot task's output: ``{Type, TemplateId, <Type>: {StoreUri | StoreUris, Width, Height ...}}``;
+    the inner object's shape depends on the type, so it is kept as it came."""
+
+    type: str | None = None
+    template_id: str | None = None
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        inner = (self.model_extra or {}).get(self.type or "")
+        return inner if isinstance(inner, dict) else {}
+
+    @property
+    def store_uris(self) -> list[str]:
+        found = self.detail.get("StoreUris") or []
+        single = self.detail.get("StoreUri")
+        return [str(u) for u in ([single] if single else []) + list(found) if u]
 
 
 class WorkflowExecutionResult(VodResult):
@@ -212,6 +260,10 @@ class WorkflowExecutionResult(VodResult):
     direct_url: Annotated[dict[str, Any] | None, JSON_STRING_OK] = None
     transcode_infos: LaxList[TranscodeInfo] = Field(default_factory=list)
     snapshots: LaxList[dict[str, Any]] = Field(default_factory=list)  # {Type, Poster|Sprite|Sample...}: many shapes
+
+    @property
+    def snapshot_infos(self) -> list[SnapshotInfo]:
+        return [SnapshotInfo.model_validate(s) for s in self.snapshots if isinstance(s, dict)]
 
     @property
     def state(self) -> JobState:

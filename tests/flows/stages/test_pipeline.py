@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from emulator.testing import TEST_TIME_SCALE
-from flows.models import BlockRefs, EditSpec, GatewayClipSpec, ImportedClip, JimengClipSpec, ProductionRequest, TranscodeSpec, TranslateSpec
+from flows.models import BlockRefs, EditSpec, GatewayClipSpec, ImportedClip, JimengClipSpec, ProductionRequest, TranslateSpec
 from flows.stages.pipeline import produce_video
 from providers.errors import InvalidRequestError, RequestValidationError
 from providers.states import JobState
@@ -119,17 +119,6 @@ async def test_edit_project_alone_with_render(pipeline: Pipeline) -> None:
 
     assert result.project_id and result.rendered_vid
     assert billed(pipeline) == Counter({"CreateProject": 1, "SubmitDirectEditTaskAsync": 1})
-
-
-async def test_transcode_alone_with_overrides(pipeline: Pipeline) -> None:
-    from emulator.config import DEMO_VID
-    from flows.stages.transcode import start_transcode_workflow
-
-    spec = TranscodeSpec(watermark_text=f"clipflow {uuid.uuid4().hex[:6]}", clip_start_ms=0, clip_end_ms=2000, priority=2)
-    result = await start_transcode_workflow(DEMO_VID, "demo", spec, BlockRefs())
-
-    assert result.status is JobState.SUCCEEDED and result.outputs
-    assert billed(pipeline) == Counter({"StartWorkflow": 1})
 
 
 async def test_translate_alone_fans_out_per_language(pipeline: Pipeline) -> None:

@@ -15,18 +15,23 @@ from flows.models.clip import (
 from flows.models.edit import EditResult, EditSpec
 from flows.models.production import ProductionRequest, ProductionResult
 from flows.models.rules import (
-    BLOCK_NAME_PATTERN, IMAGE_BASE64_MAX_CHARS, IMAGE_URL_PATTERN, SEED_MAX, SEED_MIN, SPACE_NAME_PATTERN,
-    TEMPLATE_ID_PATTERN, TITLE_PATTERN, BlockRefs, GatewayAspectRatio, GatewayModel, GatewaySize, JimengAspectRatio,
-    StrictModel, TargetLanguage, TranslationType,
+    BLOCK_NAME_PATTERN, IMAGE_BASE64_MAX_CHARS, IMAGE_REF_PATTERN, IMAGE_URL_PATTERN, SEED_MAX, SEED_MIN,
+    SPACE_NAME_PATTERN, TEMPLATE_ID_PATTERN, TITLE_PATTERN, BlockRefs, GatewayAspectRatio, GatewayModel, GatewaySize,
+    JimengAspectRatio, StrictModel, TargetLanguage, TranslationType,
 )
-from flows.models.transcode import TranscodeOutput, TranscodeResult, TranscodeSpec
-from flows.models.translate import LanguageResult, TranslateSpec
+from flows.models.transcode import (
+    AudioOverride, SnapshotOutput, SnapshotOverride, TranscodeOutput, TranscodeResult, TranscodeSpec, VideoOverride,
+)
+from flows.models.translate import (
+    LanguageResult, ReviewDecision, ReviewOutcome, SubtitleStyle, TranslateSpec, TranslationOutput, UtteranceEdit,
+)
 
 __all__ = [
-    "BLOCK_NAME_PATTERN", "IMAGE_BASE64_MAX_CHARS", "IMAGE_URL_PATTERN", "SEED_MAX", "SEED_MIN", "SPACE_NAME_PATTERN",
-    "TEMPLATE_ID_PATTERN", "TITLE_PATTERN", "BlockRefs", "ClipSpec", "EditResult", "EditSpec", "GatewayAspectRatio",
+    "BLOCK_NAME_PATTERN", "IMAGE_BASE64_MAX_CHARS", "IMAGE_REF_PATTERN", "IMAGE_URL_PATTERN", "SEED_MAX", "SEED_MIN",
+    "SPACE_NAME_PATTERN", "TEMPLATE_ID_PATTERN", "TITLE_PATTERN", "BlockRefs", "ClipSpec", "EditResult", "EditSpec", "GatewayAspectRatio",
     "GatewayClipSpec", "GatewayModel", "GatewaySize", "GeneratedClip", "ImportedClip", "JimengAspectRatio",
-    "JimengClipSpec", "LanguageResult", "ProductionRequest", "ProductionResult", "StoredClip", "StrictModel",
-    "TargetLanguage", "TranscodeOutput", "TranscodeResult", "TranscodeSpec", "TranslateSpec", "TranslationType",
-    "clip_provider",
+    "JimengClipSpec", "LanguageResult", "ProductionRequest", "ProductionResult", "ReviewDecision", "ReviewOutcome",
+    "StoredClip", "StrictModel", "SubtitleStyle", "TargetLanguage", "TranscodeOutput", "TranscodeResult", "TranscodeSpec",
+    "TranslateSpec", "TranslationOutput", "TranslationType", "UtteranceEdit", "clip_provider",
 ]
+__all__ += ["AudioOverride", "SnapshotOutput", "SnapshotOverride", "VideoOverride"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prefect.artifacts import acreate_link_artifact, acreate_markdown_artifact, acreate_table_artifact
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
-from flows.models import ProductionResult
+from flows.models import LanguageResult, ProductionResult
+from flows.models.transcode import TranscodeResult
 
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV/Excel export of a table artifact).
@@ -53,13 +54,15 @@ def production_markdown(result: ProductionResult, bucket_name: str) -> str:
         lines.append(
             f"| translate {lang.language} | `{lang.project_id or '-'}` | {lang.status.value}"
             f"{', vid ' + lang.output_vid if lang.output_vid else ''}"
+            f"{', outputs: ' + outputs_cell(lang, bucket_name) if lang.outputs else ''}"
+            f"{', review: ' + review_cell(lang) if lang.review else ''}"
             f"{', s3://' + bucket_name + '/' + lang.srt_key if lang.srt_key else ''}"
             f"{', error: ' + lang.error if lang.error else ''} |"
         )
     return "\n".join(lines)
 
 
-def language_rows(result: ProductionResult, bucket_name: str) -> list[dict[str, Any]]:
+def language_rows(result: ProductionResult | list[LanguageResult], bucket_name: str) -> list[dict[str, Any]]:
     return [
         {
             "language": lang.language,
@@ -68,10 +71,49 @@ def language_rows(result: ProductionResult, bucket_name: str) -> list[dict[str, 
             "output_vid": lang.output_vid or "",
             "srt": f"s3://{bucket_name}/{lang.srt_key}" if lang.srt_key else "",
             "vtt": f"s3://{bucket_name}/{lang.vtt_key}" if lang.vtt_key else "",
+            "source_srt": f"s3://{bucket_name}/{lang.source_srt_key}" if lang.source_srt_key else "",
+            "source_vtt": f"s3://{bucket_name}/{lang.source_vtt_key}" if lang.source_vtt_key else "",
+            "outputs": outputs_cell(lang, bucket_name),
+            "review": review_cell(lang),
             "error": lang.error or "",
         }
-        for lang in result.languages
+        for lang in (result if isinstance(result, list) else result.languages)
     ]
+
+
+def outputs_cell(lang: LanguageResult, bucket_name: str) -> str:
+    """Every output of a language as ``kind vid file [s3://…]``: Vids and file names, never signed URLs."""
+    return "; ".join(
+        " ".join(
+            part for part in (
+                o.kind, o.vid or "", o.file_name or "", f"s3://{bucket_name}/{o.key}" if o.key else "",
+            ) if part
+        )
+        for o in lang.outputs
+    )
+
+
+def review_cell(lang: LanguageResult) -> str:
+    review = lang.review
+    if review is None:
+        return ""
+    text = f"{review.decision} ({review.stage}, {review.edits} edit(s))"
+    if review.review_run_id:
+        text += f", review run {review.review_run_id}"
+    return text + (f": {review.resume}" if review.resume else "")
+
+
+async def publish_languages(title: str, languages: list[LanguageResult], bucket_name: str) -> None:
+    """The table of a translate-video run (or a revision): one row per language, every output."""
+    await acreate_table_artifact(
+        table=safe_rows(language_rows(languages, bucket_name)), key=artifact_key(title, "languages"),
+        description="Translation status and outputs per language",
+    )
+
+
+def utterance_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A review table: the cells a spreadsheet would run as formulas neutralised."""
+    return safe_rows(rows)
 
 
 async def publish_production(result: ProductionResult, bucket: Any) -> None:
@@ -83,9 +125,40 @@ async def publish_production(result: ProductionResult, bucket: Any) -> None:
         table=safe_rows(language_rows(result, bucket.name)), key=artifact_key(result.title, "languages"),
         description="Translation status per language",
     )
-    for lang in result.languages:
-        if lang.output_url:
-            await acreate_link_artifact(
-                link=lang.output_url, link_text=f"{result.title} ({lang.language})",
-                key=artifact_key(result.title, f"video-{lang.language}"),
-            )
+    # No link artifact for the output videos: their URLs are signed and expire; the Vids above stay valid.
+
+
+def rendition_rows(result: TranscodeResult) -> list[dict[str, Any]]:
+    """One row per transcode rendition and per snapshot file: ids, store URIs and file names, never a URL."""
+    rows = [
+        {
+            "kind": out.file_type or "video",
+            "file_name": out.file_name or "",
+            "store_uri": out.store_uri or "",
+            "file_id": out.file_id or "",
+            "format": out.format or "",
+            "definition": out.definition or "",
+            "template_id": out.template_id or "",
+            "duration_s": out.duration if out.duration is not None else "",
+            "size_bytes": out.size if out.size is not None else "",
+            "resolution": f"{out.width}x{out.height}" if out.width and out.height else "",
+        }
+        for out in result.outputs
+    ]
+    for shot in result.snapshots:
+        for uri in shot.store_uris:
+            rows.append({
+                "kind": f"snapshot {(shot.type or '').lower()}".strip(), "file_name": uri.split("/", 1)[-1],
+                "store_uri": uri, "file_id": "", "format": uri.rsplit(".", 1)[-1] if "." in uri else "",
+                "definition": "", "template_id": shot.template_id or "", "duration_s": "", "size_bytes": "",
+                "resolution": f"{shot.width}x{shot.height}" if shot.width and shot.height else "",
+            })
+    return rows
+
+
+async def publish_renditions(result: TranscodeResult, title: str) -> None:
+    """The ``<title>-renditions`` table: every output of the transcode workflow run."""
+    await acreate_table_artifact(
+        table=safe_rows(rendition_rows(result)), key=artifact_key(title, "renditions"),
+        description=f"Transcode renditions of workflow run {result.run_id} ({result.status.value})",
+    )

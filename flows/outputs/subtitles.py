@@ -4,13 +4,21 @@ GetAITranslationProject returns the translated text (``TargetUtterances[{Id, Spe
 from its timing (``TargetClips[{Id, Trim{Start, End}}]``, milliseconds); a cue is an utterance joined to its clip.
 Inputs may be the wire dicts or parsed objects with snake_case attributes, so this module does not depend on
 the VOD client's models.
+
+The vendor's per-line marks (``<v Speaker>``, ``<a MuteSpeech>``, ``<a UseOriginal>`` at the start of a line) pass
+through both formats unescaped, so a reviewer's file keeps them; ``parse_subtitles`` reads SRT or WebVTT back
+(a corrected file in the bucket) into cues.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+# A vendor mark at the start of a line (api-notes 3b): kept verbatim in WebVTT, where "<" is otherwise escaped.
+MARK = re.compile(r"^(?:<v [^<>\r\n]{1,100}>|<a (?:MuteSpeech|UseOriginal)>)")
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,7 @@ class Cue:
     end_ms: int
     text: str
     speaker: str | None = None
+    utterance_id: str | None = field(default=None, compare=False)  # which line it came from (review edits)
 
 
 def _field(obj: Any, wire: str, snake: str) -> Any:
@@ -63,7 +72,8 @@ def cues_from_translation(
         if span is None or not text:
             continue
         speaker = _field(utterance, "SpeakerId", "speaker_id")
-        cues.append(Cue(span[0], span[1], text, str(speaker) if speaker else None))
+        uid = _field(utterance, "Id", "id")
+        cues.append(Cue(span[0], span[1], text, str(speaker) if speaker else None, str(uid) if uid else None))
     return sorted(cues, key=lambda cue: (cue.start_ms, cue.end_ms))  # stable: ties keep input order
 
 
@@ -89,11 +99,66 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _vtt_line(line: str) -> str:
+    """Escape one cue line, keeping a leading vendor mark as it is."""
+    mark = MARK.match(line)
+    head = mark.group(0) if mark else ""
+    return head + _vtt_escape(line[len(head):])
+
+
 def to_webvtt(cues: Iterable[Cue]) -> str:
     """WebVTT: ``WEBVTT`` header, numbered cues with ``HH:MM:SS.mmm`` times, ``& < >`` escaped."""
     blocks = ["WEBVTT\n"]
     for number, cue in enumerate(cues, start=1):
-        # Escaping ">" also neutralises "-->", which cue text must not contain.
-        text = _vtt_escape(_clean_text(cue.text))
+        # Escaping ">" also neutralises "-->", which cue text must not contain; a leading mark stays as it is.
+        text = "\n".join(_vtt_line(line) for line in _clean_text(cue.text).split("\n"))
         blocks.append(f"{number}\n{_timestamp(cue.start_ms, '.')} --> {_timestamp(cue.end_ms, '.')}\n{text}\n")
     return "\n".join(blocks)
+
+
+_TIMING = re.compile(
+    r"^\s*(?P<a>(?:\d+:)?\d{1,2}:\d{2}[,.]\d{1,3})\s*-->\s*(?P<b>(?:\d+:)?\d{1,2}:\d{2}[,.]\d{1,3})"
+)
+
+
+class SubtitleParseError(ValueError):
+    """A subtitle file clipflow cannot read; the message names the line."""
+
+
+def _parse_time(value: str) -> int:
+    clock, _, frac = value.replace(",", ".").partition(".")
+    parts = [int(p) for p in clock.split(":")]
+    hours, minutes, seconds = ([0] * (3 - len(parts)) + parts)[-3:]
+    return ((hours * 60 + minutes) * 60 + seconds) * 1000 + int(frac.ljust(3, "0")[:3])
+
+
+def _vtt_unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def parse_subtitles(text: str) -> list[Cue]:
+    """SRT or WebVTT -> cues in file order (marks kept in the text). Raises ``SubtitleParseError``."""
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    vtt = bool(lines) and lines[0].startswith("WEBVTT")
+    cues: list[Cue] = []
+    i = 0
+    while i < len(lines):
+        timing = _TIMING.match(lines[i])
+        if timing is None:
+            i += 1
+            continue
+        start, end = _parse_time(timing["a"]), _parse_time(timing["b"])
+        if end <= start:
+            raise SubtitleParseError(f"line {i + 1}: the cue ends before it starts")
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and lines[i].strip():
+            body.append(_vtt_unescape(lines[i]) if vtt else lines[i])
+            i += 1
+        cue_text = _clean_text("\n".join(body))
+        if not cue_text:
+            raise SubtitleParseError(f"line {i}: a cue without text")
+        cues.append(Cue(start, end, cue_text))
+    if not cues:
+        raise SubtitleParseError("no cue found (expected SRT or WebVTT timing lines 'start --> end')")
+    return cues

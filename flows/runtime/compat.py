@@ -17,6 +17,10 @@ What clipflow relies on from Prefect 3.8 and where:
   ``increment_concurrency_slots_with_lease`` / ``renew_concurrency_lease`` / ``release_concurrency_slots_with_lease``;
   the server's 60 s minimum lease (422 below), 423 + ``Retry-After`` when a limit is full, 410 when renewing a
   lease that is gone, and the repossessor setting.
+- Public, behaviour the review gate depends on (``flows.stages.review``; checked in tests/flows/stages/test_review.py
+  and tests/e2e/test_review.py): ``suspend_flow_run``/``pause_flow_run`` with a ``key`` that already fired in this
+  run return the stored ``wait_for_input`` answer instead of pausing again (the server rejects the repeated
+  pause), which is how a resumed, re-run suspended flow gets its reviewer's answer.
 
 No longer used (replaced by public APIs): ``prefect.concurrency._asyncio.aacquire_concurrency_slots_with_lease``
 / ``arelease_concurrency_slots_with_lease`` (pacing), ``FileSystemLockManager._get_lock_info`` overrides (caching).

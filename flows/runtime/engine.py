@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 from prefect.logging import get_run_logger
 
 from flows.models import BlockRefs
-from flows.runtime import incidents, resources
+from flows.runtime import incidents, progress, resources
 from flows.runtime.budget import spend
 from flows.runtime.journal import DuplicateSubmitRiskError, Journal, JournalRecord, SubmittedJob, now
 from flows.runtime.quotas import quota_slot, quotas_for
@@ -140,6 +140,7 @@ async def buy(
     record = await journal.read(fp)
     if record is not None and record.job_id and record.state == "submitted":
         logger.info("Reusing %s job %s (fingerprint %s)", action.name, record.job_id, fp[:12])
+        progress.reused(action.provider, action.action, record.job_id)
         return _job(action, fp, record.job_id, record.at, reused=True, detail=record.detail)
     async with _client(action.provider, refs, client) as api:
         if record is not None and record.state == "sent":
@@ -225,6 +226,7 @@ async def _send(action: PaidAction[R], api: Any, request: R, fp: str, journal: J
                     intent.model_copy(update={"state": "submitted", "job_id": receipt.job_id, "detail": receipt.detail, "at": now()})
                 )
                 logger.info("Submitted %s job %s (fingerprint %s)", action.name, receipt.job_id, fp[:12])
+                progress.paid(action.provider, action.action, receipt.job_id)
                 return _job(action, fp, receipt.job_id, sent_at, reused=False, detail=receipt.detail)
         await asyncio.sleep(delay)  # outside the slot: the quota is free for others meanwhile
     raise AssertionError("unreachable")
@@ -271,11 +273,14 @@ async def _answer_lost(
 
 
 async def watch(
-    poll: JobPoll[T], job_id: str, *, refs: BlockRefs, describe: str, new_take: str = "", client: Any = None
+    poll: JobPoll[T], job_id: str, *, refs: BlockRefs, describe: str, new_take: str = "", client: Any = None,
+    stop_at: frozenset[JobState] = frozenset(),
 ) -> T:
     """Wait for a provider job to end; return its last status answer if it succeeded.
 
-    ``new_take`` says how to pay for a fresh job when the output is gone (e.g. "set clip.take to 1")."""
+    ``new_take`` says how to pay for a fresh job when the output is gone (e.g. "set clip.take to 1").
+    ``stop_at``: non-terminal states that also end the wait and are returned as they are (e.g. PAUSED: the job
+    waits for a person)."""
     get_run_logger().info("Waiting on %s", describe)
     async with _client(poll.provider, refs, client) as api:
 
@@ -285,13 +290,15 @@ async def watch(
 
         def done(result: T) -> bool:
             state = poll.state(result)
-            return state is not None and state.is_terminal
+            return state is not None and (state.is_terminal or state in stop_at)
 
         result = await wait_for(
             once, done, delays=poll_delays(poll.typical_seconds),
             deadline_seconds=scaled(poll.deadline_seconds), describe=describe,
         )
     state = poll.state(result)
+    if state in stop_at:
+        return result
     reason = poll.failure(result)
     if state is JobState.EXPIRED:
         raise OutputGoneError(

@@ -14,6 +14,10 @@ Behaviour (what an operator can rely on):
   items (nothing billed) and redoes only what failed or was skipped.
 - **Concurrency**: at most ``max_concurrency`` items in flight; the provider quotas themselves are Prefect
   global concurrency limits taken inside each paid call, so the batch never goes over them.
+- **Review**: an item whose translations pause for review (``translate.review``) does not hold the batch: its
+  drafts are stored, each waiting language gets its own ``review-translation`` run (which suspends until a person
+  answers), and the item ends ``awaiting_review``, its row naming the project and the review run
+  (``flows.stages.review``, handoff mode).
 
 Each item is one subflow run (``produce-batch-item``) whose stages run inline (no nested subflow runs), and
 item runs are *created* one at a time: concurrent subflow creation makes a SQLite-backed Prefect server answer
@@ -70,6 +74,7 @@ class ItemStatus(str, Enum):
     FAILED = "failed"
     INVALID = "invalid"
     SKIPPED = "skipped"
+    AWAITING_REVIEW = "awaiting_review"
 
 
 class TranslationRow(BaseModel):
@@ -79,6 +84,8 @@ class TranslationRow(BaseModel):
     output_vid: str | None = None
     srt: str | None = None
     vtt: str | None = None
+    review_run_id: str | None = Field(None, description="The review-translation run a person answers.")
+    resume: str | None = Field(None, description="How to answer the review, while it waits.")
     error: str | None = None
 
 
@@ -138,6 +145,7 @@ class BatchResult(BaseModel):
     failed: int
     invalid: int
     skipped: int
+    awaiting_review: int = Field(0, description="Items whose translations wait for a person (see their rows).")
     paid_submissions: int | None = Field(None, description="Paid submits this run made (when a budget was set).")
     stopped: str | None = Field(None, description="Why items were skipped, if they were.")
     lost_answers: list[LostAnswer] = Field(default_factory=list, description="Items waiting for an operator.")
@@ -162,6 +170,9 @@ _ITEM: ContextVar[_ItemSlot | None] = ContextVar("clipflow_batch_item", default=
 @flow(name="produce-batch-item", flow_run_name="item-{number}-{request.title}", log_prints=True)
 async def produce_batch_item(request: ProductionRequest, number: int = 0) -> ProductionResult:
     """One production of a batch: produce_video's chain with its stages inline in this run."""
+    from flows.stages.review import HANDOFF
+
+    HANDOFF.set(True)  # a review becomes its own run: this item (and the batch) does not wait for a person
     slot = _ITEM.get()
     if slot is not None:
         ctx = FlowRunContext.get()
@@ -182,17 +193,21 @@ def _row(
             language=lang.language, status=lang.status.value, project_id=lang.project_id or None,
             output_vid=lang.output_vid, srt=f"s3://{bucket}/{lang.srt_key}" if lang.srt_key else None,
             vtt=f"s3://{bucket}/{lang.vtt_key}" if lang.vtt_key else None, error=lang.error,
+            review_run_id=lang.review.review_run_id if lang.review else None,
+            resume=lang.review.resume or None if lang.review else None,
         )
         for lang in (result.languages if result else [])
     ]
     ok = result is not None and result.status is JobState.SUCCEEDED
-    if result is not None and not ok and error is None:
+    waiting = result is not None and result.status is JobState.PAUSED
+    if result is not None and not ok and not waiting and error is None:
         error = "; ".join(f"{t.language}: {t.error or t.status}" for t in translations if t.status != "succeeded")
         if transcode is not None and transcode.status is not JobState.SUCCEEDED:
             error = f"transcode {transcode.status.value}; {error}"
     return BatchItemRow(
         item=valid.item, line=valid.line, title=valid.request.title,
-        status=ItemStatus.SUCCEEDED if ok else ItemStatus.FAILED, flow_run_id=slot.flow_run_id,
+        status=ItemStatus.SUCCEEDED if ok else ItemStatus.AWAITING_REVIEW if waiting else ItemStatus.FAILED,
+        flow_run_id=slot.flow_run_id,
         clip_job_id=clip.job_id if clip else None,
         clip=f"s3://{clip.stored.bucket}/{clip.stored.key}" if clip else None,
         vid=clip.imported.vid if clip else None, project_id=edit.project_id if edit else None,
@@ -339,6 +354,9 @@ def _table(rows: list[BatchItemRow]) -> list[dict[str, Any]]:
                 [r.clip or ""] + [t.output_vid or "" for t in r.translations] + [t.srt or "" for t in r.translations]
             ).strip(),
             "item_run": r.flow_run_id or "",
+            "review": " ".join(
+                f"{t.language}:{t.project_id}:run {t.review_run_id or '-'}" for t in r.translations if t.status == "paused"
+            ),
             "error": r.error or "",
         }
         for r in rows
@@ -426,12 +444,13 @@ async def produce_batch(
         failed=sum(r.status is ItemStatus.FAILED for r in ordered),
         invalid=sum(r.status is ItemStatus.INVALID for r in ordered),
         skipped=sum(r.status is ItemStatus.SKIPPED for r in ordered),
+        awaiting_review=sum(r.status is ItemStatus.AWAITING_REVIEW for r in ordered),
         paid_submissions=spent, stopped=stopped, items=ordered,
         lost_answers=sorted(lost, key=lambda a: a.item),
     )
     summary = (
         f"{result.succeeded} succeeded, {result.failed} failed, {result.invalid} invalid, {result.skipped} skipped"
-        f" of {result.total}"
+        f"{f', {result.awaiting_review} awaiting review' if result.awaiting_review else ''} of {result.total}"
     )
     await progress.advance(final=True)
     await acreate_table_artifact(

@@ -1,4 +1,12 @@
-"""Stage 4: VOD AI translation, one project per target language, waited on; SRT and WebVTT into the bucket."""
+"""Stage 4: VOD AI translation, one project per target language, waited on; every output recorded.
+
+Per language: submit (every SubmitAITranslationWorkflow option of ``TranslateSpec``; with ``review`` set, also
+``ProcessConfig.SuspensionStageList`` so the project pauses for a person), wait, and, when it paused, hand it to
+the review gate (``flows.stages.review``), which stores the drafts, waits for the decision without holding a
+worker, applies edits and continues. A finished project is collected: source and target subtitles (SRT and
+WebVTT) into the bucket, every output video and audio stem recorded by Vid / file name (never by signed URL:
+those expire), and optionally the videos copied into the bucket.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,11 @@ import asyncio
 from typing import Any
 
 from prefect import flow, task
+from prefect.logging import get_run_logger
 
-from flows.models import BlockRefs, LanguageResult, TranslateSpec
+from flows.models import BlockRefs, LanguageResult, TranslateSpec, TranslationOutput
+from flows.models.translate import SUSPENSION_STAGE
+from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket
 from flows.outputs.subtitles import cues_from_translation, to_srt, to_webvtt
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
@@ -20,9 +31,12 @@ from providers.errors import ProviderError
 from providers.states import JobState
 from providers.vod.models import SubmitAITranslationWorkflowRequest
 
-SUBTITLE_ADDITIONS = ["TargetUtterances", "TargetClips"]
+SUBTITLE_ADDITIONS = ["SourceUtterances", "SourceClips", "TargetUtterances", "TargetClips"]
 LIST_PAGE = 100
 CLOCK_SKEW_SECONDS = 300  # a project listed as created this long before our request left may still be ours
+# The output videos copied into the bucket when ``export_outputs`` is set (the audio stems and previews are
+# recorded by Vid / file name only).
+EXPORTED_KINDS = ("output_video", "voice_translation_video", "facial_translation_video")
 
 
 async def _submit(client: Any, request: SubmitAITranslationWorkflowRequest) -> Receipt:
@@ -71,25 +85,53 @@ def translation_poll(space_name: str) -> JobPoll[Any]:
     )
 
 
+def _subtitle_config(spec: TranslateSpec) -> dict[str, Any] | None:
+    style = spec.subtitles
+    wire = {
+        "IsHardSubtitle": style.hard_subtitle, "IsEraseSource": style.erase_source, "FontSize": style.font_size,
+        "MarginL": style.margin_l, "MarginR": style.margin_r, "MarginV": style.margin_v, "ShowLines": style.show_lines,
+    }
+    wire = {k: v for k, v in wire.items() if v is not None}
+    return wire or None
+
+
 def build_translation_request(vid: str, space_name: str, language: str, spec: TranslateSpec) -> SubmitAITranslationWorkflowRequest:
-    return SubmitAITranslationWorkflowRequest.model_validate(
-        {
-            "SpaceName": space_name,
-            "Vid": vid,
-            "TranslationConfig": {
-                "SourceLanguage": spec.source_language,
-                "TargetLanguage": language,
-                "TranslationTypeList": spec.translation_types,
-            },
-            "OperatorConfig": {"SubtitleRecognitionConfig": {"RecognitionType": spec.recognition}},
-        }
-    )
+    """Every option of ``spec``; an unset one is left out so the vendor's default applies."""
+    translation: dict[str, Any] = {
+        "SourceLanguage": spec.source_language,
+        "TargetLanguage": language,
+        "TranslationTypeList": spec.translation_types,
+    }
+    if spec.termbase_ids:
+        translation["TermbaseConfig"] = {"TranslationTermbaseIds": list(spec.termbase_ids)}
+    recognition: dict[str, Any] = {"RecognitionType": spec.recognition}
+    if spec.is_vision is not None:
+        recognition["IsVision"] = spec.is_vision
+    operator: dict[str, Any] = {"SubtitleRecognitionConfig": recognition}
+    if spec.background_volume is not None:
+        operator["VoiceCloneConfig"] = {"BackgroundVolume": spec.background_volume}
+    body: dict[str, Any] = {
+        "SpaceName": space_name, "Vid": vid, "TranslationConfig": translation, "OperatorConfig": operator,
+    }
+    if (subtitles := _subtitle_config(spec)) is not None:
+        body["SubtitleConfig"] = subtitles
+    if spec.review != "none":
+        body["ProcessConfig"] = {"SuspensionStageList": [SUSPENSION_STAGE[spec.review]]}
+    return SubmitAITranslationWorkflowRequest.model_validate(body)
 
 
 def validate_translation(vid: str, space_name: str, spec: TranslateSpec) -> None:
-    """Build every language's request up front so a bad language fails before anything is paid for."""
+    """Build every language's request up front so a bad language fails before anything is paid for; then the
+    spec's own rules once more (a spec changed in code skipped them)."""
     for language in spec.target_languages:
         build_translation_request(vid or "v-placeholder", space_name, language, spec)
+    TranslateSpec.model_validate(spec.model_dump())
+
+
+def translation_fingerprint(vid: str, space_name: str, language: str, spec: TranslateSpec, account: str) -> str:
+    return fingerprint(
+        "vod", "SubmitAITranslationWorkflow", build_translation_request(vid, space_name, language, spec).to_wire(), account
+    )
 
 
 @task(
@@ -102,45 +144,93 @@ async def submit_translation(vid: str, space_name: str, language: str, spec: Tra
     return await buy(TRANSLATION, build_translation_request(vid, space_name, language, spec), fp=fp, refs=refs)
 
 
-@task(
-    task_run_name="wait_translation-{language}",
-    **retry_options(),
-    **cached_task_options(lambda p: f"clipflow-translation-result-{p['job'].job_id}"),
-)
-async def wait_translation(job: SubmittedJob, space_name: str, language: str, refs: BlockRefs) -> LanguageResult:
-    """Wait for the project, then write its subtitles (SRT + WebVTT) into the bucket."""
-    project = await watch(
-        translation_poll(space_name), job.job_id, refs=refs, describe=f"translation {job.job_id} ({language})"
-    )
-    async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetAITranslationProject"):
-        detail = await vod.get_ai_translation_project(space_name, job.job_id, additions=SUBTITLE_ADDITIONS)
-    cues = cues_from_translation(detail.target_utterances or [], detail.target_clips or [])
-    bucket = await resources.bucket(refs)
+# --- collecting a finished project ------------------------------------------------------------------------------
+
+
+async def put_subtitles(bucket: Any, prefix: str, name: str, cues: list[Any]) -> dict[str, str]:
+    """``{prefix}{name}.srt`` and ``.vtt`` in the bucket; returns their keys by extension."""
     keys = {}
     for ext, text in (("srt", to_srt(cues)), ("vtt", to_webvtt(cues))):
-        key = f"subtitles/{job.job_id}/{language}.{ext}"
+        key = f"{prefix}{name}.{ext}"
         await asyncio.to_thread(
             bucket.client.put_object, Bucket=bucket.name, Key=key, Body=text.encode(),
             ContentType="application/x-subrip" if ext == "srt" else "text/vtt",
         )
         keys[ext] = key
-    output = detail.output_video
+    return keys
+
+
+async def _export(bucket: Any, kind: str, url: str | None, project_id: str) -> TranslationOutput | None:
+    """Copy one output video into the bucket (content-addressed); the signed URL is used once, never kept."""
+    if not url:
+        return None
+    try:
+        stored = await copy_url_to_bucket(url, s3_client=bucket.client, bucket=bucket.name, prefix="translations/")
+    except SourceExpiredError:
+        get_run_logger().warning("The %s video of project %s expired before it was exported", kind, project_id)
+        return None
+    return TranslationOutput(kind=kind, key=stored.key, sha256=stored.sha256, size=stored.size)
+
+
+async def collect_translation(
+    project_id: str, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs, *, prefix: str = ""
+) -> LanguageResult:
+    """A finished project's subtitles (source and target, SRT and WebVTT) into the bucket and every output
+    recorded. ``prefix`` separates a revision's files from the first export's."""
+    async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetAITranslationProject"):
+        detail = await vod.get_ai_translation_project(space_name, project_id, additions=SUBTITLE_ADDITIONS)
+    bucket = await resources.bucket(refs)
+    base = f"subtitles/{project_id}/{prefix}"
+    target = await put_subtitles(
+        bucket, base, language, cues_from_translation(detail.target_utterances or [], detail.target_clips or [])
+    )
+    source = await put_subtitles(
+        bucket, base, f"{spec.source_language}.source",
+        cues_from_translation(detail.source_utterances or [], detail.source_clips or []),
+    )
+    outputs: list[TranslationOutput] = []
+    for found in detail.outputs:  # videos, audio stems, previews, subtitle files: by Vid and file name
+        recorded = TranslationOutput(kind=found.kind, vid=found.vid, file_name=found.file_name)
+        if spec.export_outputs and found.kind in EXPORTED_KINDS and (
+            exported := await _export(bucket, found.kind, found.url, project_id)
+        ):
+            recorded = recorded.model_copy(update={"key": exported.key, "sha256": exported.sha256, "size": exported.size})
+        outputs.append(recorded)
     return LanguageResult(
-        language=language, project_id=job.job_id, status=project.state,
-        output_vid=getattr(output, "vid", None) or None, output_url=getattr(output, "url", None) or None,
-        srt_key=keys["srt"], vtt_key=keys["vtt"],
+        language=language, project_id=project_id, status=detail.state, output_vid=detail.output_vid,
+        outputs=outputs, srt_key=target["srt"], vtt_key=target["vtt"],
+        source_srt_key=source["srt"], source_vtt_key=source["vtt"],
     )
 
 
-async def translate_language(vid: str, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs, account: str) -> LanguageResult:
-    fp = fingerprint("vod", "SubmitAITranslationWorkflow", build_translation_request(vid, space_name, language, spec).to_wire(), account)
+@task(
+    task_run_name="wait_translation-{language}",
+    **retry_options(),
+    **cached_task_options(lambda p: f"clipflow-translation-result-{p['job'].job_id}-{int(p['spec'].export_outputs)}"),
+)
+async def wait_translation(job: SubmittedJob, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs) -> LanguageResult:
+    """Wait for the project to finish (a paused one is the review gate's), then collect it."""
+    await watch(translation_poll(space_name), job.job_id, refs=refs, describe=f"translation {job.job_id} ({language})")
+    return await collect_translation(job.job_id, space_name, language, spec, refs)
+
+
+async def translate_language(
+    vid: str, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs, account: str
+) -> LanguageResult:
+    fp = translation_fingerprint(vid, space_name, language, spec, account)
+    project_id = ""
     try:
         job = await submit_translation(vid, space_name, language, spec, refs, fp)
-        return await wait_translation(job, space_name, language, refs)
+        project_id = job.job_id
+        if spec.review != "none":
+            from flows.stages.review import review_gate  # review imports this module
+
+            return await review_gate(job.job_id, space_name, language, spec, refs)
+        return await wait_translation(job, space_name, language, spec, refs)
     except (ProviderError, WaitTimeoutError) as exc:
         # One language failing (or still running at its deadline: a re-run resumes waiting on the same project)
         # must not lose the others; the result says which and why.
-        return LanguageResult(language=language, project_id="", status=JobState.FAILED, error=str(exc))
+        return LanguageResult(language=language, project_id=project_id, status=JobState.FAILED, error=str(exc))
 
 
 @flow(name="ai-translate", log_prints=True)
@@ -148,9 +238,13 @@ async def ai_translate(
     vid: str, space_name: str = "demo", spec: TranslateSpec | None = None, blocks: BlockRefs | None = None
 ) -> list[LanguageResult]:
     """Translate ``vid`` into every target language concurrently (within the 1 QPS submit quota)."""
+    from flows.outputs.artifacts import publish_languages
+
     refs, spec = blocks or BlockRefs(), spec or TranslateSpec()
     validate_translation(vid, space_name, spec)
     account = resources.account_id(await resources.volcengine(refs))
-    return list(
+    results = list(
         await asyncio.gather(*(translate_language(vid, space_name, lang, spec, refs, account) for lang in spec.target_languages))
     )
+    await publish_languages(f"translate-{vid}", results, (await resources.bucket(refs)).name)
+    return results

@@ -30,7 +30,9 @@ def production_parameters(languages: list[str]) -> tuple[str, dict[str, Any]]:
 
 def test_deployments_from_prefect_yaml(stack: Stack) -> None:
     deployed = {d["name"]: d for d in stack.api.deployments()}
-    assert set(deployed) == {"produce-video", "translate-video", "generate-clips", "nightly-batch"}
+    assert set(deployed) == {
+        "produce-video", "translate-video", "generate-clips", "nightly-batch", "review-translation", "revise-translation",
+    }
     for deployment in deployed.values():
         assert deployment["work_pool_name"] == "clipflow"
         assert deployment["pull_steps"] == [{"deployments.steps.enter_project": {}}]

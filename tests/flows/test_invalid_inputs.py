@@ -15,9 +15,11 @@ Unknown spaces, templates, models, buckets and credentials against live services
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +30,7 @@ from prefect.utilities.schema_tools.validation import ValidationError as Prefect
 from prefect.utilities.schema_tools.validation import validate
 from pydantic import ValidationError
 
-from flows.models import ProductionRequest, TranslateSpec
+from flows.models import IMAGE_BASE64_MAX_CHARS, ProductionRequest, TranslateSpec
 from flows.outputs.manifest import ManifestError, build_request, field_paths, parse_csv, parse_jsonl, problem_path
 from flows.stages.pipeline import produce_video
 
@@ -80,6 +82,12 @@ def tr(**fields: Any) -> dict[str, Any]:
 
 def C(name: str, request: dict[str, Any], field_: str, keyword: str | None, rule: str = "") -> Case:  # noqa: N802
     return Case(name, request, field_, keyword, rule)
+
+
+# A 640x360 PNG header: all a first-frame check reads (magic bytes and IHDR dimensions).
+SMALL_PNG = base64.b64encode(
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 640, 360) + b"\x08\x02\x00\x00\x00"
+).decode()
 
 
 CASES: list[Case] = [
@@ -148,11 +156,19 @@ CASES: list[Case] = [
     C("take negative", clip(take=-1), "clip.take", "minimum"),
     C("take too large", clip(take=1001), "clip.take", "maximum"),
     C("image_url ftp", clip(image_url="ftp://host/a.png"), "clip.image_url", "pattern"),
-    C("image_url not a URL", clip(image_url="a.png"), "clip.image_url", "pattern"),
+    C("image_url relative path", clip(image_url="../a.png"), "clip.image_url", "pattern"),
+    C("image_url absolute path", clip(image_url="/tmp/a.png"), "clip.image_url", "pattern"),
+    C("image_url s3 without key", clip(image_url="s3://bucket"), "clip.image_url", "pattern"),
+    C("image_url s3 bad bucket", clip(image_url="s3://My_Bucket/a.png"), "clip.image_url", "pattern"),
+    C("image_url data URI", clip(image_url="data:image/png;base64,aGk="), "clip.image_url", "pattern"),
+    C("image_base64 over 350 KB", clip(image_base64="A" * (IMAGE_BASE64_MAX_CHARS + 4)), "clip.image_base64",
+      "maxLength", "350 KB"),
+    C("image_base64 not an image", clip(image_base64="aGVsbG8="), "clip.image_base64", NOT_IN_SCHEMA,
+      "image must be JPEG or PNG"),
     C("image_url no host", clip(image_url="https://"), "clip.image_url", "pattern"),
     C("image_url file", clip(image_url="file:///etc/passwd"), "clip.image_url", "pattern"),
     C("image_url with spaces", clip(image_url="https://host/a b.png"), "clip.image_url", "pattern"),
-    C("image_url and image_base64", clip(image_url="https://h/a.png", image_base64="aGk="), "clip.image_base64",
+    C("image_url and image_base64", clip(image_url="https://h/a.png", image_base64=SMALL_PNG), "clip.image_base64",
       NOT_IN_SCHEMA, "not both"),
     # --- gateway rules --------------------------------------------------------------------------------------
     C("gateway model unknown", gw(model="kling-2"), "clip.model", "enum"),
@@ -221,6 +237,28 @@ CASES: list[Case] = [
       NOT_IN_SCHEMA, "must be after clip_start_ms"),
     C("watermark too long", {"transcode": {"watermark_text": "w" * 201}}, "transcode.watermark_text", "maxLength"),
     C("low priority text", {"transcode": {"low_priority": "sometimes"}}, "transcode.low_priority", "type"),
+    C("transcode audio clip end not after start",
+      {"transcode": {"audio": {"clip_start_ms": 2000, "clip_end_ms": 2000}}},
+      "transcode.audio.clip_end_ms", NOT_IN_SCHEMA, "must be after clip_start_ms"),
+    C("transcode video unknown key", {"transcode": {"video": {"bitrate": 800}}}, "transcode.video.bitrate",
+      "additionalProperties"),
+    C("transcode snapshot unknown key", {"transcode": {"snapshot": {"interval": 1}}}, "transcode.snapshot.interval",
+      "additionalProperties"),
+    C("transcode video file name absolute", {"transcode": {"video": {"file_name": "/etc/x"}}},
+      "transcode.video.file_name", "pattern"),
+    C("transcode video file name unknown variable", {"transcode": {"video": {"file_name": "{{title}}.mp4"}}},
+      "transcode.video.file_name", "pattern"),
+    C("transcode audio file name with space", {"transcode": {"audio": {"file_name": "my audio"}}},
+      "transcode.audio.file_name", "pattern"),
+    C("transcode snapshot width 4097", {"transcode": {"snapshot": {"width": 4097}}}, "transcode.snapshot.width",
+      "maximum"),
+    C("transcode audio no templates", {"transcode": {"audio": {"template_ids": []}}}, "transcode.audio.template_ids",
+      "minItems"),
+    C("transcode video repeated template", {"transcode": {"video": {"template_ids": ["All", "All"]}}},
+      "transcode.video.template_ids", "uniqueItems"),
+    C("transcode run negative", {"transcode": {"run": -1}}, "transcode.run", "minimum"),
+    C("transcode callback args too long", {"transcode": {"callback_args": "c" * 513}}, "transcode.callback_args",
+      "maxLength"),
     # --- blocks ---------------------------------------------------------------------------------------------
     C("block name upper case", {"blocks": {"volcengine": "Clipflow"}}, "blocks.volcengine", "pattern"),
     C("block name path", {"blocks": {"bucket": "../x"}}, "blocks.bucket", "pattern"),
@@ -246,6 +284,14 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("128-character title", {"title": "t" * 128}),
     ("space with - and _", {"space_name": "my-space_2"}),
     ("image-to-video by URL", clip(prompt="", image_url="https://example.com/first-frame.png")),
+    ("every transcode override", {"transcode": {
+        "watermark_text": "港口", "clip_start_ms": 0, "clip_end_ms": 2000, "callback_args": "order-1", "run": 2,
+        "video": {"file_name": "out/{{fileTitle}}_{{templateId}}.{{outFormat}}", "logo_template_id": "logo-1"},
+        "audio": {"template_ids": ["audio-1"], "clip_start_ms": 500, "clip_end_ms": 900, "file_name": "a/{{vid}}"},
+        "snapshot": {"sample_offsets_s": [0.5, 1], "width": 0, "height": 4096, "file_name": "s/{{count}}"},
+    }}),
+    ("image-to-video by bucket key", clip(prompt="", image_url="frames/first-frame.png")),
+    ("image-to-video by s3 URI", clip(prompt="", image_url="s3://my-bucket/frames/first-frame.png")),
 ]
 
 SCHEMA = parameter_schema(produce_video).model_dump(exclude_unset=True)  # what the deployment stores

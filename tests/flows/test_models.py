@@ -103,3 +103,72 @@ def test_prefect_renders_the_schema() -> None:
 def test_results_stay_tolerant() -> None:
     assert ProductionResult.model_config.get("extra") in (None, "ignore")
     assert TranslateSpec.model_config["extra"] == "forbid"
+
+
+# --- transcode: every override of StartWorkflow, readable in the form ----------------------------------------
+
+
+def test_transcode_defaults_send_no_override_and_old_fields_still_work() -> None:
+    from flows.models import TranscodeSpec
+    from flows.stages.transcode import build_overrides, build_workflow_request
+
+    assert build_overrides(TranscodeSpec()) == {}
+    assert build_workflow_request("v1", "demo", TranscodeSpec()).to_wire().get("Input") is None
+    old = TranscodeSpec(watermark_text="hi", clip_start_ms=500, clip_end_ms=900, priority=1, low_priority=True)
+    assert build_overrides(old, "caption") == {
+        "Logo": [{"TemplateId": "All", "Vars": {"caption": "hi"}}],
+        "TranscodeVideo": [{"TemplateId": ["All"], "Clip": {"StartTime": 500, "EndTime": 900}}],
+    }
+
+
+def test_transcode_form_has_titled_sections_and_the_rerun_knob() -> None:
+    from flows.models import TranscodeSpec
+
+    schema = TranscodeSpec.model_json_schema()
+    assert {schema["$defs"][name]["title"] for name in ("VideoOverride", "AudioOverride", "SnapshotOverride")} == {
+        "Video renditions", "Audio renditions", "Snapshots"}
+    run = schema["properties"]["run"]
+    assert run["default"] == 0 and run["minimum"] == 0 and "new workflow run" in run["description"]
+    assert all(d.get("additionalProperties") is False for d in schema["$defs"].values())
+    assert schema["$defs"]["SnapshotOverride"]["properties"]["width"]["anyOf"][0]["maximum"] == 4096
+
+
+@pytest.mark.parametrize("bad,field", [
+    ({"video": {"file_name": "a/../b"}}, "file_name"),
+    ({"video": {"file_name": "a//b"}}, "file_name"),
+    ({"audio": {"clip_start_ms": 10, "clip_end_ms": 5}}, "clip_end_ms"),
+    ({"clip_start_ms": 10, "clip_end_ms": 10}, "clip_end_ms"),
+    ({"callback_args": "港" * 171}, "callback_args"),  # 513 bytes in UTF-8, 171 characters
+    ({"watermark_variable": "caption"}, "watermark_variable"),  # a key without text
+])
+def test_transcode_rules_a_schema_cannot_carry(bad: dict, field: str) -> None:
+    from flows.models import TranscodeSpec
+
+    with pytest.raises(ValidationError, match=field):
+        TranscodeSpec.model_validate(bad)
+
+
+def test_the_watermark_key_is_read_from_the_template_in_any_listed_shape() -> None:
+    from flows.models import TranscodeSpec
+    from flows.stages.transcode import choose_logo_variable, logo_variables
+    from providers.errors import RequestValidationError
+
+    template = {"Activities": [
+        {"Type": "Transcode", "Logo": {"TemplateId": "l1", "Type": "Text", "Vars": ["caption"]}},
+        {"Type": "Transcode", "Logo": {"TemplateId": "l1", "Type": "Text", "Vars": ["caption"]}},
+        {"Type": "Transcode", "Logo": {"TemplateId": "l2", "LogoType": "text", "Vars": [{"Key": "name"}]}},
+        {"Type": "Transcode", "Logo": {"TemplateId": "l3", "Type": "Image", "Vars": ["picture"]}},
+    ]}
+    assert logo_variables(template) == {"l1": ["caption"], "l2": ["name"]}
+    assert choose_logo_variable(TranscodeSpec(watermark_text="x", logo_template_id="l2"), template) == "name"
+    assert choose_logo_variable(TranscodeSpec(watermark_text="x", watermark_variable="caption"), template) == "caption"
+    for spec, field in [
+        (TranscodeSpec(watermark_text="x"), "transcode.watermark_variable"),  # two keys: the user must choose
+        (TranscodeSpec(watermark_text="x", logo_template_id="l3"), "transcode.logo_template_id"),  # image logo
+        (TranscodeSpec(watermark_text="x", watermark_variable="input_text"), "transcode.watermark_variable"),
+    ]:
+        with pytest.raises(RequestValidationError) as info:
+            choose_logo_variable(spec, template)
+        assert info.value.field == field
+    with pytest.raises(RequestValidationError, match="no text-watermark variable"):
+        choose_logo_variable(TranscodeSpec(watermark_text="x"), {"Activities": [{"Type": "Transcode"}]})

@@ -1,0 +1,229 @@
+"""The translation review gate under a real Prefect API, against the emulator and moto S3.
+
+A run with ``review`` set pauses (in-process runs block in ``pause_flow_run``); the test answers it the way the
+UI's Resume form does: ``resume_flow_run(run_id, run_input=...)`` through the API. What was edited is read back
+from the emulator's own project (GetAITranslationProject), what was paid from its ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from emulator.config import DEMO_VID
+from flows.models import BlockRefs, TranslateSpec
+from providers.states import JobState
+from tests.harness import Pipeline
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+WAIT_SECONDS = 120.0
+
+
+def billed(pipeline: Pipeline) -> Counter[str]:
+    return Counter(entry["action"] for entry in pipeline.emulator.ledger())
+
+
+def review_spec(**overrides: Any) -> TranslateSpec:
+    """A request no earlier test paid for (the submit is cached by what it buys): a unique glossary id."""
+    values: dict[str, Any] = {
+        "target_languages": ["en"], "translation_types": ["SubtitleTranslation", "VoiceTranslation"],
+        "review": "after_translation", "termbase_ids": [f"r-{uuid.uuid4().hex[:10]}"],
+    }
+    return TranslateSpec(**{**values, **overrides})
+
+
+async def paused_run(seen: set[uuid.UUID] | None = None, timeout: float = WAIT_SECONDS, not_key: str = "") -> Any:
+    """The next flow run waiting at a review (Paused, pause key ``review-…``, other than ``not_key``)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    seen = seen if seen is not None else set()
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with get_client() as client:
+        while asyncio.get_running_loop().time() < deadline:
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            ))
+            for run in runs:
+                key = run.state.state_details.pause_key if run.state else None
+                if run.id not in seen and key and key.startswith("review-") and key != not_key:
+                    seen.add(run.id)
+                    return run
+            await asyncio.sleep(0.5)
+    raise AssertionError("no run paused for review")
+
+
+async def resume(run_id: uuid.UUID, run_input: dict[str, Any]) -> None:
+    from prefect.flow_runs import aresume_flow_run
+
+    await aresume_flow_run(run_id, run_input=run_input)
+
+
+async def project(pipeline: Pipeline, project_id: str) -> Any:
+    from flows.runtime import resources
+
+    async with await resources.client("vod", BlockRefs()) as vod:
+        return await vod.get_ai_translation_project(
+            "demo", project_id, additions=["SourceUtterances", "TargetUtterances", "TargetClips", "SourceClips"]
+        )
+
+
+async def start(spec: TranslateSpec) -> asyncio.Task[Any]:
+    from flows.stages.translate import ai_translate
+
+    return asyncio.ensure_future(ai_translate(DEMO_VID, "demo", spec, BlockRefs()))
+
+
+async def test_review_after_translation_pauses_stores_drafts_and_applies_one_edit(pipeline: Pipeline) -> None:
+    from prefect.client.orchestration import get_client
+
+    running = await start(review_spec())
+    run = await paused_run()
+    project_id = run.state.state_details.pause_key.removeprefix("review-")
+
+    # Paused at the vendor's stage: drafts (source and target, SRT + WebVTT) are in the bucket, nothing paid
+    # but the submit, and the review table lists the utterances with their ids.
+    draft = await project(pipeline, project_id)
+    assert draft.status == "ProcessSuspended" and draft.target_utterances
+    keys = {o["Key"] for o in pipeline.s3_client.list_objects_v2(
+        Bucket=pipeline.bucket, Prefix=f"subtitles/{draft.project_id}/draft/")["Contents"]}
+    assert keys == {f"subtitles/{draft.project_id}/draft/{name}" for name in
+                    ("en.srt", "en.vtt", "zh.source.srt", "zh.source.vtt")}
+    async with get_client() as client:
+        [table] = [a for a in await client.read_artifacts() if a.key == f"review-{project_id}"]
+    line = draft.target_utterances[0]
+    assert line.id in str(table.data) and "Resume" in (table.description or "")
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1})
+
+    edited = "<v Host>Welcome, everyone, corrected by a person."
+    await resume(run.id, {"action": "edit", "edits": [{"id": line.id, "text": edited}], "reason": "typo"})
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.status is JobState.SUCCEEDED
+    assert result.review is not None and result.review.decision == "edited" and result.review.edits == 1
+    final = await project(pipeline, project_id)
+    assert next(u.text for u in final.target_utterances if u.id == line.id) == edited
+    srt = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=result.srt_key)["Body"].read().decode()
+    vtt = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=result.vtt_key)["Body"].read().decode()
+    assert edited in srt and edited in vtt  # the speaker mark passes through both formats
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1, "ContinueAITranslationWorkflow": 1})
+
+
+async def test_approve_as_is_continues_unchanged_and_a_rerun_pays_nothing(pipeline: Pipeline) -> None:
+    from flows.stages.translate import ai_translate
+
+    spec = review_spec()
+    running = await start(spec)
+    run = await paused_run()
+    project_id = run.state.state_details.pause_key.removeprefix("review-")
+    before = [u.text for u in (await project(pipeline, project_id)).target_utterances]
+
+    await resume(run.id, {"action": "approve"})
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.status is JobState.SUCCEEDED and result.review.decision == "approved"
+    assert [u.text for u in (await project(pipeline, project_id)).target_utterances] == before
+    assert billed(pipeline)["ContinueAITranslationWorkflow"] == 1
+
+    # A re-run of the same request finds the project finished: no new pause, nothing paid again.
+    ledger = pipeline.emulator.ledger()
+    [again] = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs()), WAIT_SECONDS)
+    assert again.project_id == project_id and again.status is JobState.SUCCEEDED
+    assert again.review is not None and again.review.decision == "approved"
+    assert pipeline.emulator.ledger() == ledger
+
+
+async def test_reject_fails_the_language_and_pays_nothing_more(pipeline: Pipeline) -> None:
+    running = await start(review_spec())
+    run = await paused_run()
+
+    await resume(run.id, {"action": "reject", "reason": "wrong speaker names"})
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.status is JobState.FAILED and result.review.decision == "rejected"
+    assert result.error == "rejected in review: wrong speaker names"
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1})
+
+
+@pytest.mark.parametrize(("policy", "status", "paid"), [("fail", JobState.FAILED, 0), ("approve", JobState.SUCCEEDED, 1)])
+async def test_a_review_nobody_answers_follows_the_declared_policy(
+    pipeline: Pipeline, policy: str, status: JobState, paid: int
+) -> None:
+    from flows.stages.translate import ai_translate
+
+    spec = review_spec(review_timeout_hours=2 / 3600, on_review_timeout=policy)  # 2 s
+    [result] = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs()), WAIT_SECONDS)
+
+    assert result.status is status and result.review.decision == "timed_out"
+    if policy == "fail":
+        assert "review timed out" in (result.error or "") and "on_review_timeout: fail" in result.error
+    assert billed(pipeline)["ContinueAITranslationWorkflow"] == paid
+
+
+async def test_a_corrected_subtitle_file_in_the_bucket_is_applied_by_order(pipeline: Pipeline) -> None:
+    from flows.outputs.subtitles import parse_subtitles, to_srt
+
+    running = await start(review_spec())
+    run = await paused_run()
+    project_id = run.state.state_details.pause_key.removeprefix("review-")
+    draft_key = f"subtitles/{project_id}/draft/en.srt"
+    cues = parse_subtitles(pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=draft_key)["Body"].read().decode())
+    fixed = [cues[0].__class__(cues[0].start_ms, cues[0].end_ms, "<a MuteSpeech>Hush, fixed from a file."), *cues[1:]]
+    pipeline.s3_client.put_object(Bucket=pipeline.bucket, Key=f"reviews/{project_id}/fixed.srt", Body=to_srt(fixed).encode())
+
+    await resume(run.id, {"action": "edit", "subtitle_key": f"reviews/{project_id}/fixed.srt"})
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.status is JobState.SUCCEEDED and result.review.edits == 1
+    texts = [u.text for u in (await project(pipeline, project_id)).target_utterances]
+    assert "<a MuteSpeech>Hush, fixed from a file." in texts
+
+
+async def test_a_production_pauses_its_own_run_for_review(pipeline: Pipeline) -> None:
+    """produce-video runs the translate stage inline when reviewing: the production's own run pauses (with a
+    deployment it would suspend: Prefect cannot suspend a subflow), the transcode finishes meanwhile."""
+    from flows.models import JimengClipSpec, ProductionRequest
+    from flows.stages.pipeline import produce_video
+
+    tag = uuid.uuid4().hex[:8]
+    request = ProductionRequest(
+        title=f"review-{tag}", clip=JimengClipSpec(prompt=f"A tram in the snow, take {tag}"),
+        translate=TranslateSpec(target_languages=["en", "ja"], review="after_translation"),
+    )
+    running = asyncio.ensure_future(produce_video(request))
+    seen: set[uuid.UUID] = set()
+    first = await paused_run(seen)
+    assert first.flow_id and first.parent_task_run_id is None  # the production's run itself, not a subflow
+    await resume(first.id, {"action": "approve"})
+    # The next language: the same run, asked again.
+    second = await paused_run(not_key=first.state.state_details.pause_key)
+    assert second.id == first.id
+    await resume(second.id, {"action": "reject", "reason": "not for this market"})
+    result = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.transcode.status is JobState.SUCCEEDED
+    assert sorted(lang.review.decision for lang in result.languages) == ["approved", "rejected"]
+    assert result.status is JobState.FAILED  # one language was rejected
+    assert billed(pipeline) == Counter({
+        "CVSync2AsyncSubmitTask": 1, "UploadMediaByUrl": 1, "CreateProject": 1, "StartWorkflow": 1,
+        "SubmitAITranslationWorkflow": 2, "ContinueAITranslationWorkflow": 1,
+    })
+
+
+async def test_an_answer_naming_an_unknown_line_is_refused_before_anything_is_paid(pipeline: Pipeline) -> None:
+    running = await start(review_spec())
+    run = await paused_run()
+
+    await resume(run.id, {"action": "edit", "edits": [{"id": "no-such-line", "text": "x"}]})
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.status is JobState.FAILED
+    assert "edits[0].id: 'no-such-line' is not an utterance" in (result.error or "")
+    assert result.review.decision == "awaiting_review" and "review-translation" in result.review.resume
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1})

@@ -1,0 +1,112 @@
+"""Review in a batch (items waiting for a person do not hold the others) and revise-translation (re-export of a
+finished project), under a real Prefect API, against the emulator and moto S3."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from emulator.config import DEMO_VID
+from flows.models import BlockRefs, ProductionRequest, TranslateSpec, UtteranceEdit
+from flows.stages.batch import ItemStatus, produce_batch
+from providers.states import JobState
+from tests.flows.stages.test_review import WAIT_SECONDS, paused_run, project, resume
+from tests.harness import Pipeline
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def billed(pipeline: Pipeline) -> Counter[str]:
+    return Counter(entry["action"] for entry in pipeline.emulator.ledger())
+
+
+async def review_deployment() -> str:
+    """The review-translation deployment as `prefect deploy` registers it (no worker: its runs stay scheduled)."""
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("review-translation")
+        deployment_id = await client.create_deployment(
+            flow_id=flow_id, name="review-translation", entrypoint="flows.stages.review:review_translation",
+        )
+    return str(deployment_id)
+
+
+async def test_an_item_waiting_for_review_does_not_block_the_batch(pipeline: Pipeline) -> None:
+    from flows.stages.review import review_translation
+
+    deployment_id = await review_deployment()
+    t = uuid.uuid4().hex[:8]
+    defaults = ProductionRequest(title=f"rbatch-{t}", translate=TranslateSpec(target_languages=["en"]))
+    items = [{"clip": {"prompt": f"A lighthouse at dawn, take {t}-{n}"}} for n in range(3)]
+    items[1]["translate"] = {"review": "after_translation"}
+
+    result = await asyncio.wait_for(produce_batch(items=items, defaults=defaults), WAIT_SECONDS * 2)
+
+    assert (result.total, result.succeeded, result.awaiting_review, result.failed) == (3, 2, 1, 0)
+    waiting = result.items[1]
+    assert waiting.status is ItemStatus.AWAITING_REVIEW and waiting.error is None
+    [line] = waiting.translations
+    assert line.status == "paused" and line.project_id and line.review_run_id and "resume" in line.resume.lower()
+    async with get_client() as client:
+        run = await client.read_flow_run(uuid.UUID(line.review_run_id))
+    assert str(run.deployment_id) == deployment_id
+    assert run.parameters["project_id"] == line.project_id and run.parameters["language"] == "en"
+    assert billed(pipeline)["ContinueAITranslationWorkflow"] == 0  # nothing continued without a person
+
+    # What the worker runs for that review: it pauses (in process), a person approves, it finishes.
+    params: dict[str, Any] = dict(run.parameters)
+    reviewing = asyncio.ensure_future(review_translation(**params))
+    paused = await paused_run()
+    await resume(paused.id, {"action": "approve"})
+    done = await asyncio.wait_for(reviewing, WAIT_SECONDS)
+    assert done is not None and done.status is JobState.SUCCEEDED and done.review.decision == "approved"
+    assert done.srt_key and done.output_vid
+    assert billed(pipeline)["ContinueAITranslationWorkflow"] == 1
+
+
+async def test_revise_translation_reexports_a_finished_project(pipeline: Pipeline) -> None:
+    from flows.stages.revise import revise_translation
+    from flows.stages.translate import ai_translate
+
+    spec = TranslateSpec(target_languages=["en"], termbase_ids=[f"v-{uuid.uuid4().hex[:10]}"])
+    [first] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    assert first.status is JobState.SUCCEEDED
+    line = (await project(pipeline, first.project_id)).target_utterances[1]
+    text = "<a UseOriginal>Today we revise one sentence."
+
+    revised = await revise_translation(first.project_id, "en", "demo", edits=[UtteranceEdit(id=line.id, text=text)])
+
+    assert revised.status is JobState.SUCCEEDED
+    final = await project(pipeline, first.project_id)
+    assert final.status == "ExportSucceed"
+    assert next(u.text for u in final.target_utterances if u.id == line.id) == text
+    assert revised.srt_key != first.srt_key and "/revision-" in revised.srt_key
+    srt = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=revised.srt_key)["Body"].read().decode()
+    assert text in srt
+    assert revised.output_vid and {o.kind for o in revised.outputs} >= {"output_video"}
+    assert billed(pipeline)["RefreshAITranslationProject"] == 1
+
+    # The same revision again reuses the export it bought (journal), a new take pays for another.
+    again = await revise_translation(first.project_id, "en", "demo", edits=[UtteranceEdit(id=line.id, text=text + "!")])
+    assert again.status is JobState.SUCCEEDED
+    assert billed(pipeline)["RefreshAITranslationProject"] == 2
+    await revise_translation(first.project_id, "en", "demo", edits=[UtteranceEdit(id=line.id, text=text + "!")])
+    assert billed(pipeline)["RefreshAITranslationProject"] == 2
+
+
+async def test_revise_refuses_bad_input_before_paying(pipeline: Pipeline) -> None:
+    from flows.stages.review import ReviewInputError
+    from flows.stages.revise import revise_translation
+    from flows.stages.translate import ai_translate
+
+    spec = TranslateSpec(target_languages=["ja"], termbase_ids=[f"b-{uuid.uuid4().hex[:10]}"])
+    [first] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    with pytest.raises(ReviewInputError, match=r"edits\[0\]\.id: 'nope' is not an utterance"):
+        await revise_translation(first.project_id, "ja", "demo", edits=[UtteranceEdit(id="nope", text="x")])
+    with pytest.raises(ReviewInputError, match="subtitle_key: cannot read"):
+        await revise_translation(first.project_id, "ja", "demo", subtitle_key="reviews/missing.srt")
+    assert "RefreshAITranslationProject" not in billed(pipeline)

@@ -34,6 +34,14 @@ class PrefectApi:
             "POST", f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters, **extra}
         )
 
+    def post_flow_run(self, deployment_id: str, body: dict[str, Any]) -> httpx.Response:
+        """``create_flow_run``'s raw answer: a refusal (HTTP 409) is an answer to look at, not an error."""
+        return self.http.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
+
+    def count_flow_runs(self, deployment_id: str) -> int:
+        body = {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}}
+        return int(self._json("POST", "/flow_runs/count", json=body))
+
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         return self._json("GET", f"/flow_runs/{flow_run_id}")
 

@@ -49,7 +49,7 @@ def _setup(args: argparse.Namespace) -> int:
 
 
 def _env_vars() -> dict[str, str]:
-    from blocks.setup import ENV_VARS
+    from blocks.env import ENV_VARS
 
     return ENV_VARS
 
@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         "the process work pool, then verify what was written: the blocks load, the bucket is writable (a probe "
         "object is written and deleted), and each provider accepts the credentials (free signed reads). Exits "
         "non-zero naming the block and field when something is wrong.",
-        epilog="environment variables read:\n" + "\n".join(f"  {k:28} {v}" for k, v in _env_vars().items()),
+        # only for `setup`: the table lives in the blocks package, which imports Prefect (the demo must set
+        # Prefect's environment before anything imports it)
+        epilog="environment variables read:\n" + "\n".join(f"  {k:28} {v}" for k, v in _env_vars().items())
+        if argv[:1] == ["setup"] else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     setup.add_argument("--name", default="clipflow", help="block name to save under")

@@ -118,9 +118,14 @@ def run_demo(as_json: bool = False, request_json: dict[str, Any] | None = None) 
         from emulator.testing import running_emulator
 
         with running_emulator(time_scale=DEMO_TIME_SCALE) as emu, moto_s3() as s3_endpoint:
-            if not as_json:
-                print(f"emulator on {emu.base_url}, S3 (moto) on {s3_endpoint}, Prefect ephemeral API", file=sys.stderr)
-            result = asyncio.run(_run(request_json or default_request(), demo_env(emu, s3_endpoint)))
+            print(  # stderr, so --json keeps stdout pure JSON
+                f"emulator on {emu.base_url}, S3 (moto) on {s3_endpoint}; starting Prefect's ephemeral API "
+                "(20-40 s the first time) ...", file=sys.stderr, flush=True,
+            )
+            from flows.app.progress_display import show_progress
+
+            with show_progress():  # stderr: a live table on a terminal, plain lines otherwise
+                result = asyncio.run(_run(request_json or default_request(), demo_env(emu, s3_endpoint)))
             billed = len(emu.ledger())
     if as_json:
         print(json.dumps(result.model_dump(mode="json")))

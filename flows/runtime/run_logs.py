@@ -13,7 +13,7 @@ import logging
 from prefect.exceptions import MissingContextError
 from prefect.logging.handlers import APILogHandler
 
-LIBRARY_LOGGERS = ("flows", "providers", "blocks", "deployments")
+LIBRARY_LOGGERS = ("flows", "providers", "blocks", "deployments", "clipflow.progress")  # progress: no propagation
 
 
 class RunLogHandler(APILogHandler):

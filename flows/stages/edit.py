@@ -86,13 +86,13 @@ def _project_wire(request: CreateProjectRequest) -> dict[str, Any]:
     return wire
 
 
-@task(**retry_options(), **cached_task_options(lambda p: f"clipflow-project-{p['fp']}"))
+@task(task_run_name="create_project", **retry_options(), **cached_task_options(lambda p: f"clipflow-project-{p['fp']}"))
 async def create_project(request: CreateProjectRequest, refs: BlockRefs, fp: str) -> EditResult:
     job = await buy(CREATE_PROJECT, tagged_project(request, fp), fp=fp, refs=refs)
     return EditResult(project_id=job.job_id, group_id=job.detail.get("group_id"))
 
 
-@task(**retry_options(), **cached_task_options(lambda p: f"clipflow-render-{p['fp']}"))
+@task(task_run_name="render_project", **retry_options(), **cached_task_options(lambda p: f"clipflow-render-{p['fp']}"))
 async def render_project(request: SubmitDirectEditTaskRequest, refs: BlockRefs, fp: str) -> str:
     """Render through the direct-edit API and wait for the output Vid. Cached by the render request."""
     job = await buy(RENDER, request, fp=fp, refs=refs)

@@ -8,7 +8,7 @@ from typing import Any
 
 from prefect import flow
 
-from flows.runtime import resources
+from flows.runtime import progress, resources
 from flows.outputs.artifacts import publish_production
 from flows.stages.edit import build_project_request, create_edit_project
 from flows.stages.generate import build_clip_request, clip_fingerprint, generate_clip
@@ -66,23 +66,36 @@ async def run_production(
     refs = request.blocks
     from flows.runtime.preflight import preflight_blocks, preflight_production
 
-    await preflight_blocks(request)  # a missing block is named before the local validation loads it
-    await validate_production(request)
-    # The outside world before the first paid call: bucket, space, template, credentials, model (memoised
-    # per run: a batch's items reuse the batch's checks).
-    await preflight_production(request)
-    clip = await stage(generate_clip)(request.clip, request.space_name, refs)
+    async with progress.stage("preflight", request.title):
+        await preflight_blocks(request)  # a missing block is named before the local validation loads it
+        await validate_production(request)
+        # The outside world before the first paid call: bucket, space, template, credentials, model (memoised
+        # per run: a batch's items reuse the batch's checks).
+        await preflight_production(request)
+    async with progress.stage("generate", f"{request.title}: {request.clip.provider}"):
+        clip = await stage(generate_clip)(request.clip, request.space_name, refs)
     seen("clip", clip)
-    edit = await stage(create_edit_project)(request.title, clip.imported, request.edit, refs)
+    async with progress.stage("edit", request.title):
+        edit = await stage(create_edit_project)(request.title, clip.imported, request.edit, refs)
     seen("edit", edit)
     source_vid = edit.rendered_vid or clip.imported.vid
     # Renditions and translations both start from the source video: neither waits for the other. Both run to
     # the end even when one fails, so nothing paid for is left half-watched.
-    transcoded, translated = await asyncio.gather(
-        stage(start_transcode_workflow)(source_vid, request.space_name, request.transcode, refs),
-        stage(ai_translate)(source_vid, request.space_name, request.translate, refs),
-        return_exceptions=True,
-    )
+    # With a review gate the translations run inline: Prefect can suspend a top-level run (freeing its worker
+    # while a person reviews) but not a subflow (flows.stages.review).
+    translate = ai_translate.fn if request.translate.review != "none" else stage(ai_translate)
+
+    async def transcoding() -> Any:
+        async with progress.stage("transcode", f"{request.title}: {request.transcode.template_id}"):
+            return await stage(start_transcode_workflow)(
+                source_vid, request.space_name, request.transcode, refs, title=request.title
+            )
+
+    async def translating() -> Any:
+        async with progress.stage("translate", f"{request.title}: {', '.join(request.translate.target_languages)}"):
+            return await translate(source_vid, request.space_name, request.translate, refs)
+
+    transcoded, translated = await asyncio.gather(transcoding(), translating(), return_exceptions=True)
     if not isinstance(transcoded, BaseException):
         seen("transcode", transcoded)
     for outcome in (transcoded, translated):
@@ -91,8 +104,12 @@ async def run_production(
     transcode, languages = transcoded, translated
 
     ok = transcode.status is JobState.SUCCEEDED and all(lang.status is JobState.SUCCEEDED for lang in languages)
+    waiting = transcode.status is JobState.SUCCEEDED and all(
+        lang.status is JobState.SUCCEEDED or lang.awaiting_review for lang in languages
+    )
     result = ProductionResult(
-        title=request.title, status=JobState.SUCCEEDED if ok else JobState.FAILED,
+        title=request.title,
+        status=JobState.SUCCEEDED if ok else JobState.PAUSED if waiting else JobState.FAILED,
         clip=clip, edit=edit, transcode=transcode, languages=languages,
     )
     bucket = await resources.bucket(refs)

@@ -1,0 +1,58 @@
+"""What a user sees of a production in the UI: the parent run's log says which stage runs and what was paid,
+and every task run has a name that says what it did."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId, LogFilter, LogFilterFlowRunId, TaskRunFilter,
+)
+from prefect.logging.handlers import APILogHandler
+
+from flows.models import JimengClipSpec, ProductionRequest, TranslateSpec
+from flows.stages.pipeline import produce_video
+from providers.states import JobState
+from tests.harness import Pipeline
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+async def test_stage_lines_and_task_names(pipeline: Pipeline) -> None:
+    tag = uuid.uuid4().hex[:8]
+    request = ProductionRequest(
+        title=f"seen-{tag}", clip=JimengClipSpec(prompt=f"A lantern on a pier, take {tag}"),
+        translate=TranslateSpec(target_languages=["en"]),
+    )
+    state = await produce_video(request, return_state=True)
+    assert (await state.result()).status is JobState.SUCCEEDED
+    run_id = state.state_details.flow_run_id
+    await APILogHandler.aflush()
+
+    async with get_client() as client:
+        parent_logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        children = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id]))
+        )
+        # subflow runs are linked to the parent through a task run; read every run of this production
+        ids = [run_id, *[c.id for c in children]]
+        tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        all_logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+
+    lines = [log.message for log in parent_logs if log.name == "clipflow.progress"]  # the stages: on the parent
+    paid = [log.message for log in all_logs if log.name == "clipflow.progress"]  # paid: in each stage's run
+    for stage in ("preflight", "generate", "edit", "transcode", "translate"):
+        assert any(line.startswith(f"stage {stage}: started ({request.title}") for line in lines), (stage, lines)
+        assert any(line.startswith(f"stage {stage}: finished in ") for line in lines), (stage, lines)
+    for action in ("jimeng CVSync2AsyncSubmitTask", "vod UploadMediaByUrl", "vod CreateProject",
+                   "vod StartWorkflow", "vod SubmitAITranslationWorkflow"):
+        assert any(line.startswith(f"paid: {action} -> job ") for line in paid), (action, paid)
+
+    names = {t.name for t in tasks}
+    for expected in ("submit_clip_job-jimeng", "import_clip-demo", "create_project",
+                     "start_workflow-demo-transcode-template", "submit_translation-en", "wait_translation-en"):
+        assert expected in names, (expected, sorted(names))
+    assert any(n.startswith("store_clip-jimeng-") for n in names), sorted(names)
+    assert any(n.startswith("wait_workflow-") for n in names), sorted(names)

@@ -33,11 +33,11 @@ Figures (production defaults):
   process fields and ``"expiration": null`` (stock Prefect, older clipflow) is held until mtime + ``HOLD_SECONDS``.
 
 A lock file directory only works on one machine (or a shared file system with synchronised clocks). Several
-machines use a shared lock manager: ``lock_manager()`` is the one place caching asks for one, and
-``CLIPFLOW_LOCK_MANAGER=redis`` with ``CLIPFLOW_LOCK_REDIS_URL=redis://…`` returns prefect-redis's
-``RedisLockManager`` once ``prefect-redis`` is installed. Caveat: Prefect passes ``hold_timeout=None`` to it as
-well, so a Redis lock of a dead process never expires either; wrap it with a hold and a renewal (as here)
-before relying on it.
+machines share a Redis server: ``lock_manager()`` is the one place caching asks for a manager, and
+``CLIPFLOW_LOCK_MANAGER=redis`` with ``CLIPFLOW_LOCK_REDIS_URL=redis://HOST:PORT/DB`` returns
+``RedisLeaseLockManager``, the same semantics on prefect-redis: a key with a TTL of ``HOLD_SECONDS`` renewed
+every ``RENEW_SECONDS`` by its living holder, so a dead holder's lock on any machine is free at most 30 s after
+its last renewal (the stock ``RedisLockManager`` would keep it forever: Prefect gives it no hold timeout).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import anyio
 
@@ -571,28 +571,218 @@ def held_lock_count() -> int:
     return len(_lock_beats)
 
 
+# --- the Redis lock manager (workers on several machines) ---------------------------------------------------
+
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
+
+# Token-checked one-step scripts: only the holder's own token moves or drops the key, so a holder whose lock
+# expired and was taken over cannot extend or delete the new holder's lock.
+_RENEW_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def check_redis_url(url: str) -> str:
+    """``url`` if it can name a Redis server, else a ValueError naming the variable and the rule (never the URL
+    itself: it may carry a password)."""
+    if not url:
+        raise ValueError(f"{LOCK_MANAGER_ENV}=redis needs {REDIS_URL_ENV}=redis://HOST:PORT/DB")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError(f"{REDIS_URL_ENV}: must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)} "
+                         f"(got {scheme + '://' if scheme else 'no scheme'})")
+    if scheme in ("redis", "rediss"):
+        parts = urlparse(url)
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f"{REDIS_URL_ENV}: the port must be a number from 1 to 65535") from None
+        if not parts.hostname:
+            raise ValueError(f"{REDIS_URL_ENV}: needs a host (redis://HOST:PORT/DB)")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ValueError(f"{REDIS_URL_ENV}: the database (path) must be a number, e.g. redis://HOST:6379/0")
+    return url
+
+
+def _masked(url: str) -> str:
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+_redis_holds: dict[tuple[str, str, str], _Hold] = {}  # (server, lock name, holder) -> held and renewed here
+_fork_hooks.append(_redis_holds.clear)
+
+
+class RedisLeaseLockManager:
+    """Cache locks in Redis that expire unless their living holder renews them: the semantics of
+    ``SafeFileSystemLockManager`` for workers on several machines.
+
+    Built on prefect-redis (its ``RedisLockManager`` makes the clients from the URL, Sentinel included, and
+    names the keys: ``lock:<key>`` holding the holder as token, so a stock ``RedisLockManager`` sees and
+    honours our locks). Its acquire/release are not used as they are, because for a cached task:
+
+    - Prefect passes ``hold_timeout=None`` and the stock manager then sets no TTL: the lock of a process killed
+      mid-task never expires. Here every lock is ``SET NX PX hold_seconds`` and a daemon thread of the holding
+      process moves the TTL forward every ``renew_seconds`` while the lock is held; a dead holder's lock (any
+      machine) is free ``hold_seconds`` after its last renewal (30 s). A given ``hold_timeout`` is a hard cap.
+    - Prefect's async transaction acquires with ``aacquire_lock`` and releases with the sync ``release_lock``:
+      the stock manager then calls an asyncio lock's ``release()`` without awaiting it, and the key stays.
+      Here both paths use the sync client with token-checked scripts (an asyncio client is also bound to the
+      event loop it was first used on, and Prefect runs tasks on several loops).
+    - The stock ``wait_for_lock`` takes the lock itself (without TTL) to see it is free; here it only looks.
+    - Releasing a lock that expired and was taken over logs a warning instead of raising: the task's result is
+      written by then, failing it would help nobody.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        hold_seconds: float = HOLD_SECONDS,
+        renew_seconds: float = RENEW_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        if not 0 < renew_seconds < hold_seconds:
+            raise ValueError("renew_seconds must be positive and shorter than hold_seconds")
+        self.url = check_redis_url(url)
+        self.hold_seconds = float(hold_seconds)
+        self.renew_seconds = float(renew_seconds)
+        self.poll_seconds = float(poll_seconds)
+        self._connect()
+
+    def _connect(self) -> None:
+        from prefect_redis.locking import RedisLockManager  # imports Prefect: only when Redis is chosen
+
+        self.stock = RedisLockManager(connection_url=self.url)
+        self.client = self.stock.client
+        self._renew_script = self.client.register_script(_RENEW_SCRIPT)
+        self._release_script = self.client.register_script(_RELEASE_SCRIPT)
+
+    def __getstate__(self) -> dict[str, Any]:  # Prefect may pickle a cache policy: settings, not connections
+        return {k: getattr(self, k) for k in ("url", "hold_seconds", "renew_seconds", "poll_seconds")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._connect()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({_masked(self.url)!r}, hold_seconds={self.hold_seconds}, "
+                f"renew_seconds={self.renew_seconds})")
+
+    def lock_name(self, key: str) -> str:
+        return self.stock._lock_name_for_key(key)
+
+    def _hold_key(self, key: str, holder: str) -> tuple[str, str, str]:
+        return (_masked(self.url), self.lock_name(key), holder)
+
+    def _ttl_ms(self, hold: _Hold) -> int:
+        seconds = self.hold_seconds
+        if hold.deadline is not None:
+            seconds = min(seconds, (hold.deadline - _utcnow()).total_seconds())
+        return int(seconds * 1000)
+
+    def _renew(self, hold_key: tuple[str, str, str], hold: _Hold) -> bool:
+        """The beat: push the TTL forward while this process still holds the lock."""
+        if hold.released:
+            return False
+        ttl = self._ttl_ms(hold)
+        if ttl <= 0:
+            return False  # the caller's hold_timeout is over: let it expire
+        if not self._renew_script(keys=[hold_key[1]], args=[hold.holder, ttl]):
+            if not hold.released:
+                logger.warning("lock %s of %s was lost (it expired and was taken over)", hold_key[1], hold.holder)
+            return False
+        return True
+
+    def _try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        name = self.lock_name(key)
+        hold_key = self._hold_key(key, holder)
+        with _holds_guard:
+            if hold_key in _redis_holds:
+                return True  # already ours (Prefect re-acquires as the same holder)
+        deadline = _utcnow() + timedelta(seconds=hold_timeout) if hold_timeout is not None else None
+        hold = _Hold(Path(name), holder, deadline, _utcnow().isoformat())
+        ttl = self._ttl_ms(hold)
+        if ttl <= 0 or not self.client.set(name, holder, nx=True, px=ttl):
+            return False
+        with _holds_guard:
+            _redis_holds[hold_key] = hold
+        _lock_beats.add(hold_key, self.renew_seconds, lambda: self._renew(hold_key, hold),
+                        retry=min(1.0, self.renew_seconds))
+        return True
+
+    # -- LockManager --
+
+    def acquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while not self._try_acquire(key, holder, hold_timeout):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_seconds)
+        return True
+
+    async def aacquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while not await anyio.to_thread.run_sync(self._try_acquire, key, holder, hold_timeout):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(self.poll_seconds)
+        return True
+
+    def release_lock(self, key: str, holder: str) -> None:
+        hold_key = self._hold_key(key, holder)
+        _lock_beats.remove(hold_key)
+        with _holds_guard:
+            hold = _redis_holds.pop(hold_key, None)
+        if hold is not None:
+            hold.released = True
+        if not self._release_script(keys=[hold_key[1]], args=[holder]):
+            logger.warning("lock %s of %s was no longer held when released (expired and taken over?)",
+                           hold_key[1], holder)
+
+    def is_locked(self, key: str) -> bool:
+        return bool(self.client.exists(self.lock_name(key)))
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        return self.client.get(self.lock_name(key)) == holder.encode()
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_locked(key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_seconds)
+        return True
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while await anyio.to_thread.run_sync(self.is_locked, key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(self.poll_seconds)
+        return True
+
+
 # --- the factory --------------------------------------------------------------------------------------------
 
 
 def lock_manager() -> "LockManager":
     """The lock manager of cached paid tasks, chosen by ``CLIPFLOW_LOCK_MANAGER``: ``file`` (default,
-    ``SafeFileSystemLockManager`` in ``CLIPFLOW_LOCK_DIR``) or ``redis`` (prefect-redis, not installed now)."""
+    ``SafeFileSystemLockManager`` in ``CLIPFLOW_LOCK_DIR``, one machine) or ``redis``
+    (``RedisLeaseLockManager`` on ``CLIPFLOW_LOCK_REDIS_URL``, workers on several machines)."""
     chosen = settings()
     if chosen.lock_manager == "redis":
-        return _redis_lock_manager(chosen.lock_redis_url)
+        return RedisLeaseLockManager(chosen.lock_redis_url)
     return SafeFileSystemLockManager(Path(lock_directory()))
-
-
-def _redis_lock_manager(url: str) -> "LockManager":  # pragma: no cover - needs prefect-redis
-    if not url:
-        raise ValueError(f"{LOCK_MANAGER_ENV}=redis needs {REDIS_URL_ENV}=redis://HOST:PORT/DB")
-    try:
-        from prefect_redis.locking import RedisLockManager
-    except ImportError as exc:
-        raise RuntimeError(f"{LOCK_MANAGER_ENV}=redis needs prefect-redis: `uv add prefect-redis`") from exc
-    parts = urlparse(url)
-    return RedisLockManager(
-        host=parts.hostname or "localhost", port=parts.port or 6379,
-        db=int(parts.path.lstrip("/") or 0), username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None, ssl=parts.scheme == "rediss",
-    )

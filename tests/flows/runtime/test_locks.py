@@ -10,12 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from flows.runtime import compat, locks
@@ -392,3 +394,175 @@ def test_lock_manager_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("CLIPFLOW_LOCK_MANAGER", "redis")
     with pytest.raises(ValueError, match="CLIPFLOW_LOCK_REDIS_URL"):
         lock_manager()
+
+
+# --- the Redis lock manager (a real redis-server) -----------------------------------------------------------
+
+REDIS_HOLDER = """
+import json, sys, time
+from flows.runtime.locks import RedisLeaseLockManager
+cfg = json.loads(sys.argv[1])
+m = RedisLeaseLockManager(cfg["url"], **cfg.get("manager", {}))
+if not m.acquire_lock(cfg["key"], cfg["holder"], acquire_timeout=30):
+    sys.exit("could not lock")
+print("locked", flush=True)
+time.sleep(cfg.get("hold_for", 3600))
+m.release_lock(cfg["key"], cfg["holder"])
+print("released", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    from tests.e2e.services import RedisServer, redis_server_path
+
+    binary = redis_server_path()
+    if binary is None:
+        pytest.skip("redis-server not found (Debian package redis-server; `make e2e-deps` installs it)")
+    server = RedisServer(binary)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def redis_manager(url: str, **kw: float) -> locks.RedisLeaseLockManager:
+    return locks.RedisLeaseLockManager(url, **kw)
+
+
+def test_redis_factory_and_url_rules(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    monkeypatch.setenv("CLIPFLOW_LOCK_MANAGER", "redis")
+    monkeypatch.setenv("CLIPFLOW_LOCK_REDIS_URL", redis_url)
+    manager = lock_manager()
+    assert isinstance(manager, locks.RedisLeaseLockManager)
+    assert (manager.hold_seconds, manager.renew_seconds) == (locks.HOLD_SECONDS, locks.RENEW_SECONDS)
+    for bad, rule in [("http://h:6379/0", "must start with"), ("h:6379", "no scheme"),
+                      ("redis://h:99999/0", "port"), ("redis://h:6379/zero", "database")]:
+        monkeypatch.setenv("CLIPFLOW_LOCK_REDIS_URL", bad)
+        with pytest.raises(ValueError, match=rf"CLIPFLOW_LOCK_REDIS_URL.*{rule}"):
+            lock_manager()
+    # a password never shows: not in errors, not in the repr Prefect may log
+    with pytest.raises(ValueError) as refused:
+        locks.RedisLeaseLockManager("redis://:s3cret@h:notaport/0")
+    assert "s3cret" not in str(refused.value)
+    assert "s3cret" not in repr(locks.RedisLeaseLockManager("redis://:s3cret@127.0.0.1:1/0"))
+
+
+def test_redis_lock_is_exclusive_and_always_expires(redis_url: str) -> None:
+    manager = redis_manager(redis_url)
+    assert manager.acquire_lock("k-basic", "a", acquire_timeout=1)
+    try:
+        # the same key a stock prefect-redis manager uses, with a TTL although Prefect passed no hold_timeout
+        ttl = manager.client.pttl("lock:k-basic")
+        assert 0 < ttl <= locks.HOLD_SECONDS * 1000
+        assert manager.is_locked("k-basic") and manager.is_lock_holder("k-basic", "a")
+        assert not manager.is_lock_holder("k-basic", "b")
+        assert not manager.acquire_lock("k-basic", "b", acquire_timeout=0.3)
+        assert manager.acquire_lock("k-basic", "a", acquire_timeout=0), "Prefect re-acquires as the same holder"
+        assert not manager.wait_for_lock("k-basic", timeout=0.3)
+    finally:
+        manager.release_lock("k-basic", "a")
+    assert not manager.is_locked("k-basic") and manager.wait_for_lock("k-basic", timeout=0)
+
+
+def test_redis_hold_timeout_caps_the_hold(redis_url: str) -> None:
+    manager = redis_manager(redis_url, hold_seconds=5, renew_seconds=0.2)
+    assert manager.acquire_lock("k-cap", "a", hold_timeout=1)
+    assert manager.acquire_lock("k-cap", "b", acquire_timeout=5), "renewed past its hold_timeout"
+    manager.release_lock("k-cap", "b")
+
+
+@pytest.mark.timeout(60)
+def test_redis_async_acquire_sync_release_frees_the_lock(redis_url: str) -> None:
+    """Prefect's AsyncTransaction takes the lock with aacquire_lock and gives it back with the sync release_lock.
+    The stock RedisLockManager then leaves the key (an asyncio lock's release() is never awaited); ours not."""
+    from prefect_redis.locking import RedisLockManager
+
+    manager = redis_manager(redis_url)
+    assert anyio.run(manager.aacquire_lock, "k-async", "a")
+    manager.release_lock("k-async", "a")
+    assert not manager.is_locked("k-async")
+
+    stock = RedisLockManager(connection_url=redis_url)
+    assert anyio.run(stock.aacquire_lock, "k-stock", "a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "coroutine ... was never awaited"
+        stock.release_lock("k-stock", "a")
+    assert stock.is_locked("k-stock") and manager.client.pttl("lock:k-stock") == -1, "stock manager fixed?"
+    manager.client.delete("lock:k-stock")
+
+
+@pytest.mark.timeout(60)
+def test_redis_a_killed_holder_frees_its_lock_when_it_expires(redis_url: str) -> None:
+    hold, renew = 3.0, 0.5
+    manager = redis_manager(redis_url, hold_seconds=hold, renew_seconds=renew)
+    child = spawn(REDIS_HOLDER, url=redis_url, key="k-dead", holder="child",
+                  manager={"hold_seconds": hold, "renew_seconds": renew})
+    try:
+        expect_line(child, "locked", 30)
+        time.sleep(hold + 1)  # its renewals keep it past one hold
+        assert manager.is_lock_holder("k-dead", "child"), "a living holder lost its lock"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        killed = time.monotonic()
+        assert manager.acquire_lock("k-dead", "rerun", acquire_timeout=hold + 10), "a dead holder's lock stayed"
+        took = time.monotonic() - killed
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
+    manager.release_lock("k-dead", "rerun")
+    assert hold - renew - 0.5 <= took <= hold + 1, took
+
+
+def test_redis_release_after_takeover_keeps_the_new_holders_lock(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = redis_manager(redis_url, hold_seconds=0.5, renew_seconds=0.1)
+    assert manager.acquire_lock("k-lost", "old")
+    manager.client.delete("lock:k-lost")  # as if it expired while the holder stalled
+    other = redis_manager(redis_url)
+    assert other.acquire_lock("k-lost", "new", acquire_timeout=1)
+    manager.release_lock("k-lost", "old")
+    assert other.is_lock_holder("k-lost", "new"), "the old holder's release dropped the new holder's lock"
+    assert "no longer held" in caplog.text
+    other.release_lock("k-lost", "new")
+
+
+def test_redis_manager_survives_pickling(redis_url: str) -> None:
+    import pickle
+
+    manager = pickle.loads(pickle.dumps(redis_manager(redis_url, hold_seconds=7, renew_seconds=1)))
+    assert (manager.url, manager.hold_seconds, manager.renew_seconds) == (redis_url, 7, 1)
+    assert manager.acquire_lock("k-pickle", "a", acquire_timeout=1)
+    manager.release_lock("k-pickle", "a")
+
+
+def test_redis_manager_is_a_prefect_lock_manager_in_real_transactions(redis_url: str, prefect_api: str) -> None:
+    """Prefect's own transactions (sync and async, SERIALIZABLE) take and give back our Redis lock."""
+    import inspect
+
+    from prefect.locking.protocol import LockManager
+    from prefect.results import ResultStore
+    from prefect.transactions import IsolationLevel, atransaction, transaction
+
+    manager = redis_manager(redis_url)
+    assert isinstance(manager, LockManager)
+    for name in ("acquire_lock", "aacquire_lock", "release_lock", "is_locked", "is_lock_holder", "wait_for_lock",
+                 "await_for_lock"):
+        ours, theirs = getattr(manager, name), getattr(LockManager, name)
+        assert list(inspect.signature(ours).parameters) == list(inspect.signature(theirs).parameters)[1:], name
+        assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(theirs), name
+    store = ResultStore(lock_manager=manager)
+    with transaction(key="k-txn", store=store, isolation_level=IsolationLevel.SERIALIZABLE, write_on_commit=False):
+        assert 0 < manager.client.pttl("lock:k-txn") <= locks.HOLD_SECONDS * 1000
+    assert not manager.is_locked("k-txn")
+
+    async def in_async_transaction() -> None:
+        async with atransaction(key="k-atxn", store=store, isolation_level=IsolationLevel.SERIALIZABLE,
+                                write_on_commit=False):
+            assert manager.is_locked("k-atxn")
+
+    anyio.run(in_async_transaction)
+    assert not manager.is_locked("k-atxn"), "the async transaction's lock stayed after it ended"

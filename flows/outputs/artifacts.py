@@ -31,10 +31,17 @@ def safe_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: safe_cell(value) for key, value in row.items()} for row in rows]
 
 
-def artifact_key(title: str, suffix: str) -> str:
-    """Artifact keys allow lower-case letters, digits and dashes only."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", title.lower()).strip("-") or "production"
-    return f"{slug[:40]}-{suffix}"
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+
+
+def artifact_key(title: str, suffix: str, of: str = "") -> str:
+    """``<title>[-<of>]-<suffix>`` in the lower-case letters, digits and dashes artifact keys allow. ``of`` (the
+    production's source Vid) keeps two productions with the same title (every UI run keeps the default title)
+    from writing versions of one artifact; a re-run of the same production adds a version of its own."""
+    slug = _slug(title)[:40].strip("-") or "production"
+    tail = _slug(of)[-12:].strip("-")
+    return f"{slug}-{tail}-{suffix}" if tail else f"{slug}-{suffix}"
 
 
 def production_markdown(result: ProductionResult, bucket_name: str) -> str:
@@ -118,11 +125,13 @@ def utterance_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def publish_production(result: ProductionResult, bucket: Any) -> None:
     await acreate_markdown_artifact(
-        markdown=production_markdown(result, bucket.name), key=artifact_key(result.title, "production"),
+        markdown=production_markdown(result, bucket.name),
+        key=artifact_key(result.title, "production", of=result.clip.imported.vid),
         description=f"Every id and output of {result.title}",
     )
     await acreate_table_artifact(
-        table=safe_rows(language_rows(result, bucket.name)), key=artifact_key(result.title, "languages"),
+        table=safe_rows(language_rows(result, bucket.name)),
+        key=artifact_key(result.title, "languages", of=result.clip.imported.vid),
         description="Translation status per language",
     )
     # No link artifact for the output videos: their URLs are signed and expire; the Vids above stay valid.
@@ -156,9 +165,9 @@ def rendition_rows(result: TranscodeResult) -> list[dict[str, Any]]:
     return rows
 
 
-async def publish_renditions(result: TranscodeResult, title: str) -> None:
-    """The ``<title>-renditions`` table: every output of the transcode workflow run."""
+async def publish_renditions(result: TranscodeResult, title: str, of: str = "") -> None:
+    """The ``<title>-<vid>-renditions`` table: every output of the transcode workflow run."""
     await acreate_table_artifact(
-        table=safe_rows(rendition_rows(result)), key=artifact_key(title, "renditions"),
+        table=safe_rows(rendition_rows(result)), key=artifact_key(title, "renditions", of=of),
         description=f"Transcode renditions of workflow run {result.run_id} ({result.status.value})",
     )

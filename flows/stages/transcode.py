@@ -253,5 +253,5 @@ async def start_transcode_workflow(
     fp = workflow_fingerprint(vid, space_name, spec, resources.account_id(creds), logo_variable=logo_variable)
     job = await submit_transcode_workflow(vid, space_name, spec, refs, fp, logo_variable)
     result = await wait_transcode_workflow(job, refs, spec)
-    await publish_renditions(result, title or f"transcode-{vid}")
+    await publish_renditions(result, title or "transcode", of=vid)
     return result

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from flows.outputs.artifacts import artifact_key
+
 from tests.e2e.api import read_result
 from tests.e2e.conftest import Stack
 
@@ -69,7 +71,8 @@ def test_produce_video_through_the_rest_api(stack: Stack) -> None:
     assert {result.clip.job_id, result.transcode.run_id, *(lang.project_id for lang in result.languages)} <= billed_jobs
 
     keys = {a["key"] for a in stack.api.artifacts(run["id"])}
-    assert {f"e2e-{tag}-production", f"e2e-{tag}-languages"} <= keys
+    vid = result.clip.imported.vid  # keys are unique per production: the same title twice keeps both
+    assert {artifact_key(f"e2e-{tag}", "production", of=vid), artifact_key(f"e2e-{tag}", "languages", of=vid)} <= keys
 
 
 def test_a_schedule_fires_and_a_worker_runs_it(stack: Stack) -> None:

@@ -139,7 +139,7 @@ async def test_every_override_is_sent_and_shows_in_what_was_produced(templates: 
         f"shots/{t}/demo-sample_00001.jpg", f"shots/{t}/demo-sample_00002.jpg"
     ]
 
-    rows = await read_table(artifact_key(title, "renditions"))
+    rows = await read_table(artifact_key(title, "renditions", of=DEMO_VID))
     assert [r["kind"] for r in rows] == ["video", "video", "audio", "snapshot sample", "snapshot sample"]
     assert {r["store_uri"] for r in rows} == {o.store_uri for o in result.outputs} | set(shots.store_uris)
     assert not any("http" in str(v) or "X-Signature" in str(v) for r in rows for v in r.values())

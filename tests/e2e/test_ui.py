@@ -49,6 +49,10 @@ async def test_run_produce_video_from_the_ui(stack: Stack, tmp_path: Path) -> No
             await page.goto(f"{stack.server.url}/runs/flow-run/{flow_run_id}")
         heading = page.locator(".page-heading").filter(has_text=run_name).first
         await heading.locator(".state-badge").filter(has_text="Completed").wait_for(timeout=240_000)
+        # The run page's logs say which stage ran (clipflow's own lines reach the UI, not only Prefect's).
+        await page.goto(f"{stack.server.url}/runs/flow-run/{flow_run_id}?tab=Logs")
+        await page.get_by_text("stage generate: started", exact=False).first.wait_for(timeout=60_000)
+        await page.get_by_text("stage translate: finished", exact=False).first.wait_for(timeout=60_000)
 
     run = stack.api.flow_run(flow_run_id)
     assert run["name"] == run_name and run["state"]["type"] == "COMPLETED"

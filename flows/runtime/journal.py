@@ -85,7 +85,10 @@ class Journal:
 
     @classmethod
     async def default(cls) -> Journal:
-        return cls(await aget_default_result_storage())
+        from flows.runtime.resources import per_run
+
+        # the result storage block, resolved once per flow run (a server round trip per paid submit otherwise)
+        return cls(await per_run("result-storage", "", aget_default_result_storage))
 
     @property
     def storage(self) -> Any:

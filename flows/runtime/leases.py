@@ -426,8 +426,10 @@ async def reap_stale_leases(client: Any, names: Sequence[str], storage: Any, sta
 
 
 async def _default_storage() -> Any:
+    from flows.runtime.resources import per_run
+
     try:
-        return await aget_default_result_storage()
+        return await per_run("result-storage", "", aget_default_result_storage)  # once per flow run
     except Exception as exc:  # noqa: BLE001 - the lease expiry still frees a dead holder's slot
         logger.warning("no shared storage for lease heartbeats (%s: %s)", type(exc).__name__, exc)
         return None

@@ -1,0 +1,57 @@
+"""Blocks are loaded once per flow run: the second ask in a run costs no API round trip, and an edited block
+applies to the next run."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from prefect import flow, task
+
+from blocks.credentials import VolcengineCredentials
+from flows.models import BlockRefs
+from flows.runtime import resources
+
+
+@task
+async def _region_in_task(refs: BlockRefs) -> str:
+    return (await resources.volcengine(refs)).region
+
+
+@flow
+async def _regions_around_an_edit(refs: BlockRefs) -> tuple[str, str, str]:
+    first = (await resources.volcengine(refs)).region
+    await VolcengineCredentials(access_key_id="AK", secret_access_key="SK", region="edited-region").asave(
+        refs.volcengine, overwrite=True
+    )
+    return first, (await resources.volcengine(refs)).region, await _region_in_task(refs)
+
+
+@flow
+async def _region(refs: BlockRefs) -> str:
+    return (await resources.volcengine(refs)).region
+
+
+async def test_one_load_per_run_and_edits_apply_to_the_next_run(prefect_api: str) -> None:
+    name = f"res-{uuid.uuid4().hex[:8]}"
+    await VolcengineCredentials(access_key_id="AK", secret_access_key="SK", region="first-region").asave(name)
+    refs = BlockRefs(volcengine=name)
+
+    first, again, in_task = await _regions_around_an_edit(refs)
+    assert (first, again, in_task) == ("first-region", "first-region", "first-region")  # reused within the run
+    assert await _region(refs) == "edited-region"  # the next run sees the edit
+    assert (await resources.volcengine(refs)).region == "edited-region"  # outside any run: always fresh
+
+
+@pytest.mark.parametrize("size", [3])
+async def test_the_cache_is_bounded(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resources, "_RUN_CACHE_SIZE", size)
+    monkeypatch.setattr(resources, "_current_run", lambda: "run")
+    resources._RUN_CACHE.clear()
+
+    async def value(i: int) -> int:
+        return i
+
+    for i in range(10):
+        assert await resources.per_run("kind", str(i), lambda i=i: value(i)) == i
+    assert len(resources._RUN_CACHE) == size

@@ -171,3 +171,23 @@ async def publish_renditions(result: TranscodeResult, title: str, of: str = "") 
         table=safe_rows(rendition_rows(result)), key=artifact_key(title, "renditions", of=of),
         description=f"Transcode renditions of workflow run {result.run_id} ({result.status.value})",
     )
+
+
+def is_top_level_run(flow_name: str) -> bool:
+    """True in a run of ``flow_name`` started on its own (a deployment, a script); False in a subflow or when the
+    flow's body runs inline in another flow (a batch item): the production or batch publishes the ids itself."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return (
+        context is not None and context.flow_run is not None and context.flow is not None
+        and context.flow.name == flow_name and context.flow_run.parent_task_run_id is None
+    )
+
+
+async def publish_ids(title: str, kind: str, rows: dict[str, Any], of: str = "") -> None:
+    """A two-column table of every id a stage run produced (a stage run on its own: see ``is_top_level_run``)."""
+    await acreate_table_artifact(
+        table=safe_rows([{"field": k, "value": "" if v is None else v} for k, v in rows.items()]),
+        key=artifact_key(title, kind, of=of), description=f"Every id and output of this {kind} run",
+    )

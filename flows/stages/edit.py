@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows.models import BlockRefs, EditResult, EditSpec, ImportedClip
+from flows.outputs.artifacts import is_top_level_run, publish_ids
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
 from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
@@ -116,4 +117,9 @@ async def create_edit_project(
         render = SubmitDirectEditTaskRequest(uploader=clip.space_name, edit_param=request.edit_param)
         render_fp = fingerprint("vod", "SubmitDirectEditTaskAsync", _project_wire(request), account)
         result = result.model_copy(update={"rendered_vid": await render_project(render, refs, render_fp)})
+    if is_top_level_run("create-edit-project"):
+        await publish_ids(title, "edit", {
+            "source_vid": clip.vid, "project_id": result.project_id, "group_id": result.group_id,
+            "rendered_vid": result.rendered_vid,
+        }, of=clip.vid)
     return result

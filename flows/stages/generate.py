@@ -12,6 +12,7 @@ from prefect.logging import get_run_logger
 
 from flows.models import BlockRefs, ClipSpec, GatewayClipSpec, GeneratedClip, ImportedClip, JimengClipSpec, StoredClip
 from flows.models.rules import bucket_image
+from flows.outputs.artifacts import is_top_level_run, publish_ids
 from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
@@ -244,4 +245,10 @@ async def generate_clip(spec: ClipSpec, space_name: str = "demo", blocks: BlockR
         job = await submit_clip_job(spec, refs, fp)
         stored = await collect_clip(job, refs, _new_take_hint(spec))
     imported = await import_clip_to_vod(stored, space_name, refs)
-    return GeneratedClip(provider=spec.provider, job_id=job.job_id, stored=stored, imported=imported)
+    generated = GeneratedClip(provider=spec.provider, job_id=job.job_id, stored=stored, imported=imported)
+    if is_top_level_run("generate-clip"):
+        await publish_ids("clip", "clip", {
+            "provider": spec.provider, "job_id": job.job_id, "bucket": stored.bucket, "key": stored.key,
+            "sha256": stored.sha256, "size": stored.size, "space": imported.space_name, "vid": imported.vid,
+        }, of=imported.vid)
+    return generated

@@ -56,3 +56,35 @@ async def test_stage_lines_and_task_names(pipeline: Pipeline) -> None:
         assert expected in names, (expected, sorted(names))
     assert any(n.startswith("store_clip-jimeng-") for n in names), sorted(names)
     assert any(n.startswith("wait_workflow-") for n in names), sorted(names)
+
+
+async def test_a_stage_run_on_its_own_publishes_its_ids_and_a_subflow_does_not(pipeline: Pipeline) -> None:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.outputs.artifacts import artifact_key
+    from flows.stages.edit import create_edit_project
+    from flows.stages.generate import generate_clip
+
+    tag = uuid.uuid4().hex[:8]
+    state = await generate_clip(JimengClipSpec(prompt=f"A heron at dawn, take {tag}"), return_state=True)
+    clip = await state.result()
+    edit_state = await create_edit_project(f"alone-{tag}", clip.imported, return_state=True)
+    edit = await edit_state.result()
+
+    async with get_client() as client:
+        async def table(run_id: object) -> dict[str, str]:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+            )
+            [artifact] = found
+            assert artifact.key in (artifact_key("clip", "clip", of=clip.imported.vid),
+                                    artifact_key(f"alone-{tag}", "edit", of=clip.imported.vid)), artifact.key
+            import json
+
+            rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+            return {r["field"]: str(r["value"]) for r in rows}
+
+        ids = await table(state.state_details.flow_run_id)
+        assert ids["vid"] == clip.imported.vid and ids["key"] == clip.stored.key and ids["job_id"] == clip.job_id
+        assert not any("http" in v for v in ids.values())
+        assert (await table(edit_state.state_details.flow_run_id))["project_id"] == edit.project_id

@@ -35,7 +35,7 @@ Figures (production defaults):
 A lock file directory only works on one machine (or a shared file system with synchronised clocks). Several
 machines share a Redis server: ``lock_manager()`` is the one place caching asks for a manager, and
 ``CLIPFLOW_LOCK_MANAGER=redis`` with ``CLIPFLOW_LOCK_REDIS_URL=redis://HOST:PORT/DB`` returns
-``RedisLeaseLockManager``, the same semantics on prefect-redis: a key with a TTL of ``HOLD_SECONDS`` renewed
+``RedisLeaseLockManager`` (``flows/runtime/redis_locks.py``), the same semantics on prefect-redis: a key with a TTL of ``HOLD_SECONDS`` renewed
 every ``RENEW_SECONDS`` by its living holder, so a dead holder's lock on any machine is free at most 30 s after
 its last renewal (the stock ``RedisLockManager`` would keep it forever: Prefect gives it no hold timeout).
 """
@@ -58,7 +58,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import anyio
 
@@ -324,7 +323,60 @@ _holds_guard = threading.Lock()
 _fork_hooks.append(_holds.clear)
 
 
-class SafeFileSystemLockManager:
+class PollingLocks:
+    """The acquire and wait loops of a lock manager, over its ``_try_acquire`` and ``is_locked``: one poll every
+    ``poll_seconds`` until the lock is taken (or free) or the timeout is over. ``_run`` runs one check from async
+    code: directly by default (a local file), in a thread where a check is network I/O (Redis)."""
+
+    poll_seconds: float
+
+    def _try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        raise NotImplementedError
+
+    def is_locked(self, key: str) -> bool:
+        raise NotImplementedError
+
+    async def _run(self, check: Callable[..., bool], *args: Any) -> bool:
+        return check(*args)
+
+    def acquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while not self._try_acquire(key, holder, hold_timeout):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_seconds)
+        return True
+
+    async def aacquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while not await self._run(self._try_acquire, key, holder, hold_timeout):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(self.poll_seconds)
+        return True
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_locked(key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_seconds)
+        return True
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while await self._run(self.is_locked, key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(self.poll_seconds)
+        return True
+
+
+class SafeFileSystemLockManager(PollingLocks):
     """File locks in ``lock_files_directory`` that expire unless their living holder renews them (module doc).
 
     ``hold_seconds``/``renew_seconds``/``poll_seconds`` default to the production figures; ``host`` overrides
@@ -504,26 +556,6 @@ class SafeFileSystemLockManager:
                         retry=min(1.0, self.renew_seconds))
         return True
 
-    def acquire_lock(
-        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
-    ) -> bool:
-        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
-        while not self._try_acquire(key, holder, hold_timeout):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(self.poll_seconds)
-        return True
-
-    async def aacquire_lock(
-        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
-    ) -> bool:
-        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
-        while not self._try_acquire(key, holder, hold_timeout):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await anyio.sleep(self.poll_seconds)
-        return True
-
     def release_lock(self, key: str, holder: str) -> None:
         """Release and stop renewing. A lock this holder no longer has (it expired and was taken over) is
         logged, not raised: the task's result is already written, failing it now would help nobody."""
@@ -549,230 +581,11 @@ class SafeFileSystemLockManager:
         info = self.read_lock(key)
         return info is not None and info.holder == holder and not self._is_free(info)
 
-    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_locked(key):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(self.poll_seconds)
-        return True
-
-    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_locked(key):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await anyio.sleep(self.poll_seconds)
-        return True
 
 
 def held_lock_count() -> int:
     """How many locks this process is renewing (diagnostics, tests)."""
     return len(_lock_beats)
-
-
-# --- the Redis lock manager (workers on several machines) ---------------------------------------------------
-
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
-
-# Token-checked one-step scripts: only the holder's own token moves or drops the key, so a holder whose lock
-# expired and was taken over cannot extend or delete the new holder's lock.
-_RENEW_SCRIPT = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE_SCRIPT = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
-
-def check_redis_url(url: str) -> str:
-    """``url`` if it can name a Redis server, else a ValueError naming the variable and the rule (never the URL
-    itself: it may carry a password)."""
-    if not url:
-        raise ValueError(f"{LOCK_MANAGER_ENV}=redis needs {REDIS_URL_ENV}=redis://HOST:PORT/DB")
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme not in REDIS_SCHEMES:
-        raise ValueError(f"{REDIS_URL_ENV}: must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)} "
-                         f"(got {scheme + '://' if scheme else 'no scheme'})")
-    if scheme in ("redis", "rediss"):
-        parts = urlparse(url)
-        try:
-            parts.port
-        except ValueError:
-            raise ValueError(f"{REDIS_URL_ENV}: the port must be a number from 1 to 65535") from None
-        if not parts.hostname:
-            raise ValueError(f"{REDIS_URL_ENV}: needs a host (redis://HOST:PORT/DB)")
-        db = parts.path.lstrip("/")
-        if db and not db.isdigit():
-            raise ValueError(f"{REDIS_URL_ENV}: the database (path) must be a number, e.g. redis://HOST:6379/0")
-    return url
-
-
-def _masked(url: str) -> str:
-    parts = urlparse(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
-
-
-_redis_holds: dict[tuple[str, str, str], _Hold] = {}  # (server, lock name, holder) -> held and renewed here
-_fork_hooks.append(_redis_holds.clear)
-
-
-class RedisLeaseLockManager:
-    """Cache locks in Redis that expire unless their living holder renews them: the semantics of
-    ``SafeFileSystemLockManager`` for workers on several machines.
-
-    Built on prefect-redis (its ``RedisLockManager`` makes the clients from the URL, Sentinel included, and
-    names the keys: ``lock:<key>`` holding the holder as token, so a stock ``RedisLockManager`` sees and
-    honours our locks). Its acquire/release are not used as they are, because for a cached task:
-
-    - Prefect passes ``hold_timeout=None`` and the stock manager then sets no TTL: the lock of a process killed
-      mid-task never expires. Here every lock is ``SET NX PX hold_seconds`` and a daemon thread of the holding
-      process moves the TTL forward every ``renew_seconds`` while the lock is held; a dead holder's lock (any
-      machine) is free ``hold_seconds`` after its last renewal (30 s). A given ``hold_timeout`` is a hard cap.
-    - Prefect's async transaction acquires with ``aacquire_lock`` and releases with the sync ``release_lock``:
-      the stock manager then calls an asyncio lock's ``release()`` without awaiting it, and the key stays.
-      Here both paths use the sync client with token-checked scripts (an asyncio client is also bound to the
-      event loop it was first used on, and Prefect runs tasks on several loops).
-    - The stock ``wait_for_lock`` takes the lock itself (without TTL) to see it is free; here it only looks.
-    - Releasing a lock that expired and was taken over logs a warning instead of raising: the task's result is
-      written by then, failing it would help nobody.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        hold_seconds: float = HOLD_SECONDS,
-        renew_seconds: float = RENEW_SECONDS,
-        poll_seconds: float = POLL_SECONDS,
-    ) -> None:
-        if not 0 < renew_seconds < hold_seconds:
-            raise ValueError("renew_seconds must be positive and shorter than hold_seconds")
-        self.url = check_redis_url(url)
-        self.hold_seconds = float(hold_seconds)
-        self.renew_seconds = float(renew_seconds)
-        self.poll_seconds = float(poll_seconds)
-        self._connect()
-
-    def _connect(self) -> None:
-        from prefect_redis.locking import RedisLockManager  # imports Prefect: only when Redis is chosen
-
-        self.stock = RedisLockManager(connection_url=self.url)
-        self.client = self.stock.client
-        self._renew_script = self.client.register_script(_RENEW_SCRIPT)
-        self._release_script = self.client.register_script(_RELEASE_SCRIPT)
-
-    def __getstate__(self) -> dict[str, Any]:  # Prefect may pickle a cache policy: settings, not connections
-        return {k: getattr(self, k) for k in ("url", "hold_seconds", "renew_seconds", "poll_seconds")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._connect()
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}({_masked(self.url)!r}, hold_seconds={self.hold_seconds}, "
-                f"renew_seconds={self.renew_seconds})")
-
-    def lock_name(self, key: str) -> str:
-        return self.stock._lock_name_for_key(key)
-
-    def _hold_key(self, key: str, holder: str) -> tuple[str, str, str]:
-        return (_masked(self.url), self.lock_name(key), holder)
-
-    def _ttl_ms(self, hold: _Hold) -> int:
-        seconds = self.hold_seconds
-        if hold.deadline is not None:
-            seconds = min(seconds, (hold.deadline - _utcnow()).total_seconds())
-        return int(seconds * 1000)
-
-    def _renew(self, hold_key: tuple[str, str, str], hold: _Hold) -> bool:
-        """The beat: push the TTL forward while this process still holds the lock."""
-        if hold.released:
-            return False
-        ttl = self._ttl_ms(hold)
-        if ttl <= 0:
-            return False  # the caller's hold_timeout is over: let it expire
-        if not self._renew_script(keys=[hold_key[1]], args=[hold.holder, ttl]):
-            if not hold.released:
-                logger.warning("lock %s of %s was lost (it expired and was taken over)", hold_key[1], hold.holder)
-            return False
-        return True
-
-    def _try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
-        name = self.lock_name(key)
-        hold_key = self._hold_key(key, holder)
-        with _holds_guard:
-            if hold_key in _redis_holds:
-                return True  # already ours (Prefect re-acquires as the same holder)
-        deadline = _utcnow() + timedelta(seconds=hold_timeout) if hold_timeout is not None else None
-        hold = _Hold(Path(name), holder, deadline, _utcnow().isoformat())
-        ttl = self._ttl_ms(hold)
-        if ttl <= 0 or not self.client.set(name, holder, nx=True, px=ttl):
-            return False
-        with _holds_guard:
-            _redis_holds[hold_key] = hold
-        _lock_beats.add(hold_key, self.renew_seconds, lambda: self._renew(hold_key, hold),
-                        retry=min(1.0, self.renew_seconds))
-        return True
-
-    # -- LockManager --
-
-    def acquire_lock(
-        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
-    ) -> bool:
-        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
-        while not self._try_acquire(key, holder, hold_timeout):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(self.poll_seconds)
-        return True
-
-    async def aacquire_lock(
-        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
-    ) -> bool:
-        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
-        while not await anyio.to_thread.run_sync(self._try_acquire, key, holder, hold_timeout):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await anyio.sleep(self.poll_seconds)
-        return True
-
-    def release_lock(self, key: str, holder: str) -> None:
-        hold_key = self._hold_key(key, holder)
-        _lock_beats.remove(hold_key)
-        with _holds_guard:
-            hold = _redis_holds.pop(hold_key, None)
-        if hold is not None:
-            hold.released = True
-        if not self._release_script(keys=[hold_key[1]], args=[holder]):
-            logger.warning("lock %s of %s was no longer held when released (expired and taken over?)",
-                           hold_key[1], holder)
-
-    def is_locked(self, key: str) -> bool:
-        return bool(self.client.exists(self.lock_name(key)))
-
-    def is_lock_holder(self, key: str, holder: str) -> bool:
-        return self.client.get(self.lock_name(key)) == holder.encode()
-
-    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_locked(key):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(self.poll_seconds)
-        return True
-
-    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while await anyio.to_thread.run_sync(self.is_locked, key):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await anyio.sleep(self.poll_seconds)
-        return True
 
 
 # --- the factory --------------------------------------------------------------------------------------------
@@ -784,5 +597,7 @@ def lock_manager() -> "LockManager":
     (``RedisLeaseLockManager`` on ``CLIPFLOW_LOCK_REDIS_URL``, workers on several machines)."""
     chosen = settings()
     if chosen.lock_manager == "redis":
+        from flows.runtime.redis_locks import RedisLeaseLockManager
+
         return RedisLeaseLockManager(chosen.lock_redis_url)
     return SafeFileSystemLockManager(Path(lock_directory()))

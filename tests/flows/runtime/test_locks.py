@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
-from flows.runtime import compat, locks
+from flows.runtime import compat, locks, redis_locks
 from flows.runtime.locks import (
     Liveness,
     ProcessIdentity,
@@ -400,7 +400,7 @@ def test_lock_manager_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 REDIS_HOLDER = """
 import json, sys, time
-from flows.runtime.locks import RedisLeaseLockManager
+from flows.runtime.redis_locks import RedisLeaseLockManager
 cfg = json.loads(sys.argv[1])
 m = RedisLeaseLockManager(cfg["url"], **cfg.get("manager", {}))
 if not m.acquire_lock(cfg["key"], cfg["holder"], acquire_timeout=30):
@@ -427,15 +427,15 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
-def redis_manager(url: str, **kw: float) -> locks.RedisLeaseLockManager:
-    return locks.RedisLeaseLockManager(url, **kw)
+def redis_manager(url: str, **kw: float) -> redis_locks.RedisLeaseLockManager:
+    return redis_locks.RedisLeaseLockManager(url, **kw)
 
 
 def test_redis_factory_and_url_rules(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
     monkeypatch.setenv("CLIPFLOW_LOCK_MANAGER", "redis")
     monkeypatch.setenv("CLIPFLOW_LOCK_REDIS_URL", redis_url)
     manager = lock_manager()
-    assert isinstance(manager, locks.RedisLeaseLockManager)
+    assert isinstance(manager, redis_locks.RedisLeaseLockManager)
     assert (manager.hold_seconds, manager.renew_seconds) == (locks.HOLD_SECONDS, locks.RENEW_SECONDS)
     for bad, rule in [("http://h:6379/0", "must start with"), ("h:6379", "no scheme"),
                       ("redis://h:99999/0", "port"), ("redis://h:6379/zero", "database")]:
@@ -444,9 +444,9 @@ def test_redis_factory_and_url_rules(monkeypatch: pytest.MonkeyPatch, redis_url:
             lock_manager()
     # a password never shows: not in errors, not in the repr Prefect may log
     with pytest.raises(ValueError) as refused:
-        locks.RedisLeaseLockManager("redis://:s3cret@h:notaport/0")
+        redis_locks.RedisLeaseLockManager("redis://:s3cret@h:notaport/0")
     assert "s3cret" not in str(refused.value)
-    assert "s3cret" not in repr(locks.RedisLeaseLockManager("redis://:s3cret@127.0.0.1:1/0"))
+    assert "s3cret" not in repr(redis_locks.RedisLeaseLockManager("redis://:s3cret@127.0.0.1:1/0"))
 
 
 def test_redis_lock_is_exclusive_and_always_expires(redis_url: str) -> None:

@@ -1,4 +1,5 @@
-"""The README's example Automation is valid for this Prefect and listens for events clipflow really emits."""
+"""The operations guide's example Automation (docs/operations.md) is valid for this Prefect and listens for events clipflow
+really emits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def readme_automation() -> dict:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "operations.md").read_text()
     blob = text.split("--from-json '", 1)[1].split("}'", 1)[0] + "}"
     return json.loads(blob.replace("<id of an email/Slack notification block>", str(uuid.uuid4())))
 
@@ -35,6 +36,6 @@ def test_the_readme_automation_parses_and_expects_emitted_events() -> None:
 
 
 def test_every_emitted_event_is_documented() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "operations.md").read_text()
     for name in emitted_event_names():
-        assert name.rsplit(".", 1)[1] in readme, f"{name} is emitted but not in the README's list of events"
+        assert name.rsplit(".", 1)[1] in readme, f"{name} is emitted but not in docs/operations.md's list of events"

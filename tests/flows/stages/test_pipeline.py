@@ -125,7 +125,8 @@ async def test_translate_alone_fans_out_per_language(pipeline: Pipeline) -> None
     from emulator.config import DEMO_VID
     from flows.stages.translate import ai_translate
 
-    spec = TranslateSpec(target_languages=["en", "fr", "ko"], recognition="OCR")
+    # a glossary id of its own: other tests of the session translate the demo Vid too, and would be reused
+    spec = TranslateSpec(target_languages=["en", "fr", "ko"], termbase_ids=[f"tb-{uuid.uuid4().hex[:8]}"])
     results = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
 
     assert {r.language for r in results} == {"en", "fr", "ko"}

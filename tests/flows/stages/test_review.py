@@ -37,8 +37,21 @@ def review_spec(**overrides: Any) -> TranslateSpec:
     return TranslateSpec(**{**values, **overrides})
 
 
+_TEST_STARTED: list[Any] = []  # when the running test began: older paused runs belong to other tests
+
+
+@pytest.fixture(autouse=True)
+def _runs_of_this_test() -> Any:
+    import datetime as dt
+
+    _TEST_STARTED[:] = [dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)]
+    yield
+
+
 async def paused_run(seen: set[uuid.UUID] | None = None, timeout: float = WAIT_SECONDS, not_key: str = "") -> Any:
-    """The next flow run waiting at a review (Paused, pause key ``review-…``, other than ``not_key``)."""
+    """The next flow run of this test waiting at a review (Paused, pause key ``review-…``, other than
+    ``not_key``). Runs created before the test began are left alone: the session's server keeps every earlier
+    test's runs, and a run left paused there is not this test's."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
@@ -52,7 +65,8 @@ async def paused_run(seen: set[uuid.UUID] | None = None, timeout: float = WAIT_S
             ))
             for run in runs:
                 key = run.state.state_details.pause_key if run.state else None
-                if run.id not in seen and key and key.startswith("review-") and key != not_key:
+                mine = not _TEST_STARTED or run.created is None or run.created >= _TEST_STARTED[0]
+                if mine and run.id not in seen and key and key.startswith("review-") and key != not_key:
                     seen.add(run.id)
                     return run
             await asyncio.sleep(0.5)
@@ -96,7 +110,12 @@ async def test_review_after_translation_pauses_stores_drafts_and_applies_one_edi
     assert keys == {f"subtitles/{draft.project_id}/draft/{name}" for name in
                     ("en.srt", "en.vtt", "zh.source.srt", "zh.source.vtt")}
     async with get_client() as client:
-        [table] = [a for a in await client.read_artifacts() if a.key == f"review-{project_id}"]
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        # by key: the session's server holds more artifacts than one unfiltered page
+        [table] = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"review-{project_id}"]))
+        )
     line = draft.target_utterances[0]
     assert line.id in str(table.data) and "Resume" in (table.description or "")
     assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1})

@@ -15,7 +15,7 @@ from emulator.config import DEMO_VID
 from flows.models import BlockRefs, ProductionRequest, TranslateSpec, UtteranceEdit
 from flows.stages.batch import ItemStatus, produce_batch
 from providers.states import JobState
-from tests.flows.stages.test_review import WAIT_SECONDS, paused_run, project, resume
+from tests.flows.stages.test_review import WAIT_SECONDS, _runs_of_this_test, paused_run, project, resume  # noqa: F401 - autouse fixture
 from tests.harness import Pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -29,7 +29,9 @@ def _plain(value: Any) -> Any:
 
 async def fetch(run_id: UUID) -> dict[str, Any]:
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterParentFlowRunId,
+    )
 
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
@@ -42,11 +44,15 @@ async def fetch(run_id: UUID) -> dict[str, Any]:
             out["result"] = _plain(await state.result(raise_on_failure=False))
         elif state is not None:
             out["message"] = state.message
-        artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        # the stages' own runs (subflows) publish too, e.g. the transcode renditions
+        children = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]))
         )
-        out["artifacts"] = [
-            {"key": a.key, "type": a.type, "description": a.description} for a in artifacts
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id, *(c.id for c in children)]))
+        )
+        out["artifacts"] = [  # keyless, typeless ones are Prefect's own result records, not outputs
+            {"key": a.key, "type": a.type, "description": a.description} for a in artifacts if a.key or a.type
         ]
         return out
 

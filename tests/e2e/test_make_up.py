@@ -109,7 +109,9 @@ def test_make_up_run_over_rest_fetch_results_make_down(tmp_path: Path) -> None:
         assert production["clip"]["imported"]["vid"] and production["transcode"]["outputs"]
         assert [lang["language"] for lang in production["languages"]] == ["en"]
         assert production["languages"][0]["srt_key"]
-        assert result["artifacts"], "the run published no artifact"
+        kinds = {a["key"].rsplit("-", 1)[-1] for a in result["artifacts"]}
+        assert {"production", "languages", "renditions"} <= kinds, result["artifacts"]  # subflows' too
+        assert all(a["key"] for a in result["artifacts"]), result["artifacts"]
     finally:
         pids = [json.loads(p.read_text())["pid"] for p in (clone / ".clipflow").glob("*.pid")]
         down = subprocess.run(

@@ -14,17 +14,7 @@ import sys
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+from pydantic_core import to_jsonable_python
 
 
 async def fetch(run_id: UUID) -> dict[str, Any]:
@@ -41,7 +31,7 @@ async def fetch(run_id: UUID) -> dict[str, Any]:
             "state_name": state.name if state else None,
         }
         if state is not None and state.is_completed():
-            out["result"] = _plain(await state.result(raise_on_failure=False))
+            out["result"] = to_jsonable_python(await state.result(raise_on_failure=False), fallback=str)
         elif state is not None:
             out["message"] = state.message
         # the stages' own runs (subflows) publish too, e.g. the transcode renditions

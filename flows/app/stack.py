@@ -290,10 +290,25 @@ def _run(s: StackSettings, step: str, argv: list[str]) -> None:
         raise StackError(f"{step} failed (exit {done.returncode}); last lines of {log}:\n" + "\n".join(lines))
 
 
+# A SQLite-backed server answers 503 while its database is locked (its own scheduler writing at the same
+# moment); Prefect's client retries these codes, so our few direct REST calls do too.
+RETRY_STATUS = frozenset({429, 502, 503})
+
+
+def _call(api: httpx.Client, method: str, url: str, attempts: int = 8, **kwargs: object) -> httpx.Response:
+    """``api.request`` retried with backoff while the server answers a transient status."""
+    for attempt in range(attempts):
+        answer = api.request(method, url, **kwargs)  # type: ignore[arg-type]
+        if answer.status_code not in RETRY_STATUS or attempt == attempts - 1:
+            return answer
+        time.sleep(min(0.25 * 2**attempt, 4.0))
+    raise AssertionError("unreachable")
+
+
 def pause_schedules(s: StackSettings, deployment: str = NIGHTLY) -> int:
     """Pause ``deployment``'s schedules over the REST API; returns how many were active."""
     with httpx.Client(base_url=s.api_url, timeout=30.0) as api:
-        found = api.get(f"/deployments/name/{deployment}")
+        found = _call(api, "GET", f"/deployments/name/{deployment}")
         if found.status_code == 404:
             return 0
         found.raise_for_status()
@@ -301,17 +316,17 @@ def pause_schedules(s: StackSettings, deployment: str = NIGHTLY) -> int:
         paused = 0
         for schedule in body.get("schedules", []):
             if schedule.get("active"):
-                api.patch(
-                    f"/deployments/{body['id']}/schedules/{schedule['id']}", json={"active": False}
+                _call(
+                    api, "PATCH", f"/deployments/{body['id']}/schedules/{schedule['id']}", json={"active": False}
                 ).raise_for_status()
                 paused += 1
         # runs the scheduler created before the pause would still start at their time
-        runs = api.post("/flow_runs/filter", json={
+        runs = _call(api, "POST", "/flow_runs/filter", json={
             "deployments": {"id": {"any_": [body["id"]]}}, "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
         })
         runs.raise_for_status()
         for run in runs.json():
-            api.delete(f"/flow_runs/{run['id']}")
+            _call(api, "DELETE", f"/flow_runs/{run['id']}")
         return paused
 
 

@@ -1,23 +1,26 @@
 """This process's side of a quota: when a call may go out, and the local queue for a concurrency slot.
 
-Every rate quota has a Prefect global concurrency limit, shared by every worker of the account (``flows.runtime.quotas``).
-How it is used depends on how slow the quota is:
+Every rate quota has a one-slot Prefect global concurrency limit, shared by every worker of the account
+(``flows.runtime.quotas``): the *turn*, held with a lease by the process whose calls are going out. Within its
+turn a process paces its calls itself, so no Prefect round trip sits in front of a call:
 
-- ``qps > SERIAL_MAX_QPS``: a Prefect *rate* limit (``ceil(qps)`` slots decaying at ``qps``/s), one slot per
-  call. The process reserves start times ``1/qps`` apart before it asks, because Prefect's rate limit punishes
-  asking early: it decays ``floor(qps x seconds since the row was last written)`` and a denied request writes
-  the row too, so waiters that ask early keep resetting the clock (a 1-QPS limit with waiters grants about one
-  slot per 1.5 s).
-- ``qps <= SERIAL_MAX_QPS`` (SubmitAITranslationWorkflow's 1 QPS sets the pace of a whole batch): a one-slot
-  *turn*, held with a lease by the process whose calls are going out. Within its turn a process sends one call
-  at a time, each ``1/qps`` after the previous call's *answer*: the provider saw that call no later than its
-  answer left, so no two calls reach the provider closer than ``1/qps`` whatever the network does in between,
-  and no Prefect round trip sits between two calls. A process hands the turn back when nobody of its own is
-  waiting, or after ``HOLD_SECONDS`` so other processes get a go (Prefect cannot tell whether anyone is
-  waiting, and each hand-back costs about one interval), and only once its last call's interval has
-  run out, so the next owner may call at once. The turn is a lease of ``LEASE_SECONDS`` (60 s, the server's
-  minimum) renewed in the background while held (``flows.runtime.leases``): a crashed owner's turn is released
-  by the next process of its machine that asks for it, and otherwise runs out 60 s after its last renewal.
+- ``qps <= SERIAL_MAX_QPS`` (SubmitAITranslationWorkflow's 1 QPS sets the pace of a whole batch): one call at a
+  time, each ``1/qps`` after the previous call's *answer*: the provider saw that call no later than its answer
+  left, so no two calls reach the provider closer than ``1/qps`` whatever the network does in between.
+- faster quotas (polls, uploads): calls *start* ``1/qps`` apart and may be in flight together.
+
+A process hands the turn back once nobody of its own is waiting or calling for ``LINGER_SECONDS`` (a batch's
+polls come every few seconds; taking the turn again costs two Prefect calls), or after holding it for
+``HOLD_SECONDS`` (serial) / ``FAST_HOLD_SECONDS`` (fast) so other processes get a go (Prefect cannot tell
+whether anyone is waiting, and each hand-back costs about one interval) — and only once its last call's
+interval has run out, so the next owner may call at once. The turn is a lease of ``LEASE_SECONDS`` (60 s, the
+server's minimum) renewed in the background while held (``flows.runtime.leases``): a crashed owner's turn is
+released by the next process of its machine that asks for it, and otherwise runs out 60 s after its last
+renewal.
+
+(Prefect's *rate* limits, one slot per call, were the first design: a server round trip per provider call, 13
+of the 37 Prefect API calls a batch item cost, and a rate limit punishes asking early — a denied request
+rewrites the row, so a 1-QPS limit with waiters granted about one slot per 1.5 s.)
 
 All state is guarded by thread-safe primitives (``aiologic``): Prefect may run tasks on other threads and
 event loops, and an asyncio lock would be bound to the first loop that used it.
@@ -26,6 +29,7 @@ event loops, and an asyncio lock would be bound to the first loop that used it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import time
@@ -33,14 +37,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiologic
-from prefect.concurrency.asyncio import rate_limit
-
 from flows.runtime.leases import LEASE_SECONDS, Lease, acquire_lease  # noqa: F401 - LEASE_SECONDS re-exported
 
 logger = logging.getLogger(__name__)
 
 SERIAL_MAX_QPS = 2.0
 HOLD_SECONDS = 60.0  # longest a process keeps a serial quota's turn while it has calls queued
+FAST_HOLD_SECONDS = 10.0  # the same for a fast quota: its hand-back costs a tenth of a second, not a second
+LINGER_SECONDS = 2.0  # an idle turn is kept this long for the next call of this process
 
 
 async def _sleep_until(deadline: float) -> None:
@@ -50,7 +54,7 @@ async def _sleep_until(deadline: float) -> None:
 
 
 class Pacer:
-    """The calls of this process under one rate quota (``limit_name`` is its Prefect rate limit)."""
+    """The calls of this process under one rate quota (``limit_name`` is its one-slot Prefect limit)."""
 
     def __init__(self, limit_name: str, qps: float) -> None:
         if not qps > 0:
@@ -59,34 +63,44 @@ class Pacer:
         self.qps = qps
         self.interval = 1.0 / qps
         self.serial = qps <= SERIAL_MAX_QPS
-        self.turns_taken = 0  # serial: how often this process took the turn (bench figures)
+        self.hold_seconds = HOLD_SECONDS if self.serial else FAST_HOLD_SECONDS
+        self._in_flight = 0  # fast: calls sent and not yet answered
+        self.turns_taken = 0  # how often this process took the turn (bench figures)
         self._turn = aiologic.Lock()  # FIFO, usable from any thread or event loop
         self._guard = threading.Lock()
         self._send_at = 0.0  # time.monotonic() before which this process sends no call
-        self._lease: Lease | None = None  # serial: the turn's lease while this process holds it
+        self._lease: Lease | None = None  # the turn's lease while this process holds it
         self._held_since = 0.0
-        self._pending: threading.Timer | None = None  # serial: a hand-back waiting for the interval to pass
+        self._pending: threading.Timer | None = None  # a hand-back waiting for the linger and interval to pass
 
     @asynccontextmanager
     async def turn(self, *, strict: bool) -> AsyncIterator[None]:
-        """Wait until this call may go out (Prefect's slot included); the body is the call."""
-        if not self.serial:
-            with self._guard:  # reserve a start: calls go out one interval apart, never in a burst
-                start = max(time.monotonic(), self._send_at)
-                self._send_at = start + self.interval
-            await _sleep_until(start)
-            await rate_limit(self.limit_name, occupy=1, strict=strict)
-            yield
+        """Wait until this call may go out (the turn included); the body is the call."""
+        if self.serial:
+            async with self._turn:
+                await self._own_turn(strict)
+                await _sleep_until(self._send_at)
+                try:
+                    yield
+                finally:  # answered, failed or cancelled: the next call waits a full interval from now
+                    self._send_at = time.monotonic() + self.interval
+                    if self._turn.waiting == 0:  # (this call still holds the admission lock)
+                        self._hand_back_later()
             return
-        async with self._turn:
+        async with self._turn:  # admission one at a time; the calls themselves overlap
             await self._own_turn(strict)
             await _sleep_until(self._send_at)
-            try:
-                yield
-            finally:  # answered, failed or cancelled: the next call waits a full interval from now
+            with self._guard:
                 self._send_at = time.monotonic() + self.interval
-                if self._turn.waiting == 0:
-                    self._hand_back_later()
+                self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._in_flight -= 1
+                idle = self._in_flight == 0 and not self._turn.locked()
+            if idle:
+                self._hand_back_later()
 
     async def _own_turn(self, strict: bool) -> None:
         with self._guard:  # a hand-back still pending: keep the turn instead
@@ -96,7 +110,7 @@ class Pacer:
         if self._lease is not None and not self._lease.held:  # lost (renewals refused): take it again
             logger.warning("the turn of %s was lost; asking for it again", self.limit_name)
             self._take_lease()
-        if self._lease is not None and time.monotonic() - self._held_since > HOLD_SECONDS:
+        if self._lease is not None and time.monotonic() - self._held_since > self.hold_seconds:
             await _sleep_until(self._send_at)
             await self._release(self._take_lease())
             await asyncio.sleep(self.interval)  # a window for another process's retry to land in
@@ -107,17 +121,26 @@ class Pacer:
             self.turns_taken += 1
 
     def _hand_back_later(self) -> None:
-        """Release the turn once the last call's interval has run out, on a timer thread so the caller goes
-        on at once (a timer outlives the caller's event loop; the process waits for it at exit)."""
+        """Release the turn once it has been idle for ``LINGER_SECONDS`` and the last call's interval has run
+        out, on a timer thread so the caller goes on at once (a timer outlives the caller's event loop). The
+        timer is a daemon: a process that is done (finished, or suspended for a review) exits at once and hands
+        every pending turn back on its way out (``_hand_back_all``), rather than lingering while its worker
+        may already be handing it the resumed run (a process worker with ``--limit`` crashes on that race)."""
         with self._guard:
-            timer = threading.Timer(max(0.0, self._send_at - time.monotonic()), self._hand_back_now)
-            timer.daemon = False
+            if self._pending is not None or self._lease is None:
+                return
+            delay = max(LINGER_SECONDS, self._send_at - time.monotonic())
+            timer = threading.Timer(delay, self._hand_back_now)
+            timer.daemon = True
             self._pending = timer
             timer.start()
 
     def _hand_back_now(self) -> None:
         with self._guard:
             if self._pending is not threading.current_thread():  # a new call kept the turn meanwhile
+                return
+            if self._in_flight:  # a fast call started as the timer fired: its end schedules the hand-back again
+                self._pending = None
                 return
             self._pending = None
             lease = self._take_lease()
@@ -133,9 +156,28 @@ class Pacer:
             await lease.arelease()
 
 
+    def hand_back_pending(self) -> None:
+        """At exit: a turn kept for a next call that will not come is released now."""
+        with self._guard:
+            pending, self._pending = self._pending, None
+            if pending is None:
+                return
+            pending.cancel()
+            lease = self._take_lease()
+        if lease is not None:
+            time.sleep(max(0.0, self._send_at - time.monotonic()))  # the next owner may call at once
+            lease.release()
+
+
 _pacers: dict[str, Pacer] = {}
 _local_slots: dict[str, aiologic.Semaphore] = {}
 _registry_guard = threading.Lock()
+
+
+@atexit.register
+def _hand_back_all() -> None:
+    for pacer in list(_pacers.values()):
+        pacer.hand_back_pending()
 
 
 def pacer_for(limit_name: str, qps: float) -> Pacer:

@@ -1,9 +1,7 @@
 """Provider quotas as Prefect global concurrency limits, shared by every worker talking to one account.
 
-- A QPS quota above ``SERIAL_MAX_QPS`` becomes a rate limit: ``limit = ceil(qps)`` slots (the burst) that
-  decay at ``qps`` per second; each call takes one slot with ``rate_limit`` and never gives it back.
-- A slower QPS quota becomes a one-slot limit: the turn, held by the process whose calls go out, which spaces
-  them itself (``flows.runtime.pacing`` says why).
+- A QPS quota becomes a one-slot limit: the turn, held by the process whose calls go out, which spaces them
+  itself (``flows.runtime.pacing`` says how and why: no Prefect round trip per provider call).
 - A concurrency quota (jobs in flight) becomes a plain limit of ``concurrency`` slots, held for as long as the
   ``async with`` body runs with a 60 s lease that a background thread renews (``flows.runtime.leases``): a
   killed holder's slot is released by the next process of its machine that asks, and otherwise runs out about
@@ -36,7 +34,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalC
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.runtime.leases import held_lease
-from flows.runtime.pacing import SERIAL_MAX_QPS, local_slots_for, pacer_for
+from flows.runtime.pacing import local_slots_for, pacer_for
 from flows.runtime.settings import settings
 from providers.quotas import Quota, all_quotas
 
@@ -55,9 +53,7 @@ def limit_settings(quota: Quota) -> tuple[int, float]:
     if quota.qps is not None:
         if not quota.qps > 0:
             raise ValueError(f"{quota.limit_name}: qps must be positive")
-        if quota.qps <= SERIAL_MAX_QPS:  # a one-slot turn the calling process holds (flows.runtime.pacing)
-            return 1, 0.0
-        return max(1, math.ceil(quota.qps)), float(quota.qps)
+        return 1, 0.0  # a one-slot turn the calling process holds (flows.runtime.pacing)
     if quota.concurrency is not None:
         if quota.concurrency < 1:
             raise ValueError(f"{quota.limit_name}: concurrency must be at least 1")
@@ -98,9 +94,11 @@ async def _ensure_one(client: PrefectClient, quota: Quota) -> None:
         except ObjectAlreadyExists:  # another ensure_limits won the race: check what it wrote
             existing = await client.read_global_concurrency_limit_by_name(name)
     if existing.limit != limit or not math.isclose(existing.slot_decay_per_second or 0.0, decay):
-        await client.update_global_concurrency_limit(
-            name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay)
-        )
+        update = GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay)
+        if (existing.slot_decay_per_second or 0.0) > 0 and decay == 0:
+            # slots of a former rate limit only ever decayed: without decay they would be taken for good
+            update.active_slots = 0
+        await client.update_global_concurrency_limit(name, update)
         logger.info("updated limit %s (limit %s, decay %s/s)", name, limit, decay)
 
 
@@ -123,7 +121,7 @@ def quotas_for(provider: str, action: str) -> tuple[Quota, ...]:
 
 @asynccontextmanager
 async def rate_slot(quota: Quota) -> AsyncIterator[None]:
-    """One call under a QPS quota, paced by this process and limited by Prefect; the body is the call."""
+    """One call under a QPS quota, paced by this process while it holds the quota's turn; the body is the call."""
     if quota.qps is None:
         raise ValueError(f"{quota.limit_name} is not a rate quota; use hold_slot")
     mode = limits_mode()

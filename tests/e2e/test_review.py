@@ -7,6 +7,7 @@ Runs on PostgreSQL with two process workers (`--limit 1` each, tests/e2e/conftes
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 import uuid
@@ -42,6 +43,21 @@ def wait_suspended(stack: Stack, flow_run_id: str, timeout: float = 240) -> dict
     raise AssertionError(f"run {flow_run_id} never suspended:\n" + stack.api.describe(stack.api.flow_run(flow_run_id)))
 
 
+def wait_process_gone(stack: Stack, run: dict[str, Any], timeout: float = 60) -> None:
+    """Until the suspended run's process has exited. A process worker with ``--limit`` crashes when it is handed
+    a resumed run while the run's previous process is still exiting (it holds the run's slot until then:
+    PrefectHQ/prefect#16806, docs/operations.md); a person resumes minutes later, a test at once."""
+    pid = int(str(run.get("infrastructure_pid") or "0").rsplit(":", 1)[-1] or 0)
+    deadline = time.monotonic() + timeout
+    while pid and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    assert not pid, f"the process {pid} of suspended run {run['name']} did not exit:\n{stack.worker_logs()}"
+
+
 def target_utterances(stack: Stack, project_id: str) -> list[Any]:
     async def read() -> list[Any]:
         emulator = stack.emulator
@@ -75,6 +91,7 @@ def test_a_suspended_review_frees_its_worker_and_resumes_through_rest(stack: Sta
     assert stack.api.flow_run(created["id"])["state"]["type"] == "PAUSED"
 
     # The answer, as the UI's Resume form posts it.
+    wait_process_gone(stack, run)
     line = target_utterances(stack, project_id)[0]
     edited = f"<v Host>Reviewed on the stack {uuid.uuid4().hex[:6]}."
     response = stack.api.http.post(f"/flow_runs/{created['id']}/resume", json={
@@ -107,6 +124,7 @@ async def test_resume_a_review_from_the_ui_form(stack: Stack, tmp_path: Any) -> 
     created = stack.api.create_flow_run(deployment["id"], translate_parameters(review="after_translation"))
     run = await asyncio.to_thread(wait_suspended, stack, created["id"])
     project_id = run["state"]["state_details"]["pause_key"].removeprefix("review-")
+    await asyncio.to_thread(wait_process_gone, stack, run)
 
     async with chromium_page(tmp_path, "resume") as page:
         await page.goto(f"{stack.server.url}/runs/flow-run/{created['id']}")
@@ -162,6 +180,7 @@ def test_a_suspended_production_reruns_without_paying_twice(stack: Stack) -> Non
     run = wait_suspended(stack, created["id"], timeout=300)
     assert run["state"]["name"] == "Suspended"
     paid_before_review = Counter(e["action"] for e in stack.ledger_since(mark))
+    wait_process_gone(stack, run)
 
     response = stack.api.http.post(f"/flow_runs/{created['id']}/resume", json={"run_input": {"action": "approve"}})
     assert response.json()["status"] == "ACCEPT", response.text

@@ -31,6 +31,10 @@ def run_twice_at_once(
     created = [stack.api.create_flow_run(deployment["id"], parameters) for _ in range(2)]
     runs = [stack.api.wait_final(c["id"], timeout=300) for c in created]
     workers = {worker_of(stack, run) for run in runs}
+    if len(workers) < 2:  # what kept the other worker from taking one: a run it still holds?
+        print("runs not final:", [(r["name"], r["state"]["type"]) for r in stack.api.http.post(
+            "/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["RUNNING", "PAUSED", "PENDING"]}}}},
+        ).json()], "\n", stack.worker_logs())
     for run in runs:
         # Prefect's own FileSystemLockManager failed one of two racing runs ("EOF while parsing"): the
         # SafeFileSystemLockManager in flows/caching.py must not.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import threading
 import time
 import uuid
@@ -25,7 +28,7 @@ from flows.runtime.quotas import (
     rate_slot,
 )
 from flows.models import TranslateSpec
-from flows.runtime.pacing import SERIAL_MAX_QPS
+from flows.runtime.pacing import LINGER_SECONDS, pacer_for
 from flows.stages.translate import build_translation_request
 from providers.quotas import Quota, all_quotas
 from providers.vod import VodClient
@@ -51,9 +54,9 @@ class CountingClient:
 
 
 def test_limit_settings() -> None:
-    assert limit_settings(Quota("p", "a", qps=10)) == (10, 10.0)
-    assert limit_settings(Quota("p", "a", qps=2.5)) == (3, 2.5)
-    # Slow quotas: a one-slot turn that the calling process holds and paces itself.
+    # Every rate quota: a one-slot turn that the calling process holds and paces itself.
+    assert limit_settings(Quota("p", "a", qps=1000)) == (1, 0.0)
+    assert limit_settings(Quota("p", "a", qps=2.5)) == (1, 0.0)
     assert limit_settings(Quota("p", "a", qps=0.5)) == (1, 0.0)
     assert limit_settings(Quota("p", "a", qps=2)) == (1, 0.0)
     assert limit_settings(Quota("p", "a", concurrency=2)) == (2, 0.0)
@@ -91,10 +94,7 @@ async def test_ensure_limits_creates_every_quota(prefect_api: str) -> None:
     assert names == [q.limit_name for q in all_quotas()]
     for quota in all_quotas():
         limit = await read(quota.limit_name)
-        if quota.qps is not None and quota.qps > SERIAL_MAX_QPS:
-            assert limit.limit == max(1, round(quota.qps + 0.4999))
-            assert limit.slot_decay_per_second == pytest.approx(quota.qps)
-        elif quota.qps is not None:  # a turn
+        if quota.qps is not None:  # a turn
             assert (limit.limit, limit.slot_decay_per_second) == (1, 0)
         else:
             assert limit.limit == quota.concurrency
@@ -126,7 +126,21 @@ async def test_ensure_limits_corrects_drifted_settings(prefect_api: str) -> None
         await ensure_limits(counting, [quota])  # type: ignore[arg-type]
     assert counting.writes == ["update_global_concurrency_limit"]
     limit = await read(quota.limit_name)
-    assert (limit.limit, limit.slot_decay_per_second) == (4, 4.0)
+    assert (limit.limit, limit.slot_decay_per_second) == (1, 0.0)
+
+
+async def test_a_former_rate_limit_becomes_a_free_turn(prefect_api: str) -> None:
+    """A server set up by an older clipflow has rate limits whose slots were taken and would only decay: as
+    a one-slot limit without decay they would never free up, so the update clears them."""
+    quota = unique("Call", qps=10)
+    async with get_client() as client:
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=quota.limit_name, limit=10, slot_decay_per_second=10, active_slots=7)
+        )
+    await ensure_limits(quotas=[quota])
+    assert (await read(quota.limit_name)).active_slots == 0
+    async with rate_slot(quota):
+        pass
 
 
 async def test_rate_limit_spaces_calls(prefect_api: str) -> None:
@@ -139,6 +153,89 @@ async def test_rate_limit_spaces_calls(prefect_api: str) -> None:
     took = time.monotonic() - started
     # One slot every 0.25 s: the 9th call cannot start before 2 s.
     assert 1.95 <= took < 20, took
+
+
+async def test_a_fast_quota_costs_one_turn_for_many_overlapping_calls(prefect_api: str) -> None:
+    """Twenty calls at 20 QPS, ten in flight at once: they start 1/20 s apart, and Prefect is asked once (the
+    turn), not once per call."""
+    quota = unique("Call", qps=20)
+    await ensure_limits(quotas=[quota])
+    started: list[float] = []
+    inside: list[int] = []
+    peak: list[int] = []
+
+    async def call() -> None:
+        async with rate_slot(quota):
+            started.append(time.monotonic())
+            inside.append(1)
+            peak.append(len(inside))
+            await asyncio.sleep(0.3)
+            inside.pop()
+
+    await asyncio.gather(*(call() for _ in range(20)))
+    gaps = [b - a for a, b in zip(started, started[1:])]
+    assert min(gaps) >= 0.049, gaps
+    assert max(peak) >= 5  # overlapping: not one call at a time
+    assert pacer_for(quota.limit_name, 20.0).turns_taken == 1
+    assert (await read(quota.limit_name)).active_slots == 1  # kept a moment for this process's next call
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if (await read(quota.limit_name)).active_slots == 0:
+            break
+    assert (await read(quota.limit_name)).active_slots == 0
+
+
+CALLS_IN_A_PROCESS = """
+import asyncio, json, sys, time
+from flows.runtime.quotas import rate_slot
+from providers.quotas import Quota
+
+async def main() -> None:
+    quota = Quota(sys.argv[1], "Call", qps=float(sys.argv[2]))
+    starts = []
+    for _ in range(int(sys.argv[3])):
+        async with rate_slot(quota):
+            starts.append(time.time())
+    print(json.dumps(starts))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_that_is_done_hands_its_turn_back_as_it_exits(prefect_api: str) -> None:
+    """The turn is kept a moment for a next call (a timer), but a process that is done does not wait for that:
+    it exits at once (a suspended run's process must be gone before its worker is handed the resumed run)
+    and releases the turn on its way out, so the next process need not wait for the lease to run out."""
+    for qps in ("1", "50"):  # a serial and a fast quota
+        quota = unique("Call", qps=float(qps))
+        await ensure_limits(quotas=[quota])
+        env = {**os.environ, "PREFECT_API_URL": prefect_api}
+        argv = [sys.executable, "-c", CALLS_IN_A_PROCESS, quota.provider, qps, "1"]
+        proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE)
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+        exited = time.time()
+        assert proc.returncode == 0
+        [called] = json.loads(out)
+        assert exited - called < LINGER_SECONDS, "the process waited for the turn's linger"
+        assert (await read(quota.limit_name)).active_slots == 0
+
+
+async def test_a_fast_quota_is_shared_by_processes(prefect_api: str) -> None:
+    """Two processes calling under one 10-QPS quota at the same time: between them, no two calls start closer
+    than 1/10 s (the turn passes between them only after the last call's interval)."""
+    quota = unique("Call", qps=10)
+    await ensure_limits(quotas=[quota])
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    argv = [sys.executable, "-c", CALLS_IN_A_PROCESS, quota.provider, "10", "15"]
+    procs = [
+        await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE) for _ in range(2)
+    ]
+    outs = [await asyncio.wait_for(p.communicate(), timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    starts = sorted(s for out, _ in outs for s in json.loads(out))
+    assert len(starts) == 30
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.095, gaps
 
 
 async def test_serial_quota_spaces_calls_from_the_answers(prefect_api: str) -> None:
@@ -183,7 +280,7 @@ async def test_concurrency_slot_is_held_for_the_body(prefect_api: str) -> None:
 
 
 async def test_missing_limit_fails_loudly(prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    for quota in (unique("Call", qps=1), unique("Call", qps=10)):  # never ensured; a turn and a rate limit
+    for quota in (unique("Call", qps=1), unique("Call", qps=10)):  # never ensured; a serial and a fast turn
         monkeypatch.delenv("CLIPFLOW_QUOTA_LIMITS", raising=False)
         with pytest.raises(ConcurrencySlotAcquisitionError):
             async with rate_slot(quota):
@@ -241,11 +338,9 @@ def submit_translations(
 async def test_one_qps_calls_never_reach_the_provider_too_close(prefect_api: str, emu: EmulatorHandle) -> None:
     """Two event loops of one process share SubmitAITranslationWorkflow's 1 QPS. The first call crawls through
     the network for 0.9 s: spacing calls by when they were *sent* would land the next one about 0.1 s after it
-    at the provider. The next call is spaced from the slow one's *answer*, so the provider never answers 429.
-    Prefect's limit is loosened meanwhile: its random retry waits would otherwise sometimes space the calls
-    by luck, and this test is about what the process does by itself."""
+    at the provider. The next call is spaced from the slow one's *answer*, so the provider never answers 429."""
     quota = quotas_for("vod", "SubmitAITranslationWorkflow")[0]
-    await ensure_limits(quotas=[Quota(quota.provider, quota.action, qps=100)])
+    await ensure_limits(quotas=[quota])
     errors: list[BaseException] = []
     slow = threading.Thread(target=submit_translations, args=(emu, ["en", "ja"], 0.9, errors))
     fast = threading.Thread(target=submit_translations, args=(emu, ["ko", "fr"], 0.0, errors))

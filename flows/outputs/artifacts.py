@@ -15,6 +15,7 @@ from flows.models.transcode import TranscodeResult
 
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV/Excel export of a table artifact).
+BATCH_ITEM_FLOW = "produce-batch-item"  # flows.stages.batch; named here so outputs need not import the stages
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -112,6 +113,8 @@ def review_cell(lang: LanguageResult) -> str:
 
 async def publish_languages(title: str, languages: list[LanguageResult], bucket_name: str) -> None:
     """The table of a translate-video run (or a revision): one row per language, every output."""
+    if in_batch_item():
+        return
     await acreate_table_artifact(
         table=safe_rows(language_rows(languages, bucket_name)), key=artifact_key(title, "languages"),
         description="Translation status and outputs per language",
@@ -124,6 +127,8 @@ def utterance_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def publish_production(result: ProductionResult, bucket: Any) -> None:
+    if in_batch_item():
+        return
     await acreate_markdown_artifact(
         markdown=production_markdown(result, bucket.name),
         key=artifact_key(result.title, "production", of=result.clip.imported.vid),
@@ -167,10 +172,21 @@ def rendition_rows(result: TranscodeResult) -> list[dict[str, Any]]:
 
 async def publish_renditions(result: TranscodeResult, title: str, of: str = "") -> None:
     """The ``<title>-<vid>-renditions`` table: every output of the transcode workflow run."""
+    if in_batch_item():
+        return
     await acreate_table_artifact(
         table=safe_rows(rendition_rows(result)), key=artifact_key(title, "renditions", of=of),
         description=f"Transcode renditions of workflow run {result.run_id} ({result.status.value})",
     )
+
+
+def in_batch_item() -> bool:
+    """True in a batch item's run: the batch's items table carries the item's ids and outputs (one artifact
+    per batch), so the item does not write its own three (bench/vs_plain.py: 4 artifact writes per item)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return context is not None and context.flow is not None and context.flow.name == BATCH_ITEM_FLOW
 
 
 def is_top_level_run(flow_name: str) -> bool:

@@ -21,7 +21,9 @@ Behaviour (what an operator can rely on):
 
 Each item is one subflow run (``produce-batch-item``) whose stages run inline (no nested subflow runs), and
 item runs are *created* one at a time: concurrent subflow creation makes a SQLite-backed Prefect server answer
-503 and the client back off for seconds (bench/orchestration.py), while tasks cost ~10 ms each.
+503 and the client back off for seconds (bench/orchestration.py), while tasks cost ~10 ms each. Item runs
+reuse the blocks, clients and result storage the batch loaded (``resources.shared_with_subflows``) and write
+no artifacts of their own: the batch's items table holds every id and output of every item.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
 from flows.runtime import resources
-from flows.outputs.artifacts import artifact_key, safe_cell, safe_rows
+from flows.outputs.artifacts import BATCH_ITEM_FLOW, artifact_key, safe_cell, safe_rows
 from flows.runtime.budget import Budget, budget
 from flows.runtime.journal import DuplicateSubmitRiskError
 from flows.stages.generate import clip_fingerprint, generate_clip
@@ -167,7 +169,7 @@ class _ItemSlot:
 _ITEM: ContextVar[_ItemSlot | None] = ContextVar("clipflow_batch_item", default=None)
 
 
-@flow(name="produce-batch-item", flow_run_name="item-{number}-{request.title}", log_prints=True)
+@flow(name=BATCH_ITEM_FLOW, flow_run_name="item-{number}-{request.title}", log_prints=True)
 async def produce_batch_item(request: ProductionRequest, number: int = 0) -> ProductionResult:
     """One production of a batch: produce_video's chain with its stages inline in this run."""
     from flows.stages.review import HANDOFF
@@ -416,7 +418,7 @@ async def produce_batch(
     logger.info("Batch of %d item(s): %d valid, %d invalid", total, len(valid), len(rows))
 
     lost: list[LostAnswer] = []
-    with budget(max_paid_submissions) as guard, preflight_scope(memo):
+    with budget(max_paid_submissions) as guard, preflight_scope(memo), resources.shared_with_subflows():
         admission = _Admission(max_concurrency, guard)
         creating = asyncio.Lock()  # item runs are created one at a time (see the module docstring)
 

@@ -6,6 +6,7 @@ Only s3:// locations and provider URLs go here: presigned URLs are bearer creden
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import Any
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -15,7 +16,8 @@ from flows.models.transcode import TranscodeResult
 
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV/Excel export of a table artifact).
-BATCH_ITEM_FLOW = "produce-batch-item"  # flows.stages.batch; named here so outputs need not import the stages
+# Set by a batch for each of its items (flows.stages.batch): the batch's items table is their record.
+BATCH_ITEM: ContextVar[bool] = ContextVar("clipflow_batch_item", default=False)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -181,12 +183,9 @@ async def publish_renditions(result: TranscodeResult, title: str, of: str = "") 
 
 
 def in_batch_item() -> bool:
-    """True in a batch item's run: the batch's items table carries the item's ids and outputs (one artifact
-    per batch), so the item does not write its own three (bench/vs_plain.py: 4 artifact writes per item)."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    return context is not None and context.flow is not None and context.flow.name == BATCH_ITEM_FLOW
+    """True in a batch's item: the batch's items table carries the item's ids and outputs (one artifact per
+    batch), so the item does not write its own three (bench/vs_plain.py: 4 artifact writes per item)."""
+    return BATCH_ITEM.get()
 
 
 def is_top_level_run(flow_name: str) -> bool:

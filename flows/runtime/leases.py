@@ -58,14 +58,15 @@ give the provider its slot back.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
 import json
 import logging
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,6 +153,13 @@ class Lease:
     _shared_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
+    def on_own_server(self) -> bool:
+        """Taken on Prefect's ephemeral server (no ``PREFECT_API_URL``), which ends with this process."""
+        from prefect.settings import PREFECT_API_URL
+
+        return not self._context.run(PREFECT_API_URL.value)
+
+    @property
     def held(self) -> bool:
         """Still ours: not released, and not lost (renewals refused: expired, revoked, server restarted)."""
         return not self._released and not self._lost
@@ -231,7 +239,7 @@ class Lease:
 
     def _release_on_server(self) -> None:
         def release() -> None:
-            with get_client(sync_client=True) as client:
+            with thread_client() as client:
                 client.release_concurrency_slots_with_lease(self.lease_id)
 
         try:
@@ -247,7 +255,7 @@ class Lease:
             return False
 
         def renew() -> None:
-            with get_client(sync_client=True) as client:
+            with thread_client() as client:
                 client.renew_concurrency_lease(self.lease_id, lease_duration=self.duration)
 
         try:
@@ -436,6 +444,43 @@ async def _default_storage() -> Any:
 
 
 # --- taking slots -------------------------------------------------------------------------------------------
+
+
+_thread_clients: dict[str, Any] = {}
+_thread_clients_guard = threading.Lock()
+
+
+@contextmanager
+def thread_client() -> Iterator[Any]:
+    """The sync Prefect client of the renewal and release threads: one per API URL for the process. A new client
+    per call would open a connection and probe ``/csrf-token`` every time (a Prefect API call per renewal and
+    per hand-back, bench/vs_plain.py). httpx's client is thread-safe; it is closed at exit."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:  # an ephemeral API: nothing to share
+        with get_client(sync_client=True) as client:
+            yield client
+        return
+    with _thread_clients_guard:
+        client = _thread_clients.get(url)
+        if client is None:
+            client = get_client(sync_client=True)
+            client.__enter__()
+            _thread_clients[url] = client
+    yield client
+
+
+@atexit.register
+def _close_thread_clients() -> None:
+    with _thread_clients_guard:
+        clients = list(_thread_clients.values())
+        _thread_clients.clear()
+    for client in clients:
+        try:
+            client.__exit__(None, None, None)
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
 
 
 async def acquire_lease(

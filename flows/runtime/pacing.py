@@ -157,14 +157,15 @@ class Pacer:
 
 
     def hand_back_pending(self) -> None:
-        """At exit: a turn kept for a next call that will not come is released now."""
+        """At exit: a turn kept for a next call that will not come is released now. Not on Prefect's ephemeral
+        server: it has stopped by now, and a client asking for it would start a new one that outlives us."""
         with self._guard:
             pending, self._pending = self._pending, None
             if pending is None:
                 return
             pending.cancel()
             lease = self._take_lease()
-        if lease is not None:
+        if lease is not None and not lease.on_own_server:
             time.sleep(max(0.0, self._send_at - time.monotonic()))  # the next owner may call at once
             lease.release()
 

@@ -2,16 +2,15 @@
 
 A batch's items and a production's stages ask for the same few blocks dozens of times; each load is a Prefect
 API round trip (bench/vs_plain.py counted 27 per item). Within one flow run the answer is reused (``per_run``),
-and a batch shares its own with the item runs it starts (``shared_with_subflows``: 3 loads per item less);
-outside any run, or in another run, blocks are loaded afresh, so an edited block applies to the next run.
+concurrent asks included (a batch's items run in the batch's run); outside any run, or in another run, blocks
+are loaded afresh, so an edited block applies to the next run.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,7 +23,6 @@ from flows.models import BlockRefs
 T = TypeVar("T")
 _RUN_CACHE: OrderedDict[tuple[str, ...], Any] = OrderedDict()
 _RUN_CACHE_SIZE = 256  # a few entries per run; bounded for long-lived processes (tests, served flows)
-_SHARED_BY: ContextVar[str | None] = ContextVar("clipflow_resources_shared_by", default=None)
 
 
 def _current_run() -> str | None:
@@ -37,29 +35,41 @@ def _current_run() -> str | None:
     return None
 
 
-@contextmanager
-def shared_with_subflows() -> Iterator[None]:
-    """Inside: subflow runs (started from this context) reuse what this run loaded, as if it were theirs."""
-    token = _SHARED_BY.set(_current_run())
-    try:
-        yield
-    finally:
-        _SHARED_BY.reset(token)
+@dataclass
+class _Loading:
+    """A load under way: concurrent callers on its event loop wait for it instead of loading too (a batch
+    validates its items concurrently: ten items, one block read)."""
+
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[Any]
 
 
 async def per_run(kind: str, name: str, load: Callable[[], Awaitable[T]]) -> T:
     """``load()`` once per flow run for ``(kind, name)``; every call outside a run loads afresh."""
     run = _current_run()
-    if run is not None:
-        run = _SHARED_BY.get() or run
     if run is None:
         return await load()
     key = (run, kind, name)
-    if key in _RUN_CACHE:
+    loop = asyncio.get_running_loop()
+    entry = _RUN_CACHE.get(key)
+    if entry is not None:
         _RUN_CACHE.move_to_end(key)
-        return _RUN_CACHE[key]
-    value = await load()
+        if not isinstance(entry, _Loading):
+            return entry  # type: ignore[no-any-return]
+        if entry.loop is loop:
+            return await asyncio.shield(entry.done)  # type: ignore[no-any-return]
+    loading = _Loading(loop, loop.create_future())
+    _RUN_CACHE[key] = loading
+    try:
+        value = await load()
+    except BaseException as exc:
+        if _RUN_CACHE.get(key) is loading:
+            del _RUN_CACHE[key]
+        loading.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(f"loading {kind} {name} stopped"))
+        loading.done.exception()  # retrieved: no "never retrieved" warning when nobody waited
+        raise
     _RUN_CACHE[key] = value
+    loading.done.set_result(value)
     while len(_RUN_CACHE) > _RUN_CACHE_SIZE:
         _RUN_CACHE.popitem(last=False)
     return value

@@ -19,20 +19,19 @@ Behaviour (what an operator can rely on):
   answers), and the item ends ``awaiting_review``, its row naming the project and the review run
   (``flows.stages.review``, handoff mode).
 
-Each item is one subflow run (``produce-batch-item``) whose stages run inline (no nested subflow runs), and
-item runs are *created* one at a time: concurrent subflow creation makes a SQLite-backed Prefect server answer
-503 and the client back off for seconds (bench/orchestration.py), while tasks cost ~10 ms each. Item runs
-reuse the blocks, clients and result storage the batch loaded (``resources.shared_with_subflows``) and write
-no artifacts of their own: the batch's items table holds every id and output of every item.
+Each item runs inline in the batch's own run: its paid tasks (cached, journaled, quota-paced) are task runs of
+the batch, its log lines name its title, its row in the items table holds every id and output. A subflow run per
+item bought nothing more and cost 8 Prefect API calls, ~10 events and a parameter schema per item, and item runs
+had to be *created* one at a time (concurrent subflow creation makes a SQLite-backed server answer 503), which
+set the pace of a batch once items were in flight (bench/vs_plain.py, issue #12). Items reuse the blocks,
+clients and result storage the batch loaded (``resources.per_run``) and write no artifacts of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
@@ -40,12 +39,11 @@ from uuid import UUID
 
 from prefect import flow
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
-from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
 from flows.runtime import resources
-from flows.outputs.artifacts import BATCH_ITEM_FLOW, artifact_key, safe_cell, safe_rows
+from flows.outputs.artifacts import BATCH_ITEM, artifact_key, safe_cell, safe_rows
 from flows.runtime.budget import Budget, budget
 from flows.runtime.journal import DuplicateSubmitRiskError
 from flows.stages.generate import clip_fingerprint, generate_clip
@@ -67,7 +65,7 @@ from providers.states import JobState
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 VALIDATION_CONCURRENCY = 8  # provider validation loads blocks: a few at a time, not hundreds
-PROGRESS_EVERY_SECONDS = 1.0  # progress artifact writes are throttled (each is an API write)
+PROGRESS_EVERY_SECONDS = 5.0  # progress artifact writes are throttled (each is an API write)
 ERROR_CHARS = 500
 
 
@@ -96,9 +94,9 @@ class BatchItemRow(BaseModel):
     line: int | None = Field(None, description="Source line in the manifest file.")
     title: str = ""
     status: ItemStatus
-    flow_run_id: str | None = Field(None, description="The item's produce-batch-item flow run.")
     clip_job_id: str | None = None
     clip: str | None = Field(None, description="s3:// location of the generated clip.")
+    clip_sha256: str | None = Field(None, description="sha256 of the clip as it was copied into the bucket.")
     vid: str | None = None
     project_id: str | None = None
     workflow_run_id: str | None = None
@@ -159,28 +157,19 @@ class BatchResult(BaseModel):
 
 @dataclass
 class _ItemSlot:
-    """Shared between the batch and one item run (through a context variable: flow parameters are serialised)."""
+    """What the batch sees of one item while it runs: each stage's result as it lands."""
 
-    started: asyncio.Event = field(default_factory=asyncio.Event)
     stages: dict[str, Any] = field(default_factory=dict)
-    flow_run_id: str | None = None
 
 
-_ITEM: ContextVar[_ItemSlot | None] = ContextVar("clipflow_batch_item", default=None)
-
-
-@flow(name=BATCH_ITEM_FLOW, flow_run_name="item-{number}-{request.title}", log_prints=True)
-async def produce_batch_item(request: ProductionRequest, number: int = 0) -> ProductionResult:
-    """One production of a batch: produce_video's chain with its stages inline in this run."""
+async def _run_item(request: ProductionRequest, slot: _ItemSlot) -> ProductionResult:
+    """One production of a batch: produce_video's chain with its stages inline in the batch's run. Called in the
+    item's own asyncio task, so the context variables set here are the item's alone."""
     from flows.stages.review import HANDOFF
 
     HANDOFF.set(True)  # a review becomes its own run: this item (and the batch) does not wait for a person
-    slot = _ITEM.get()
-    if slot is not None:
-        ctx = FlowRunContext.get()
-        slot.flow_run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
-        slot.started.set()  # the run exists: the batch may create the next one
-    return await run_production(request, inline_stages=True, observe=slot.stages.__setitem__ if slot else None)
+    BATCH_ITEM.set(True)  # the batch's items table is the item's record: no per-item artifacts
+    return await run_production(request, inline_stages=True, observe=slot.stages.__setitem__)
 
 
 def _row(
@@ -209,9 +198,9 @@ def _row(
     return BatchItemRow(
         item=valid.item, line=valid.line, title=valid.request.title,
         status=ItemStatus.SUCCEEDED if ok else ItemStatus.AWAITING_REVIEW if waiting else ItemStatus.FAILED,
-        flow_run_id=slot.flow_run_id,
         clip_job_id=clip.job_id if clip else None,
         clip=f"s3://{clip.stored.bucket}/{clip.stored.key}" if clip else None,
+        clip_sha256=clip.stored.sha256 if clip else None,
         vid=clip.imported.vid if clip else None, project_id=edit.project_id if edit else None,
         workflow_run_id=transcode.run_id if transcode else None,
         transcode_outputs=[o.store_uri or o.file_id or "" for o in transcode.outputs] if transcode else [],
@@ -355,7 +344,6 @@ def _table(rows: list[BatchItemRow]) -> list[dict[str, Any]]:
             "outputs": " ".join(
                 [r.clip or ""] + [t.output_vid or "" for t in r.translations] + [t.srt or "" for t in r.translations]
             ).strip(),
-            "item_run": r.flow_run_id or "",
             "review": " ".join(
                 f"{t.language}:{t.project_id}:run {t.review_run_id or '-'}" for t in r.translations if t.status == "paused"
             ),
@@ -418,9 +406,8 @@ async def produce_batch(
     logger.info("Batch of %d item(s): %d valid, %d invalid", total, len(valid), len(rows))
 
     lost: list[LostAnswer] = []
-    with budget(max_paid_submissions) as guard, preflight_scope(memo), resources.shared_with_subflows():
+    with budget(max_paid_submissions) as guard, preflight_scope(memo):
         admission = _Admission(max_concurrency, guard)
-        creating = asyncio.Lock()  # item runs are created one at a time (see the module docstring)
 
         async def run_item(valid_item: ValidItem) -> BatchItemRow:
             async with admission.slots:
@@ -430,7 +417,7 @@ async def produce_batch(
                         status=ItemStatus.SKIPPED, error="not started: the batch's paid-submission budget is used up",
                     )
                 else:
-                    row = await _launch(valid_item, creating, bucket.name, lost)
+                    row = await _launch(valid_item, bucket.name, lost)
             rows[row.item] = row
             await progress.advance()
             return row
@@ -469,22 +456,11 @@ async def produce_batch(
     return result
 
 
-async def _launch(
-    valid: ValidItem, creating: asyncio.Lock, bucket_name: str, lost: list[LostAnswer]
-) -> BatchItemRow:
-    """Create the item's run (one at a time), then let it run concurrently with the others."""
+async def _launch(valid: ValidItem, bucket_name: str, lost: list[LostAnswer]) -> BatchItemRow:
+    """Run one item to its end; its row, whatever happened (the others go on)."""
     slot = _ItemSlot()
-    context = contextvars.copy_context()
-    context.run(_ITEM.set, slot)
-    async with creating:
-        run = asyncio.get_running_loop().create_task(
-            produce_batch_item(valid.request, valid.item), context=context  # type: ignore[arg-type]
-        )
-        started = asyncio.ensure_future(slot.started.wait())
-        await asyncio.wait({run, started}, return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
     try:
-        result = await run
+        result = await _run_item(valid.request, slot)
     except Exception as exc:  # noqa: BLE001 - the item failed; its row says why, the others go on
         if (answer := lost_answer(valid.item, exc)) is not None:
             lost.append(answer)

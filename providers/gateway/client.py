@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send
+from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send, tls_context
 from providers.errors import (
     AuthError,
     InvalidRequestError,
@@ -58,6 +58,7 @@ class GatewayClient(AsyncApiClient):
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
             transport=transport,
+            verify=tls_context(),
         )
 
     def __repr__(self) -> str:  # never show the key

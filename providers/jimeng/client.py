@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send
+from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, json_or_none, retry_after_seconds, send, tls_context
 from providers.errors import (
     AuthError,
     ContentRejectedError,
@@ -92,7 +92,8 @@ class JimengClient(AsyncApiClient):
         self.endpoint = endpoint.rstrip("/")
         signer = VolcengineSigner(access_key, secret_key, region=region, service=SERVICE, session_token=session_token)
         self._http = httpx.AsyncClient(
-            auth=signer, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, transport=transport
+            auth=signer, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, transport=transport,
+            verify=tls_context(),
         )
 
     def __repr__(self) -> str:  # never show the keys

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, send
+from providers._http import AsyncApiClient, DEFAULT_TIMEOUT, send, tls_context
 from providers.errors import RequestValidationError, UnexpectedResponseError
 from providers.signing import VolcengineSigner
 from providers.vod.errors import PROVIDER, unwrap
@@ -96,7 +96,8 @@ class VodClient(VodLookups, AsyncApiClient):
         # Credentials live only inside the signer, whose repr hides them.
         signer = VolcengineSigner(access_key, secret_key, region=region, service="vod", session_token=session_token)
         self._http = httpx.AsyncClient(
-            auth=signer, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, transport=transport
+            auth=signer, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, transport=transport,
+            verify=tls_context(),
         )
 
     def __repr__(self) -> str:

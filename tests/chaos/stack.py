@@ -34,7 +34,7 @@ import pytest
 from emulator.testing import EmulatorHandle, emulator_process
 from flows.app.demo import demo_env
 from tests.e2e import services
-from tests.e2e.api import PrefectApi, read_result
+from tests.e2e.api import PrefectApi
 from tests.e2e.services import BIN, PrefectServer, clean_env, free_port, run_cli, tail
 
 REPO = Path(__file__).resolve().parents[2]
@@ -393,19 +393,12 @@ class Workspace:
     # --- what a finished run recorded ----------------------------------------------------------------------
 
     def recorded_clip_sha256(self, row: dict[str, Any]) -> tuple[str | None, str]:
-        """The sha256 the pipeline recorded for a row's clip: ProductionResult.clip.stored.sha256 of the item's
-        flow run (the row itself has no sha256), else the content-addressed key's name."""
-        if row.get("flow_run_id"):
-            try:
-                run = self.stack.api.flow_run(row["flow_run_id"])
-                production = read_result(run)
-                return production.clip.stored.sha256, "ProductionResult.clip.stored.sha256"
-            except Exception as exc:  # noqa: BLE001 - fall back to the key, and say so
-                source = f"key name (item result unreadable: {type(exc).__name__}: {exc})"
-        else:
-            source = "key name (row has no flow_run_id)"
+        """The sha256 the pipeline recorded for a row's clip (the row's ``clip_sha256``: the stored clip's, as
+        the item's ProductionResult has it), else the content-addressed key's name."""
+        if row.get("clip_sha256"):
+            return row["clip_sha256"], "row clip_sha256"
         key = (row.get("clip") or "").rsplit("/", 1)[-1]
-        return (key.removesuffix(".mp4") or None), source
+        return (key.removesuffix(".mp4") or None), "key name (row has no clip_sha256)"
 
 
 def duplicate_bills(ledger: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:

@@ -3,6 +3,7 @@ applies to the next run."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -55,3 +56,35 @@ async def test_the_cache_is_bounded(size: int, monkeypatch: pytest.MonkeyPatch) 
     for i in range(10):
         assert await resources.per_run("kind", str(i), lambda i=i: value(i)) == i
     assert len(resources._RUN_CACHE) == size
+
+
+async def test_concurrent_asks_in_a_run_share_one_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten items validated at once ask for the same block before the first load has returned: one load."""
+    monkeypatch.setattr(resources, "_current_run", lambda: "run-concurrent")
+    resources._RUN_CACHE.clear()
+    loads: list[int] = []
+
+    async def load() -> str:
+        loads.append(1)
+        await asyncio.sleep(0.05)
+        return "block"
+
+    values = await asyncio.gather(*(resources.per_run("kind", "name", load) for _ in range(10)))
+    assert values == ["block"] * 10 and len(loads) == 1
+
+
+async def test_a_failed_load_fails_its_waiters_and_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resources, "_current_run", lambda: "run-failing")
+    resources._RUN_CACHE.clear()
+    attempts: list[int] = []
+
+    async def load() -> str:
+        attempts.append(1)
+        await asyncio.sleep(0.05)
+        if len(attempts) == 1:
+            raise ValueError("block not found")
+        return "block"
+
+    outcomes = await asyncio.gather(*(resources.per_run("kind", "n", load) for _ in range(3)), return_exceptions=True)
+    assert [type(o) for o in outcomes] == [ValueError] * 3 and len(attempts) == 1
+    assert await resources.per_run("kind", "n", load) == "block"  # the next ask loads again

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+)
 
 from flows.outputs.artifacts import artifact_key
 from flows.stages.batch import ItemStatus, generate_clips, produce_batch
@@ -55,7 +60,7 @@ async def test_inline_batch_all_succeed_with_artifacts(pipeline: Pipeline) -> No
     assert (result.total, result.succeeded, result.failed) == (3, 3, 0)
     for row in result.items:
         assert row.status is ItemStatus.SUCCEEDED and row.error is None
-        assert row.clip_job_id and row.vid and row.project_id and row.workflow_run_id and row.flow_run_id
+        assert row.clip_job_id and row.vid and row.project_id and row.workflow_run_id and row.clip_sha256
         assert row.clip and row.clip.startswith(f"s3://{pipeline.bucket}/clips/")
         assert [tr.language for tr in row.translations] == ["en", "ja"]
         assert all(tr.project_id and tr.output_vid and tr.srt and tr.vtt for tr in row.translations)
@@ -73,6 +78,15 @@ async def test_inline_batch_all_succeed_with_artifacts(pipeline: Pipeline) -> No
     assert [r["status"] for r in rows] == ["succeeded"] * 3
     assert {r["vid"] for r in rows} == {row.vid for row in result.items}
     assert "3 succeeded" in (table.description or "")
+    # The table is the items' record: the items write no artifacts of their own (4 writes per item saved), and
+    # they are no runs of their own either (the batch's run holds their task runs).
+    async with get_client() as client:
+        mine = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=f"batch-{t}-%")))
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[progress.flow_run_id])
+        ))
+    assert {a.key for a in mine} == {progress.key, table.key}
+    assert runs == []
 
 
 async def test_jsonl_manifest_with_bad_items_runs_the_good_ones_and_bills_nothing_for_the_bad(
@@ -173,8 +187,8 @@ async def test_failing_item_does_not_stop_the_others_and_a_rerun_redoes_only_wha
     assert again[2].status is ItemStatus.FAILED  # the failed Jimeng job is not paid for again
     assert again[refused.item].status is ItemStatus.SUCCEEDED and again[refused.item].vid == refused.vid
     ok_before = next(row for row in first.items if row.status is ItemStatus.SUCCEEDED)
-    same = again[ok_before.item].model_dump(exclude={"flow_run_id"})
-    assert same == ok_before.model_dump(exclude={"flow_run_id"})  # the same ids and outputs, from the cache
+    same = again[ok_before.item].model_dump()
+    assert same == ok_before.model_dump()  # the same ids and outputs, from the cache
     # Only the refused item's remaining steps were bought: no new generation, no new import.
     assert billed(pipeline) - after_first == Counter(
         {"CreateProject": 1, "StartWorkflow": 1, "SubmitAITranslationWorkflow": 1}

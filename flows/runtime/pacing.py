@@ -155,7 +155,6 @@ class Pacer:
         if lease is not None:
             await lease.arelease()
 
-
     def hand_back_pending(self) -> None:
         """At exit: a turn kept for a next call that will not come is released now. Not on Prefect's ephemeral
         server: it has stopped by now, and a client asking for it would start a new one that outlives us."""
@@ -167,7 +166,7 @@ class Pacer:
             lease = self._take_lease()
         if lease is not None and not lease.on_own_server:
             time.sleep(max(0.0, self._send_at - time.monotonic()))  # the next owner may call at once
-            lease.release()
+            lease.release()  # logs a failure: the lease then runs out by itself
 
 
 _pacers: dict[str, Pacer] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 from prefect import flow, task
@@ -58,16 +59,25 @@ async def test_the_cache_is_bounded(size: int, monkeypatch: pytest.MonkeyPatch) 
     assert len(resources._RUN_CACHE) == size
 
 
+def slow_load(loads: list[int], failing: int = 0) -> Callable[[], Awaitable[str]]:
+    """A block load that takes 50 ms and counts itself in ``loads``; its first ``failing`` loads fail."""
+
+    async def load() -> str:
+        loads.append(1)
+        await asyncio.sleep(0.05)
+        if len(loads) <= failing:
+            raise ValueError("block not found")
+        return "block"
+
+    return load
+
+
 async def test_concurrent_asks_in_a_run_share_one_load(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten items validated at once ask for the same block before the first load has returned: one load."""
     monkeypatch.setattr(resources, "_current_run", lambda: "run-concurrent")
     resources._RUN_CACHE.clear()
     loads: list[int] = []
-
-    async def load() -> str:
-        loads.append(1)
-        await asyncio.sleep(0.05)
-        return "block"
+    load = slow_load(loads)
 
     values = await asyncio.gather(*(resources.per_run("kind", "name", load) for _ in range(10)))
     assert values == ["block"] * 10 and len(loads) == 1
@@ -77,13 +87,7 @@ async def test_a_failed_load_fails_its_waiters_and_is_not_kept(monkeypatch: pyte
     monkeypatch.setattr(resources, "_current_run", lambda: "run-failing")
     resources._RUN_CACHE.clear()
     attempts: list[int] = []
-
-    async def load() -> str:
-        attempts.append(1)
-        await asyncio.sleep(0.05)
-        if len(attempts) == 1:
-            raise ValueError("block not found")
-        return "block"
+    load = slow_load(attempts, failing=1)
 
     outcomes = await asyncio.gather(*(resources.per_run("kind", "n", load) for _ in range(3)), return_exceptions=True)
     assert [type(o) for o in outcomes] == [ValueError] * 3 and len(attempts) == 1

@@ -15,8 +15,11 @@ What is checked (each at most once per run, per distinct value: see ``PreflightM
   production's bucket) is fetched (httpx / the bucket block's S3 client) and checked against the provider's rules:
   reachable, format by magic bytes, size, dimensions (``check_image``).
 
-A failure raises ``PreflightError`` (a ``RequestValidationError``: a ``ValueError``, never retried) whose message
+A refusal raises ``PreflightError`` (a ``RequestValidationError``: a ``ValueError``, never retried) whose message
 names the block, field and value to fix, and never a secret. Nothing is billed: every call above is a read.
+
+A provider that is failing (5xx, throttling) refuses nothing: the read is tried again with backoff, and if it
+keeps failing the run stops with ``PreflightUnavailableError`` (retryable) instead of calling good values bad.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ import httpx
 
 from flows.models import BlockRefs
 from flows.models.rules import bucket_image
+from flows.runtime.settings import time_scale
 from providers.errors import (
     AuthError,
     InvalidRequestError,
     NotFoundError,
     ProviderError,
     RequestValidationError,
+    ServerError,
     TransportError,
 )
 from providers.jimeng.models import IMAGE_MAX_BYTES, image_kind, image_problem
@@ -53,7 +58,8 @@ MADE_UP_ID = "clipflow-preflight-00000000"  # a task id no provider ever issued
 MADE_UP_SPACE = "clipflow-preflight-no-such-space"  # a space name used only to prove a signature
 WORKFLOW_TEMPLATE_ACTION = "GetWorkflowTemplate"
 WORKFLOW_TEMPLATE_VERSION = "2023-07-01"
-ATTEMPTS = 3  # a throttled or failing read is tried again a little later, then reported
+ATTEMPTS = 5  # a throttled or failing read is tried again with backoff, then the run stops as unavailable
+BACKOFF = 1.0  # nominal seconds before the first retry, doubling (scaled by CLIPFLOW_TIME_SCALE)
 
 VOLC_BLOCK = "volcengine-credentials"
 GATEWAY_BLOCK = "video-gateway-credentials"
@@ -65,6 +71,18 @@ class PreflightError(RequestValidationError):
 
     def __init__(self, field: str, rule: str, *, provider: str) -> None:
         super().__init__(field, rule, provider=provider, action=ACTION)
+
+
+class PreflightUnavailableError(ServerError):
+    """A check could not be made: the provider kept failing. Not a verdict on any value, so no item is refused;
+    nothing was paid, and running again later is safe."""
+
+    def __init__(self, what: str, why: str, *, provider: str) -> None:
+        self.what, self.why = what, why
+        super().__init__(
+            f"preflight could not check {what}: {why}; nothing was paid, run again later",
+            provider=provider, action=ACTION, code="PreflightUnavailable",
+        )
 
 
 # --- memo ----------------------------------------------------------------------------------------------------
@@ -131,6 +149,9 @@ async def _load(cls: Any, slug: str, name: str, ref_field: str) -> Any:
     try:
         return await cls.aload(name)
     except Exception as exc:  # noqa: BLE001 - Prefect raises ValueError / ObjectNotFound; either way: missing
+        if _server_trouble(exc):  # the Prefect client already retried these: the block may well exist
+            raise PreflightUnavailableError(_block(slug, name), f"the Prefect API failed ({type(exc).__name__})",
+                                            provider="prefect") from None
         text = str(exc)
         missing = "Unable to find" in text or "not found" in text.lower() or type(exc).__name__ == "ObjectNotFound"
         why = "does not exist" if missing else f"cannot be loaded ({type(exc).__name__})"
@@ -140,6 +161,12 @@ async def _load(cls: Any, slug: str, name: str, ref_field: str) -> Any:
             f"{slug} block in blocks.{ref_field}",
             provider="prefect",
         ) from None
+
+
+def _server_trouble(exc: Exception) -> bool:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code == 429
+    return isinstance(exc, httpx.TransportError)
 
 
 async def _volcengine(refs: BlockRefs, memo: PreflightMemo) -> Any:
@@ -156,15 +183,19 @@ async def _gateway(refs: BlockRefs, memo: PreflightMemo) -> Any:
                            lambda: _load(VideoGatewayCredentials, GATEWAY_BLOCK, refs.gateway, "gateway"))
 
 
-async def _retrying(call: Callable[[], Awaitable[Any]]) -> Any:
+async def _retrying(call: Callable[[], Awaitable[Any]], what: str, provider: str) -> Any:
+    """``call`` (a free read), tried again while the provider answers 5xx / throttling. If it never stops, that
+    is ``PreflightUnavailableError``: a failing provider says nothing about the value being checked."""
     for attempt in range(ATTEMPTS):
         try:
             return await call()
         except ProviderError as exc:
-            if not exc.retryable or isinstance(exc, TransportError) or attempt == ATTEMPTS - 1:
-                raise
-            delay = getattr(exc, "retry_after", None) or 0.2 * (attempt + 1)
-            await asyncio.sleep(min(delay, 2.0))
+            if isinstance(exc, TransportError) or not exc.retryable:
+                raise  # refused, or unreachable: the caller names the field
+            if attempt == ATTEMPTS - 1:
+                raise PreflightUnavailableError(what, f"{_refused(exc)}, {ATTEMPTS} times", provider=provider) from None
+            backoff = max(BACKOFF * time_scale(), 0.01) * 2**attempt
+            await asyncio.sleep(min(getattr(exc, "retry_after", None) or backoff, 30.0))
     raise AssertionError("unreachable")
 
 
@@ -212,11 +243,19 @@ async def check_bucket(refs: BlockRefs, memo: PreflightMemo) -> str:
     return await memo.once("bucket", refs.bucket, run)
 
 
-def _bucket_error(exc: Exception, where: str, name: str, block: Any) -> PreflightError:
-    code = ""
+# S3 answers that say the service is failing or busy, not that anything is wrong with the bucket or keys.
+S3_UNAVAILABLE = ("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling", "500", "503")
+
+
+def _bucket_error(exc: Exception, where: str, name: str, block: Any) -> ProviderError:
+    code, status = "", 0
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code", ""))
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in S3_UNAVAILABLE or status >= 500:  # botocore has retried these already
+        return PreflightUnavailableError(f"bucket {name!r} (probe object)", f"S3 answered {code or status}",
+                                         provider="s3")
     if code in ("NoSuchBucket", "404"):
         return PreflightError(
             f"{where} field bucket_name",
@@ -247,10 +286,12 @@ def _bucket_error(exc: Exception, where: str, name: str, block: Any) -> Prefligh
     )
 
 
-async def _vod_read(refs: BlockRefs, memo: PreflightMemo, read: Callable[[Any], Awaitable[Any]]) -> Any:
+async def _vod_read(
+    refs: BlockRefs, memo: PreflightMemo, read: Callable[[Any], Awaitable[Any]], what: str
+) -> Any:
     creds = await _volcengine(refs, memo)
     async with creds.get_vod_client() as vod:
-        return await _retrying(lambda: read(vod))
+        return await _retrying(lambda: read(vod), what, "vod")
 
 
 def _vod_auth_error(exc: AuthError, refs: BlockRefs) -> PreflightError:
@@ -268,7 +309,8 @@ async def check_vod(refs: BlockRefs, memo: PreflightMemo, space_name: str | None
         creds = await _volcengine(refs, memo)
         block = _block(VOLC_BLOCK, refs.volcengine)
         try:
-            await _vod_read(refs, memo, lambda vod: vod.get_media_list(space_name or MADE_UP_SPACE, page_size=1))
+            await _vod_read(refs, memo, lambda vod: vod.get_media_list(space_name or MADE_UP_SPACE, page_size=1),
+                            f"VOD space {space_name!r} (GetMediaList)" if space_name else "the VOD keys (GetMediaList)")
         except AuthError as exc:
             raise _vod_auth_error(exc, refs) from None
         except NotFoundError as exc:
@@ -281,6 +323,8 @@ async def check_vod(refs: BlockRefs, memo: PreflightMemo, space_name: str | None
             ) from None
         except TransportError as exc:
             raise _transport(exc, block, "vod_endpoint", creds.vod_endpoint, "vod") from None
+        except PreflightUnavailableError:
+            raise
         except ProviderError as exc:
             raise PreflightError(
                 "space_name" if space_name else f"{block} field vod_endpoint",
@@ -300,7 +344,7 @@ async def check_template(refs: BlockRefs, memo: PreflightMemo, template_id: str)
         creds = await _volcengine(refs, memo)
         block = _block(VOLC_BLOCK, refs.volcengine)
         try:
-            await _vod_read(refs, memo, read)
+            await _vod_read(refs, memo, read, f"transcode template {template_id!r} ({WORKFLOW_TEMPLATE_ACTION})")
         except AuthError as exc:
             raise _vod_auth_error(exc, refs) from None
         except TransportError as exc:
@@ -317,6 +361,8 @@ async def check_template(refs: BlockRefs, memo: PreflightMemo, template_id: str)
                 f"workflow template {template_id!r} does not exist for the account of {block} ({_refused(exc)}): "
                 "fix transcode.template_id", provider="vod",
             ) from None
+        except PreflightUnavailableError:
+            raise
         except ProviderError as exc:
             raise PreflightError(
                 "transcode.template_id", f"GetWorkflowTemplate {template_id!r} failed ({_refused(exc)})",
@@ -335,7 +381,8 @@ async def check_jimeng(refs: BlockRefs, memo: PreflightMemo) -> None:
         block = _block(VOLC_BLOCK, refs.volcengine)
         try:
             async with creds.get_jimeng_client() as jimeng:
-                await _retrying(lambda: jimeng.get_result(MADE_UP_ID))
+                await _retrying(lambda: jimeng.get_result(MADE_UP_ID), "the Jimeng keys (CVSync2AsyncGetResult)",
+                                "jimeng")
         except AuthError as exc:
             raise PreflightError(
                 f"{block} field access_key_id / secret_access_key",
@@ -345,6 +392,8 @@ async def check_jimeng(refs: BlockRefs, memo: PreflightMemo) -> None:
             raise _transport(exc, block, "visual_endpoint", creds.visual_endpoint, "jimeng") from None
         except NotFoundError:
             return
+        except PreflightUnavailableError:
+            raise
         except ProviderError as exc:
             raise PreflightError(
                 f"{block} field visual_endpoint", f"CVSync2AsyncGetResult failed ({_refused(exc)})",
@@ -362,7 +411,8 @@ async def check_gateway(refs: BlockRefs, memo: PreflightMemo, model: str | None 
         block = _block(GATEWAY_BLOCK, refs.gateway)
         try:
             async with creds.get_client() as gateway:
-                await _retrying(lambda: gateway.query_video(MADE_UP_ID))
+                await _retrying(lambda: gateway.query_video(MADE_UP_ID), "the gateway key (/v1/video/query)",
+                                "gateway")
         except AuthError as exc:
             raise PreflightError(
                 f"{block} field api_key", f"the gateway refused the key ({_refused(exc)})", provider="gateway",
@@ -371,6 +421,8 @@ async def check_gateway(refs: BlockRefs, memo: PreflightMemo, model: str | None 
             raise _transport(exc, block, "base_url", creds.base_url, "gateway") from None
         except (NotFoundError, InvalidRequestError):
             return  # 400 task-not-found: the key was accepted
+        except PreflightUnavailableError:
+            raise
         except ProviderError as exc:
             raise PreflightError(
                 f"{block} field base_url", f"/v1/video/query failed ({_refused(exc)})", provider="gateway",
@@ -573,17 +625,25 @@ async def preflight_production(request: Any, memo: PreflightMemo | None = None) 
 async def preflight_many(
     checks: Sequence[tuple[int, Callable[[PreflightMemo], Awaitable[Any]]]], memo: PreflightMemo | None = None
 ) -> dict[int, PreflightError]:
-    """Run each item's preflight (sharing ``memo``, so each distinct value is read once); the failures by item."""
+    """Run each item's preflight (sharing ``memo``, so each distinct value is read once); the refusals by item.
+
+    A check that could not be made (``PreflightUnavailableError``) refuses no item: it is raised once every check
+    has ended, so the whole run stops before anything is paid and can simply be run again."""
     memo = memo or current_memo() or PreflightMemo()
     failed: dict[int, PreflightError] = {}
+    unavailable: list[PreflightUnavailableError] = []
 
     async def one(item: int, check: Callable[[PreflightMemo], Awaitable[Any]]) -> None:
         try:
             await check(memo)
         except PreflightError as exc:
             failed[item] = exc
+        except PreflightUnavailableError as exc:
+            unavailable.append(exc)
 
     await asyncio.gather(*(one(item, check) for item, check in checks))
+    if unavailable:
+        raise unavailable[0]
     return failed
 
 
@@ -605,4 +665,7 @@ async def verify_setup(name: str, *, gateway: bool) -> list[PreflightError]:
         except PreflightError as exc:
             if not any(str(exc) == str(p) for p in problems):
                 problems.append(exc)
+        except PreflightUnavailableError as exc:  # not a verdict on the settings, but setup cannot vouch for them
+            problems.append(PreflightError(exc.what, f"not verified: {exc.why}; run setup again later",
+                                           provider=exc.provider or "unknown"))
     return problems

@@ -15,12 +15,15 @@ import pytest
 from blocks.setup import build_blocks
 from flows.models import BlockRefs, ProductionRequest
 from flows.runtime.preflight import (
+    ATTEMPTS,
     PROBE_PREFIX,
     PreflightError,
     PreflightMemo,
+    PreflightUnavailableError,
     _bucket_error,
     preflight,
     preflight_production,
+    verify_setup,
 )
 from providers.vod.client import VodClient
 from tests.harness import Pipeline
@@ -263,3 +266,63 @@ async def test_generate_clips_refuses_a_missing_space_before_paying(
     assert all("space_name" in (c.error or "") for c in result.clips)
     assert media_list_calls == Counter({"nowhere": 1})
     assert pipeline.emulator.ledger() == []
+
+
+# --- a provider that is failing: retried, and if it keeps failing the run stops; no value is refused -----------
+
+READ_ACTIONS = ["GetMediaList", "GetWorkflowTemplate", "CVSync2AsyncGetResult"]
+
+
+@pytest.mark.parametrize("action", READ_ACTIONS)
+async def test_a_read_failing_a_few_times_is_retried_not_refused(pipeline: Pipeline, action: str) -> None:
+    pipeline.emulator.set_faults([{"action": action, "error_rate": 1, "count": ATTEMPTS - 1}])
+    memo = PreflightMemo()
+    await preflight_production(request(), memo)
+    assert [r["count"] for r in pipeline.emulator.faults()] == [0]  # every injected 500 was answered and retried
+    assert pipeline.emulator.ledger() == []
+
+
+@pytest.mark.parametrize("action", READ_ACTIONS)
+async def test_a_provider_that_keeps_failing_stops_the_batch_and_refuses_no_item(
+    pipeline: Pipeline, action: str
+) -> None:
+    """The chaos run that found this: one 500 on the batch's only GetMediaList turned 12 good items 'invalid'."""
+    from flows.stages.batch import produce_batch
+
+    pipeline.emulator.set_faults([{"action": action, "error_rate": 1}])
+    tag = uuid.uuid4().hex[:6]
+    items = [{"title": f"down-{tag}-{n}", "clip": {"prompt": f"Gulls over a pier, shot {n} {tag}"}} for n in range(3)]
+    with pytest.raises(PreflightUnavailableError) as raised:
+        await produce_batch(items=items)
+    message = str(raised.value)
+    assert action in message and "nothing was paid" in message and "HTTP 500" in message, message
+    assert raised.value.retryable and not isinstance(raised.value, PreflightError)
+    assert pipeline.emulator.ledger() == []
+
+
+async def test_a_single_production_stops_the_same_way(pipeline: Pipeline) -> None:
+    from flows.stages.pipeline import produce_video
+
+    pipeline.emulator.set_faults([{"action": "GetMediaList", "error_rate": 1}])
+    with pytest.raises(PreflightUnavailableError, match="VOD space 'demo'"):
+        await produce_video(request())
+    assert pipeline.emulator.ledger() == []
+
+
+async def test_setup_reports_an_unverifiable_provider_as_not_verified(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults([{"action": "CVSync2AsyncGetResult", "error_rate": 1}])
+    problems = await verify_setup("clipflow", gateway=False)
+    assert [(p.field, "not verified" in p.rule) for p in problems] == [
+        ("the Jimeng keys (CVSync2AsyncGetResult)", True)
+    ]
+
+
+@pytest.mark.parametrize(("code", "status"), [("InternalError", 500), ("SlowDown", 503), ("ServiceUnavailable", 503)])
+def test_a_failing_s3_endpoint_is_unavailable_not_a_bad_bucket(code: str, status: int) -> None:
+    from botocore.exceptions import ClientError
+
+    exc = ClientError({"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                      "PutObject")
+    error = _bucket_error(exc, "block s3-bucket/x", "media", block=None)
+    assert isinstance(error, PreflightUnavailableError) and error.retryable
+    assert "bucket 'media'" in str(error) and code in str(error)

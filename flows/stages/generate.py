@@ -144,12 +144,22 @@ def _new_take_hint(spec: ClipSpec) -> str:
 
 
 @task(
-    task_run_name="submit_clip_job-{spec.provider}",
+    task_run_name="clip-{spec.provider}",
     **retry_options(),
-    **cached_task_options(lambda p: f"clipflow-submit-clip-{p['fp']}"),
+    **cached_task_options(lambda p: f"clipflow-clip-{p['fp']}"),
 )
+async def make_clip(spec: ClipSpec, refs: BlockRefs, fp: str) -> StoredClip:
+    """One paid generation, from submit until its bytes are in the bucket: one task per paid job.
+
+    The journal makes the submit happen at most once per fingerprint, so a retry or a re-run after a crash
+    finds the job and resumes waiting on it; once the bytes are stored the task is cached, and a re-run neither
+    pays, polls nor downloads again."""
+    job = await submit_clip_job(spec, refs, fp)
+    return await collect_clip(job, refs, _new_take_hint(spec))
+
+
 async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> SubmittedJob:
-    """Pay for one generation, at most once per request fingerprint."""
+    """Pay for one generation, at most once per request fingerprint (the engine's journal)."""
     request = build_clip_request(spec)
     if isinstance(request, JimengVideoRequest):
         if request.first_frame_ref:
@@ -173,15 +183,8 @@ async def _result_url(job: SubmittedJob, refs: BlockRefs, new_take: str) -> str:
     return url
 
 
-@task(
-    task_run_name="store_clip-{job.provider}-{job.job_id}",
-    **retry_options(), **cached_task_options(lambda p: f"clipflow-collect-{p['job'].provider}-{p['job'].job_id}"),
-)
 async def collect_clip(job: SubmittedJob, refs: BlockRefs, new_take: str = "") -> StoredClip:
-    """Wait for the generation, then stream it into the bucket before the URL expires (1 h for Jimeng).
-
-    Cached by job id: once the bytes are in the bucket, a re-run never polls or downloads again.
-    """
+    """Wait for the generation, then stream it into the bucket before the URL expires (1 h for Jimeng)."""
     bucket = await resources.bucket(refs)
     url = await _result_url(job, refs, new_take)
     try:
@@ -242,13 +245,12 @@ async def generate_clip(spec: ClipSpec, space_name: str = "demo", blocks: BlockR
     # Jimeng limits jobs in flight per account: hold a slot from submit until the bytes are safe.
     jobs_slot = quota_slot("jimeng", "jobs") if spec.provider == "jimeng" else contextlib.nullcontext()
     async with jobs_slot:
-        job = await submit_clip_job(spec, refs, fp)
-        stored = await collect_clip(job, refs, _new_take_hint(spec))
+        stored = await make_clip(spec, refs, fp)
     imported = await import_clip_to_vod(stored, space_name, refs)
-    generated = GeneratedClip(provider=spec.provider, job_id=job.job_id, stored=stored, imported=imported)
+    generated = GeneratedClip(provider=spec.provider, job_id=stored.source_job_id, stored=stored, imported=imported)
     if is_top_level_run("generate-clip"):
         await publish_ids("clip", "clip", {
-            "provider": spec.provider, "job_id": job.job_id, "bucket": stored.bucket, "key": stored.key,
+            "provider": spec.provider, "job_id": stored.source_job_id, "bucket": stored.bucket, "key": stored.key,
             "sha256": stored.sha256, "size": stored.size, "space": imported.space_name, "vid": imported.vid,
         }, of=imported.vid)
     return generated

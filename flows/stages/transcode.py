@@ -189,9 +189,19 @@ async def resolve_logo_variable(spec: TranscodeSpec, refs: BlockRefs) -> str | N
 
 
 @task(
-    task_run_name="start_workflow-{spec.template_id}",
-    **retry_options(), **cached_task_options(lambda p: f"clipflow-workflow-{p['fp']}"),
+    task_run_name="transcode-{spec.template_id}",
+    **retry_options(), **cached_task_options(lambda p: f"clipflow-transcode-{p['fp']}"),
 )
+async def transcode(
+    vid: str, space_name: str, spec: TranscodeSpec, refs: BlockRefs, fp: str, logo_variable: str | None = None
+) -> TranscodeResult:
+    """One paid workflow run, from StartWorkflow until its renditions are known: one task per paid job. A retry
+    or a re-run after a crash resumes waiting on the same run (journal and ClientToken); once it has finished
+    the task is cached, and a re-run neither pays nor polls again."""
+    job = await submit_transcode_workflow(vid, space_name, spec, refs, fp, logo_variable)
+    return await wait_transcode_workflow(job, refs, spec)
+
+
 async def submit_transcode_workflow(
     vid: str, space_name: str, spec: TranscodeSpec, refs: BlockRefs, fp: str, logo_variable: str | None = None
 ) -> SubmittedJob:
@@ -227,10 +237,6 @@ def collect_result(run_id: str, status: Any, result: WorkflowExecutionResult, sp
     )
 
 
-@task(
-    task_run_name="wait_workflow-{job.job_id}",
-    **retry_options(), **cached_task_options(lambda p: f"clipflow-workflow-result-{p['job'].job_id}"),
-)
 async def wait_transcode_workflow(
     job: SubmittedJob, refs: BlockRefs, spec: TranscodeSpec | None = None
 ) -> TranscodeResult:
@@ -249,9 +255,9 @@ async def start_transcode_workflow(
     table artifact is keyed by ``title`` (the production's), else by the source video."""
     refs, spec = blocks or BlockRefs(), spec or TranscodeSpec()
     creds = await resources.volcengine(refs)
-    logo_variable = await resolve_logo_variable(spec, refs)  # before paying: a refusal costs nothing
+    # Before paying (a refusal costs nothing); without watermark text there is nothing to read.
+    logo_variable = await resolve_logo_variable(spec, refs) if spec.watermark_text else None
     fp = workflow_fingerprint(vid, space_name, spec, resources.account_id(creds), logo_variable=logo_variable)
-    job = await submit_transcode_workflow(vid, space_name, spec, refs, fp, logo_variable)
-    result = await wait_transcode_workflow(job, refs, spec)
+    result = await transcode(vid, space_name, spec, refs, fp, logo_variable)
     await publish_renditions(result, title or "transcode", of=vid)
     return result

@@ -23,7 +23,7 @@ from flows.outputs.subtitles import cues_from_translation, to_srt, to_webvtt
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
 from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
-from flows.runtime.journal import JournalRecord, SubmittedJob, fingerprint
+from flows.runtime.journal import Journal, JournalRecord, SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
 from flows.runtime.waiting import WaitTimeoutError
@@ -203,15 +203,25 @@ async def collect_translation(
     )
 
 
-@task(
-    task_run_name="wait_translation-{language}",
-    **retry_options(),
-    **cached_task_options(lambda p: f"clipflow-translation-result-{p['job'].job_id}-{int(p['spec'].export_outputs)}"),
-)
 async def wait_translation(job: SubmittedJob, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs) -> LanguageResult:
     """Wait for the project to finish (a paused one is the review gate's), then collect it."""
     await watch(translation_poll(space_name), job.job_id, refs=refs, describe=f"translation {job.job_id} ({language})")
     return await collect_translation(job.job_id, space_name, language, spec, refs)
+
+
+@task(
+    task_run_name="translation-{language}",
+    **retry_options(),
+    **cached_task_options(lambda p: f"clipflow-translated-{p['fp']}-{int(p['spec'].export_outputs)}"),
+)
+async def translate_unreviewed(
+    vid: str, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs, fp: str
+) -> LanguageResult:
+    """One paid translation project from submit until it is collected: one task per paid job. The journal
+    keeps the submit to one per fingerprint, so a retry or a re-run after a crash resumes waiting on the same
+    project; once collected the task is cached, and a re-run neither pays, polls nor copies again."""
+    job = await submit_translation.fn(vid, space_name, language, spec, refs, fp)
+    return await wait_translation(job, space_name, language, spec, refs)
 
 
 async def translate_language(
@@ -220,17 +230,28 @@ async def translate_language(
     fp = translation_fingerprint(vid, space_name, language, spec, account)
     project_id = ""
     try:
+        if spec.review == "none":
+            return await translate_unreviewed(vid, space_name, language, spec, refs, fp)
+        # Reviewed: the project id is needed on its own, for the gate that pauses the run between the steps.
         job = await submit_translation(vid, space_name, language, spec, refs, fp)
         project_id = job.job_id
-        if spec.review != "none":
-            from flows.stages.review import review_gate  # review imports this module
+        from flows.stages.review import review_gate  # review imports this module
 
-            return await review_gate(job.job_id, space_name, language, spec, refs)
-        return await wait_translation(job, space_name, language, spec, refs)
+        return await review_gate(job.job_id, space_name, language, spec, refs)
     except (ProviderError, WaitTimeoutError) as exc:
         # One language failing (or still running at its deadline: a re-run resumes waiting on the same project)
-        # must not lose the others; the result says which and why.
+        # must not lose the others; the result says which and why, and the project when one was bought.
+        project_id = project_id or await _bought_project(fp)
         return LanguageResult(language=language, project_id=project_id, status=JobState.FAILED, error=str(exc))
+
+
+async def _bought_project(fp: str) -> str:
+    """The project the journal has for ``fp`` ("" when nothing was bought, or the journal cannot say)."""
+    try:
+        record = await (await Journal.default()).read(fp)
+    except Exception:  # noqa: BLE001 - only decorates a failure being reported already
+        return ""
+    return record.job_id if record is not None and record.job_id else ""
 
 
 @flow(name="ai-translate", log_prints=True)

@@ -131,3 +131,17 @@ def test_the_form_refuses_bad_options_before_anything_is_paid() -> None:
         TranslateSpec(termbase_ids=["a", "a"])
     with pytest.raises(ValidationError, match="Extra inputs"):
         ProductionRequest.model_validate({"translate": {"subtitles": {"colour": "red"}}})
+
+
+async def test_a_language_that_fails_after_it_was_bought_names_its_project(pipeline: Pipeline) -> None:
+    """The submit and the wait are one task run: the failed language's project comes from the journal, so the
+    result still says which paid project to look at (and a re-run resumes on it)."""
+    from flows.stages.translate import ai_translate
+
+    pipeline.emulator.set_faults([{"action": "GetAITranslationProject", "error_rate": 1,
+                                   "error": {"code": "InvalidParameter", "status": 400, "message": "refused"}}])
+    spec = TranslateSpec(target_languages=["en"], termbase_ids=[f"tb-{uuid.uuid4().hex[:8]}"])
+    [result] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [billed] = [e for e in pipeline.emulator.ledger() if e["action"] == "SubmitAITranslationWorkflow"]
+    assert result.status is JobState.FAILED and "InvalidParameter" in (result.error or ""), result
+    assert result.project_id and result.project_id == billed["job_id"], (result.project_id, billed)

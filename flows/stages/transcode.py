@@ -192,7 +192,7 @@ async def resolve_logo_variable(spec: TranscodeSpec, refs: BlockRefs) -> str | N
     task_run_name="transcode-{spec.template_id}",
     **retry_options(), **cached_task_options(lambda p: f"clipflow-transcode-{p['fp']}"),
 )
-async def transcode(
+async def transcode_video(
     vid: str, space_name: str, spec: TranscodeSpec, refs: BlockRefs, fp: str, logo_variable: str | None = None
 ) -> TranscodeResult:
     """One paid workflow run, from StartWorkflow until its renditions are known: one task per paid job. A retry
@@ -258,6 +258,6 @@ async def start_transcode_workflow(
     # Before paying (a refusal costs nothing); without watermark text there is nothing to read.
     logo_variable = await resolve_logo_variable(spec, refs) if spec.watermark_text else None
     fp = workflow_fingerprint(vid, space_name, spec, resources.account_id(creds), logo_variable=logo_variable)
-    result = await transcode(vid, space_name, spec, refs, fp, logo_variable)
+    result = await transcode_video(vid, space_name, spec, refs, fp, logo_variable)
     await publish_renditions(result, title or "transcode", of=vid)
     return result

@@ -37,6 +37,7 @@ from flows.runtime import incidents, progress, resources
 from flows.runtime.budget import spend
 from flows.runtime.journal import DuplicateSubmitRiskError, Journal, JournalRecord, SubmittedJob, now
 from flows.runtime.quotas import quota_slot, quotas_for
+from flows.runtime.retry import backoff_delay
 from flows.runtime.settings import time_scale
 from flows.runtime.waiting import poll_delays, scaled, wait_for
 from providers.errors import (
@@ -218,7 +219,7 @@ async def _send(action: PaidAction[R], api: Any, request: R, fp: str, journal: J
                 await journal.write(intent.model_copy(update={"state": "refused", "at": now(), "note": str(exc)[:300]}))
                 if not isinstance(exc, ThrottledError | RequestNotSentError) or attempt == SEND_ATTEMPTS - 1:
                     raise
-                delay = _refusal_delay(exc, attempt)
+                delay = backoff_delay(exc, attempt)
             except (ProviderError, asyncio.TimeoutError) as exc:
                 return await _answer_lost(action, api, request, intent, journal, exc)
             else:
@@ -230,12 +231,6 @@ async def _send(action: PaidAction[R], api: Any, request: R, fp: str, journal: J
                 return _job(action, fp, receipt.job_id, sent_at, reused=False, detail=receipt.detail)
         await asyncio.sleep(delay)  # outside the slot: the quota is free for others meanwhile
     raise AssertionError("unreachable")
-
-
-def _refusal_delay(exc: ProviderError, attempt: int) -> float:
-    retry_after = getattr(exc, "retry_after", None)
-    # Retry-After is the provider's real clock; our own backoff follows the time scale.
-    return retry_after if retry_after is not None else min(2.0**attempt, 30.0) * time_scale()
 
 
 async def _answer_lost(

@@ -38,7 +38,7 @@ import httpx
 
 from flows.models import BlockRefs
 from flows.models.rules import bucket_image
-from flows.runtime.settings import time_scale
+from flows.runtime.retry import backoff_delay
 from providers.errors import (
     AuthError,
     InvalidRequestError,
@@ -59,7 +59,6 @@ MADE_UP_SPACE = "clipflow-preflight-no-such-space"  # a space name used only to 
 WORKFLOW_TEMPLATE_ACTION = "GetWorkflowTemplate"
 WORKFLOW_TEMPLATE_VERSION = "2023-07-01"
 ATTEMPTS = 5  # a throttled or failing read is tried again with backoff, then the run stops as unavailable
-BACKOFF = 1.0  # nominal seconds before the first retry, doubling (scaled by CLIPFLOW_TIME_SCALE)
 
 VOLC_BLOCK = "volcengine-credentials"
 GATEWAY_BLOCK = "video-gateway-credentials"
@@ -194,8 +193,7 @@ async def _retrying(call: Callable[[], Awaitable[Any]], what: str, provider: str
                 raise  # refused, or unreachable: the caller names the field
             if attempt == ATTEMPTS - 1:
                 raise PreflightUnavailableError(what, f"{_refused(exc)}, {ATTEMPTS} times", provider=provider) from None
-            backoff = max(BACKOFF * time_scale(), 0.01) * 2**attempt
-            await asyncio.sleep(min(getattr(exc, "retry_after", None) or backoff, 30.0))
+            await asyncio.sleep(backoff_delay(exc, attempt))
     raise AssertionError("unreachable")
 
 

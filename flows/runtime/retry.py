@@ -29,3 +29,10 @@ def retry_options(retries: int = 3, base_delay: float = 10.0) -> dict[str, Any]:
         "retry_jitter_factor": 0.5,
         "retry_condition_fn": is_retryable,
     }
+
+
+def backoff_delay(exc: ProviderError, attempt: int) -> float:
+    """Seconds before trying a refused or failing call again in place: the provider's Retry-After when it gave
+    one (its real clock), else 1, 2, 4 … 30 s following the time scale."""
+    retry_after = getattr(exc, "retry_after", None)
+    return retry_after if retry_after is not None else min(2.0**attempt, 30.0) * time_scale()

@@ -109,6 +109,14 @@ class ServerError(ProviderError):
     retryable = True
 
 
+class RetryableRefusalError(ServerError):
+    """The vendor answered a paid submit with its *own* error body carrying a code its documentation marks
+    retryable on submit (Jimeng 50500/50501, the gateway's saturation 503 ...): a definite answer that no job
+    was created. The engine records it as refused and retries in place with backoff (``CLIPFLOW_RETRY_POLICY=
+    vendor``), or treats it as outcome-unknown (``strict``). An answer *without* the vendor's body (a proxy
+    502/504, a timeout, a cut connection) is never this: it stays ``OutcomeUnknownError``."""
+
+
 class JobFailedError(ProviderError):
     """A job ran and ended in failure (the submit itself was fine)."""
 

@@ -37,6 +37,11 @@ class Budget:
                 )
             self.spent += 1
 
+    def refund(self) -> None:
+        """A unit spent on a send that did not happen (another process won it) or was refused (nothing billed)."""
+        with self._lock:
+            self.spent = max(0, self.spent - 1)
+
 
 _current: ContextVar[Budget | None] = ContextVar("clipflow_budget", default=None)
 
@@ -56,3 +61,9 @@ def spend(provider: str, action: str) -> None:
     guard = _current.get()
     if guard is not None:
         guard.spend(provider, action)
+
+
+def refund(provider: str, action: str) -> None:
+    guard = _current.get()
+    if guard is not None:
+        guard.refund()

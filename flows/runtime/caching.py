@@ -1,7 +1,7 @@
 """Cache policies: a paid submit is keyed by what it buys, a job's outcome by the job id.
 
 Serializable isolation plus a lock means a second worker computing the same key waits for the first one's
-record instead of submitting in parallel. The lock manager comes from ``flows.runtime.locks.lock_manager()``:
+record instead of submitting in parallel. The lock manager comes from ``lock_manager()`` (below):
 by default ``SafeFileSystemLockManager``, lock files in ``CLIPFLOW_LOCK_DIR`` that expire 30 s after their
 holder stops renewing them and free at once when the holder's process on this machine is dead (so a worker
 killed mid-task never blocks a re-run); workers on several machines swap in a shared manager there.
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 from prefect.transactions import IsolationLevel
 
-from flows.runtime.locks import SafeFileSystemLockManager, lock_manager
-from flows.runtime.settings import cache_expiration
+from flows.runtime.locks import SafeFileSystemLockManager
+from flows.runtime.redis_locks import RedisLeaseLockManager
+from flows.runtime.settings import cache_expiration, lock_directory, settings
 
 __all__ = ["SafeFileSystemLockManager", "cached_task_options", "keyed_cache", "lock_manager"]
 
@@ -44,3 +46,13 @@ def keyed_cache(key: Callable[[dict[str, Any]], str]) -> CachePolicy:
 
 def cached_task_options(key: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
     return {"cache_policy": keyed_cache(key), "persist_result": True, "cache_expiration": cache_expiration()}
+
+
+def lock_manager() -> SafeFileSystemLockManager | RedisLeaseLockManager:
+    """The lock manager of cached paid tasks, chosen by ``CLIPFLOW_LOCK_MANAGER``: ``file`` (default,
+    ``SafeFileSystemLockManager`` in ``CLIPFLOW_LOCK_DIR``, one machine) or ``redis``
+    (``RedisLeaseLockManager`` on ``CLIPFLOW_LOCK_REDIS_URL``, workers on several machines)."""
+    chosen = settings()
+    if chosen.lock_manager == "redis":
+        return RedisLeaseLockManager(chosen.lock_redis_url)
+    return SafeFileSystemLockManager(Path(lock_directory()))

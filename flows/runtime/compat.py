@@ -8,6 +8,8 @@ What clipflow relies on from Prefect 3.8 and where:
     the ``prefect.concurrency-limit.acquired/released`` events Prefect's ``concurrency()`` emits; clipflow's own
     lease holder (``flows.runtime.leases.held_lease``) emits them too so the UI shows the same. Missing → no
     events, nothing else breaks.
+  - ``prefect.transactions.Transaction._holder``: the lock holder of the running task's transaction
+    (``transaction_lock_holder``), to stop a task whose cache lock was lost while held.
   - ``FileSystemLockManager._lock_path_for_key`` / ``_get_lock_info`` (only to check, in tests, that our lock
     files sit where Prefect's would and that Prefect's own reader parses them, so a stock manager or an older
     clipflow on the same machine honours our expirations).
@@ -99,6 +101,12 @@ def subprocess_api_server() -> Any:
     from prefect.server.api.server import SubprocessASGIServer
 
     return SubprocessASGIServer()
+
+
+def transaction_lock_holder(transaction: Any) -> str | None:
+    """The holder name a Prefect transaction takes its cache lock as (``Transaction._holder``, private): how
+    ``locks.check_task_lock`` tells the running task's lock from another holder's of the same key."""
+    return getattr(transaction, "_holder", None)
 
 
 def private_apis() -> dict[str, Any]:

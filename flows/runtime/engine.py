@@ -3,15 +3,21 @@
 A stage declares *what* it buys (``PaidAction``) and *how to watch it* (``JobPoll``); the engine does the rest,
 the same way for every action:
 
-1. **journal**: a record with a job id means it was bought: reuse it. A ``sent`` record without one means an
-   earlier attempt's answer was lost: reconcile it (below) before anything is sent again.
-2. **budget**: a batch's allowance is spent only when money is about to be spent.
-3. **quota**: the action's quota slot (``providers.quotas``, enforced cluster-wide by ``flows.runtime.quotas``)
-   is held around the call, and the journal's ``sent`` record is written inside it, right before the request
-   leaves: a process killed while it queued leaves nothing to reconcile.
-4. **send**, classifying the answer: a definite refusal (throttled, not sent, 4xx) marks the record ``refused``
-   (nothing billed; throttling and not-sent are retried in place); a lost answer (timeout, cut, 5xx,
-   unreadable 200) is *outcome unknown* and is
+1. **journal**: a record with a job id means it was bought: reuse it. A ``sent`` record without one is a send
+   in flight (its owner alive and before its ``answer_by``: wait for its outcome) or an earlier attempt whose
+   answer was lost: reconcile it (below) before anything is sent again.
+2. **budget**: a batch's allowance is spent only when money is about to be spent (and given back when this
+   process does not send after all, or the provider refused).
+3. **quota, then the conditional write**: inside the action's quota slot (``providers.quotas``, enforced
+   cluster-wide by ``flows.runtime.quotas``) the journal is read again and the ``sent`` record is *created if
+   absent* (or swapped in for a ``refused``/``released``/lost one, compare-and-swap on the version read). Only
+   the process whose write wins sends; a loser reads again and waits on the winner's job. This write, not a
+   lock, is what keeps two workers from paying for one request; locks only save duplicate waiting.
+4. **send**, within ``CLIPFLOW_SEND_DEADLINE_SECONDS``, classifying the answer: a definite refusal (throttled,
+   not sent, 4xx, or a code the vendor documents as retryable in its own error body under the ``vendor`` retry
+   policy) marks the record ``refused`` (nothing billed; throttling, not-sent and vendor-retryable codes are
+   retried in place with backoff); a lost answer (timeout, cut, 5xx without the vendor's body, unreadable
+   200) is *outcome unknown* and is
    - re-sent when the action carries an idempotency token derived from the fingerprint (``token=True``),
    - reconciled through the provider when the action declares ``reconcile`` (a listing or search that finds
      the job the lost request created; "found nothing" means nothing was created, so it is sent again),
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -33,12 +40,16 @@ from typing import Any, Generic, TypeVar
 from prefect.logging import get_run_logger
 
 from flows.models import BlockRefs
+from flows.costs.trace import journal_detail, note
 from flows.runtime import incidents, progress, resources
-from flows.runtime.budget import spend
-from flows.runtime.journal import DuplicateSubmitRiskError, Journal, JournalRecord, SubmittedJob, now
+from flows.runtime.budget import refund, spend
+from flows.runtime.journal import (
+    UNKNOWN_TIME, DuplicateSubmitRiskError, Journal, JournalRecord, SubmittedJob, now, send_in_flight,
+)
+from flows.runtime.locks import check_task_lock, this_process
 from flows.runtime.quotas import quota_slot, quotas_for
 from flows.runtime.retry import backoff_delay
-from flows.runtime.settings import time_scale
+from flows.runtime.settings import settings, time_scale
 from flows.runtime.waiting import poll_delays, scaled, wait_for
 from providers.errors import (
     AuthError,
@@ -48,6 +59,7 @@ from providers.errors import (
     OutcomeUnknownError,
     ProviderError,
     RequestNotSentError,
+    RetryableRefusalError,
     ThrottledError,
 )
 from providers.states import JobState
@@ -57,7 +69,11 @@ T = TypeVar("T")
 
 SEND_ATTEMPTS = 5  # in-place retries of a definite refusal (throttled / not sent): nothing was billed
 RECONCILE_ATTEMPTS = 3  # listings right after a lost answer (the provider may take a moment to list the job)
-DEFINITE_REFUSALS = (ThrottledError, RequestNotSentError, AuthError, InvalidRequestError, NotFoundError)
+IN_FLIGHT_POLL_SECONDS = 0.5  # how often a process waiting on another's send reads the journal (wall clock)
+DEFINITE_REFUSALS: tuple[type[ProviderError], ...] = (
+    ThrottledError, RequestNotSentError, AuthError, InvalidRequestError, NotFoundError,
+)
+RETRY_IN_PLACE: tuple[type[ProviderError], ...] = (ThrottledError, RequestNotSentError)
 
 
 @dataclass(frozen=True)
@@ -132,23 +148,78 @@ def _job(action: PaidAction[Any], fp: str, job_id: str, at: Any, *, reused: bool
     )
 
 
+def _reuse(action: PaidAction[Any], record: JournalRecord) -> SubmittedJob:
+    get_run_logger().info("Reusing %s job %s (fingerprint %s)", action.name, record.job_id, record.fingerprint[:12])
+    progress.reused(action.provider, action.action, record.job_id or "")
+    return _job(action, record.fingerprint, record.job_id or "", record.at, reused=True, detail=record.detail)
+
+
 async def buy(
     action: PaidAction[R], request: R, *, fp: str, refs: BlockRefs, client: Any = None, journal: Journal | None = None
 ) -> SubmittedJob:
     """Buy ``request`` at most once per fingerprint ``fp`` (see the module docstring for the steps)."""
     journal = journal or await Journal.default()
-    logger = get_run_logger()
     record = await journal.read(fp)
-    if record is not None and record.job_id and record.state == "submitted":
-        logger.info("Reusing %s job %s (fingerprint %s)", action.name, record.job_id, fp[:12])
-        progress.reused(action.provider, action.action, record.job_id)
-        return _job(action, fp, record.job_id, record.at, reused=True, detail=record.detail)
+    if record is not None and record.bought:
+        return note(action.provider, action.action, request, _reuse(action, record))
     async with _client(action.provider, refs, client) as api:
-        if record is not None and record.state == "sent":
+        return note(action.provider, action.action, request, await _settle(action, api, request, fp, journal))
+
+
+async def _settle(action: PaidAction[R], api: Any, request: R, fp: str, journal: Journal) -> SubmittedJob:
+    """Until this request has a job: reuse one, wait for a send in flight, recover a lost answer, or win the
+    conditional write that allows a send and send. Definite refusals the vendor allows are retried in place."""
+    refusals = 0
+    while True:
+        record = await journal.read(fp)
+        if record is not None and record.bought:
+            return _reuse(action, record)
+        takeover = None
+        if record is not None and record.state in ("sent", "submitted"):  # submitted without a job id: as lost
+            if send_in_flight(record):
+                await _wait_while_in_flight(action, journal, record)
+                continue
             found = await _recover(action, api, request, record, journal)
             if found is not None:
                 return found
-        return await _send(action, api, request, fp, journal)
+            takeover = record  # the lost request created nothing (or carries a token): it may be sent again
+        try:
+            job = await _send(action, api, request, fp, journal, takeover)
+        except _retried_in_place() as exc:
+            refusals += 1
+            if refusals >= SEND_ATTEMPTS:
+                raise
+            await asyncio.sleep(backoff_delay(exc, refusals - 1))  # outside the slot: the quota is free meanwhile
+            continue
+        if job is not None:
+            return job
+        # Another process changed the record between our read and our write: it sent, or is sending. Read again.
+
+
+def _definite_refusals() -> tuple[type[ProviderError], ...]:
+    """Answers proving nothing was created. A vendor-documented retryable code counts unless the policy is strict."""
+    if settings().retry_policy == "strict":
+        return DEFINITE_REFUSALS
+    return (*DEFINITE_REFUSALS, RetryableRefusalError)
+
+
+def _retried_in_place() -> tuple[type[ProviderError], ...]:
+    if settings().retry_policy == "strict":
+        return RETRY_IN_PLACE
+    return (*RETRY_IN_PLACE, RetryableRefusalError)
+
+
+async def _wait_while_in_flight(action: PaidAction[Any], journal: Journal, record: JournalRecord) -> None:
+    """Another process is sending this very request: wait for its outcome instead of sending it too."""
+    get_run_logger().info(
+        "%s %s is being sent by another process (%s); waiting for its answer",
+        action.name, record.fingerprint[:12], record.owner.get("host", "?"),
+    )
+    while True:
+        await asyncio.sleep(IN_FLIGHT_POLL_SECONDS)
+        current = await journal.read(record.fingerprint)
+        if current != record or not send_in_flight(record):
+            return
 
 
 async def _recover(
@@ -157,6 +228,8 @@ async def _recover(
     """An earlier attempt's answer was lost: find its job, or prove there is none, or stop for an operator."""
     logger = get_run_logger()
     fp = record.fingerprint
+    if record.note:
+        logger.warning("%s %s: %s", action.name, fp[:12], record.note)
     if action.token:
         logger.warning("Re-sending %s %s with the same idempotency token after a lost answer", action.name, fp[:12])
         return None
@@ -173,7 +246,7 @@ async def _recover(
         "duplicate-refused", fingerprint=fp, provider=action.provider, action=action.action,
         sent_at=record.sent_at or record.at, look_for=record.look_for,
     )
-    raise _lost_answer_error(action, record)
+    raise _lost_answer_error(action, record, action.look_for(request))
 
 
 async def _reconciled(
@@ -181,7 +254,10 @@ async def _reconciled(
 ) -> SubmittedJob:
     get_run_logger().warning("Recovered %s job %s after a lost answer (fingerprint %s)", action.name, found.job_id, fp[:12])
     await journal.write(
-        record.model_copy(update={"state": "submitted", "job_id": found.job_id, "detail": found.detail, "at": now()})
+        record.model_copy(update={
+            "state": "submitted", "job_id": found.job_id, "detail": {**record.detail, **found.detail}, "at": now(),
+            "provider": action.provider, "action": action.action, "note": "",
+        })
     )
     incidents.paid_request(
         "reconciled", fingerprint=fp, provider=action.provider, action=action.action, job_id=found.job_id
@@ -189,62 +265,87 @@ async def _reconciled(
     return _job(action, fp, found.job_id, record.sent_at or record.at, reused=True, detail=found.detail)
 
 
-def _lost_answer_error(action: PaidAction[Any], record: JournalRecord) -> DuplicateSubmitRiskError:
+def _lost_answer_error(action: PaidAction[Any], record: JournalRecord, look_for: str = "") -> DuplicateSubmitRiskError:
     fp = record.fingerprint
+    left = "at an unknown time" if record.at == UNKNOWN_TIME else f"at {(record.sent_at or record.at).isoformat()}"
     return DuplicateSubmitRiskError(
-        f"an earlier {action.action} of this exact request (fingerprint {fp}) left at "
-        f"{(record.sent_at or record.at).isoformat()} and its answer was lost; {action.provider} offers no way to "
+        f"an earlier {action.action} of this exact request (fingerprint {fp}) left {left} and its answer was "
+        f"lost{' (' + record.note + ')' if record.note else ''}; {action.provider} offers no way to "
         f"find the job, so it is not submitted again. Look in the {action.provider} console for "
-        f"{record.look_for or 'a job submitted at that time'}; then run `clipflow journal attach {fp} JOB_ID` to "
-        f"resume that job, or `clipflow journal release {fp}` to pay for a new one",
+        f"{record.look_for or look_for or 'a job submitted at that time'}; then run "
+        f"`clipflow journal attach {fp} JOB_ID` to resume that job, or `clipflow journal release {fp}` to pay for "
+        "a new one",
         provider=action.provider, action=action.action, retryable=False, record=record,
     )
 
 
-async def _send(action: PaidAction[R], api: Any, request: R, fp: str, journal: Journal) -> SubmittedJob:
+async def _send(
+    action: PaidAction[R], api: Any, request: R, fp: str, journal: Journal, takeover: JournalRecord | None
+) -> SubmittedJob | None:
+    """One attempt to send, if this process wins the journal's conditional write; None if another one did."""
     logger = get_run_logger()
+    check_task_lock()  # a lock lost while held: stop before paying (the journal guards the window until now)
     spend(action.provider, action.action)  # the batch budget, if any: checked only when money is about to be spent
-    intent = JournalRecord(
-        state="sent", provider=action.provider, action=action.action, fingerprint=fp, at=now(),
-        look_for=action.look_for(request),
-    )
-    for attempt in range(SEND_ATTEMPTS):
-        async with quota_slot(action.provider, action.action):
-            sent_at = now()
-            intent = intent.model_copy(update={"at": sent_at, "sent_at": sent_at})
-            await journal.write(intent)
-            try:
-                receipt = await action.send(api, request)
-            except DEFINITE_REFUSALS as exc:
-                await journal.write(intent.model_copy(update={"state": "refused", "at": now(), "note": str(exc)[:300]}))
-                if not isinstance(exc, ThrottledError | RequestNotSentError) or attempt == SEND_ATTEMPTS - 1:
-                    raise
-                delay = backoff_delay(exc, attempt)
-            except (ProviderError, asyncio.TimeoutError) as exc:
-                return await _answer_lost(action, api, request, intent, journal, exc)
-            else:
-                await journal.write(
-                    intent.model_copy(update={"state": "submitted", "job_id": receipt.job_id, "detail": receipt.detail, "at": now()})
-                )
-                logger.info("Submitted %s job %s (fingerprint %s)", action.name, receipt.job_id, fp[:12])
-                progress.paid(action.provider, action.action, receipt.job_id)
-                return _job(action, fp, receipt.job_id, sent_at, reused=False, detail=receipt.detail)
-        await asyncio.sleep(delay)  # outside the slot: the quota is free for others meanwhile
-    raise AssertionError("unreachable")
+    deadline = settings().send_deadline_seconds
+    async with quota_slot(action.provider, action.action):
+        current, version = await journal.read_versioned(fp)  # again, inside the slot, right before the write
+        sent_at = now()
+        intent = JournalRecord(
+            state="sent", provider=action.provider, action=action.action, fingerprint=fp, at=sent_at,
+            sent_at=sent_at, look_for=action.look_for(request), owner=this_process().to_json(),
+            answer_by=sent_at + dt.timedelta(seconds=deadline),
+            detail=journal_detail(action.provider, action.action, request),  # what it bills (clipflow cost)
+        )
+        if current is None:
+            version = await journal.create(intent)
+        elif current.state in ("refused", "released") or (takeover is not None and current == takeover):
+            version = await journal.replace(intent, version)
+        else:
+            version = None
+        if version is None:
+            refund(action.provider, action.action)
+            return None
+        try:
+            receipt = await asyncio.wait_for(action.send(api, request), deadline)
+        except _definite_refusals() as exc:
+            refund(action.provider, action.action)  # nothing was created, nothing billed
+            await journal.replace(intent.model_copy(update={"state": "refused", "at": now(), "note": str(exc)[:300]}), version)
+            raise
+        except (ProviderError, asyncio.TimeoutError) as exc:
+            lost = (intent, version, exc)
+        else:
+            submitted = intent.model_copy(
+                update={"state": "submitted", "job_id": receipt.job_id, "detail": {**intent.detail, **receipt.detail},
+                        "at": now()}
+            )
+            if await journal.replace(submitted, version) is None:
+                # Changed while we waited for the answer (an operator, or a takeover after our deadline): the job
+                # exists and is paid, so recording it is never wrong.
+                logger.warning("%s %s: the journal record changed while the request was out; recording job %s",
+                               action.name, fp[:12], receipt.job_id)
+                await journal.write(submitted)
+            logger.info("Submitted %s job %s (fingerprint %s)", action.name, receipt.job_id, fp[:12])
+            progress.paid(action.provider, action.action, receipt.job_id)
+            return _job(action, fp, receipt.job_id, sent_at, reused=False, detail=receipt.detail)
+    return await _answer_lost(action, api, request, *lost, journal)
 
 
 async def _answer_lost(
-    action: PaidAction[R], api: Any, request: R, intent: JournalRecord, journal: Journal, exc: BaseException
+    action: PaidAction[R], api: Any, request: R, intent: JournalRecord, version: str, exc: BaseException,
+    journal: Journal,
 ) -> SubmittedJob:
     """The request left and no usable answer came back: it may have been accepted."""
     fp = intent.fingerprint
     logger = get_run_logger()
-    logger.warning("%s %s: outcome unknown (%s)", action.name, fp[:12], exc)
+    logger.warning("%s %s: outcome unknown (%s)", action.name, fp[:12], exc or type(exc).__name__)
+    # No answer will come any more: others need not wait for one (the record stays `sent`, outcome unknown).
+    intent = intent.model_copy(update={"answer_by": None})
+    await journal.replace(intent, version)
     incidents.paid_request(
         "outcome-unknown", fingerprint=fp, provider=action.provider, action=action.action,
         sent_at=intent.sent_at, error=type(exc).__name__,
     )
-    message = f"{exc} (request fingerprint {fp}; the journal keeps it so it is not paid twice)"
+    message = f"{exc or 'no answer in time'} (request fingerprint {fp}; the journal keeps it so it is not paid twice)"
     if action.token:  # the provider deduplicates: the task's retry re-sends with the same token
         raise OutcomeUnknownError(message, provider=action.provider, action=action.action, retryable=True) from exc
     if action.reconcile is not None:

@@ -33,7 +33,7 @@ Figures (production defaults):
   process fields and ``"expiration": null`` (stock Prefect, older clipflow) is held until mtime + ``HOLD_SECONDS``.
 
 A lock file directory only works on one machine (or a shared file system with synchronised clocks). Several
-machines share a Redis server: ``lock_manager()`` is the one place caching asks for a manager, and
+machines share a Redis server: ``flows.runtime.caching.lock_manager()`` is the one place that picks a manager, and
 ``CLIPFLOW_LOCK_MANAGER=redis`` with ``CLIPFLOW_LOCK_REDIS_URL=redis://HOST:PORT/DB`` returns
 ``RedisLeaseLockManager`` (``flows/runtime/redis_locks.py``), the same semantics on prefect-redis: a key with a TTL of ``HOLD_SECONDS`` renewed
 every ``RENEW_SECONDS`` by its living holder, so a dead holder's lock on any machine is free at most 30 s after
@@ -54,17 +54,16 @@ import uuid
 import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from flows.runtime.settings import lock_directory, settings
+from providers.errors import ProviderError
 
-if TYPE_CHECKING:  # structurally a LockManager (runtime_checkable); importing prefect here costs seconds
-    from prefect.locking.protocol import LockManager
 
 try:  # POSIX; without it takeovers are not serialised between processes
     import fcntl
@@ -315,12 +314,55 @@ class _Hold:
     deadline: datetime | None
     acquired_at: str
     released: bool = False
+    key: str = ""
+    renewed: float = field(default_factory=time.monotonic)  # when a renewal last succeeded
 
 
 _lock_beats = Heartbeat("clipflow-lock-renewal")
 _holds: dict[tuple[str, str], _Hold] = {}  # (path, holder) -> the lock this process holds
 _holds_guard = threading.Lock()
 _fork_hooks.append(_holds.clear)
+
+# Keys of cache locks this process held and lost while holding them (expired and taken over, a Redis restart):
+# the task holding one stops before its next paid call (``check_task_lock``). Cleared when it is acquired again.
+_lost_keys: set[tuple[str, str]] = set()  # (key, holder)
+_fork_hooks.append(_lost_keys.clear)
+
+
+class LockLostError(ProviderError):
+    """The cache lock of the running task was lost while held: another worker may be running the same task.
+    Retryable: the retry takes the lock again and the journal shows what the other worker bought."""
+
+    retryable = True
+
+
+def _mark_lost(hold: _Hold) -> None:
+    if hold.key and not hold.released:
+        with _holds_guard:
+            _lost_keys.add((hold.key, hold.holder))
+
+
+def _mark_held(key: str, holder: str) -> None:
+    with _holds_guard:
+        _lost_keys.discard((key, holder))
+
+
+def check_task_lock() -> None:
+    """Raise ``LockLostError`` if the running task's cache lock was lost while it held it: stop before any
+    further paid call in that task (the journal still guards the window in which the loss went unnoticed)."""
+    if not _lost_keys:
+        return
+    from prefect.transactions import get_transaction
+
+    from flows.runtime.compat import transaction_lock_holder
+
+    transaction = get_transaction()
+    key = getattr(transaction, "key", None)
+    if key and (key, transaction_lock_holder(transaction)) in _lost_keys:
+        raise LockLostError(
+            f"the cache lock of this task ({key[:24]}…) was lost while held (expired, or the lock server "
+            "restarted); stopping before the next paid call", provider="clipflow", action="lock",
+        )
 
 
 class PollingLocks:
@@ -528,6 +570,7 @@ class SafeFileSystemLockManager(PollingLocks):
             if current is None or current.holder != hold.holder or current.process != me:
                 logger.warning("lock %s of %s was lost (it expired and was taken over)", hold.path.name,
                                hold.holder)
+                _mark_lost(hold)
                 return False
             if hold.deadline is not None and _utcnow() >= hold.deadline:
                 return False  # the caller's hold_timeout is over: let it expire
@@ -547,9 +590,10 @@ class SafeFileSystemLockManager(PollingLocks):
         if info is not None:
             self._remove_if_stale(info)
         deadline = _utcnow() + timedelta(seconds=hold_timeout) if hold_timeout is not None else None
-        hold = _Hold(path, holder, deadline, _utcnow().isoformat())
+        hold = _Hold(path, holder, deadline, _utcnow().isoformat(), key=key)
         if not self._create(path, self._payload(hold)):
             return False
+        _mark_held(key, holder)
         with _holds_guard:
             _holds[(str(path), holder)] = hold
         _lock_beats.add((str(path), holder), self.renew_seconds, lambda: self._renew(hold),
@@ -589,15 +633,3 @@ def held_lock_count() -> int:
 
 
 # --- the factory --------------------------------------------------------------------------------------------
-
-
-def lock_manager() -> "LockManager":
-    """The lock manager of cached paid tasks, chosen by ``CLIPFLOW_LOCK_MANAGER``: ``file`` (default,
-    ``SafeFileSystemLockManager`` in ``CLIPFLOW_LOCK_DIR``, one machine) or ``redis``
-    (``RedisLeaseLockManager`` on ``CLIPFLOW_LOCK_REDIS_URL``, workers on several machines)."""
-    chosen = settings()
-    if chosen.lock_manager == "redis":
-        from flows.runtime.redis_locks import RedisLeaseLockManager
-
-        return RedisLeaseLockManager(chosen.lock_redis_url)
-    return SafeFileSystemLockManager(Path(lock_directory()))

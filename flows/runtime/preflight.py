@@ -5,6 +5,8 @@ What is checked (each at most once per run, per distinct value: see ``PreflightM
 
 - the blocks load (``volcengine-credentials``, ``s3-bucket``, and ``video-gateway-credentials`` for gateway clips);
 - the bucket exists and is writable: a probe object under ``clipflow-preflight/`` is written and deleted;
+- the result storage (the journal's) honours conditional writes: a probe record is created twice and swapped
+  with a stale version, and must be refused both times;
 - VOD: ``GetMediaList`` (page size 1) in the space: proves the signature is accepted *and* the space exists;
 - the transcode template exists: ``GetWorkflowTemplate`` (2023-07-01, vendor doc 4/1108513). A VOD endpoint
   that does not offer that action (answers ``InvalidActionOrVersion``) leaves the template unverified (logged);
@@ -12,8 +14,10 @@ What is checked (each at most once per run, per distinct value: see ``PreflightM
 - gateway: ``/v1/video/query`` of a made-up id (400 task-not-found when the key is accepted, 401 when not), and
   the model is one listed in the gateway block's ``models`` field;
 - a first-frame image given by reference (``clip.image_url``: an http(s) URL, ``s3://bucket/key`` or a key in the
-  production's bucket) is fetched (httpx / the bucket block's S3 client) and checked against the provider's rules:
-  reachable, format by magic bytes, size, dimensions (``check_image``).
+  production's bucket) is fetched (a URL through ``flows.runtime.fetch``: https to public hosts only; a bucket
+  image with the bucket block's S3 client) and checked against the provider's rules:
+  reachable, format by magic bytes, size, dimensions (``check_image``). A bucket image is read only from the
+  production's bucket or one in ``CLIPFLOW_IMAGE_BUCKETS``, decided by name before S3 is asked anything.
 
 A refusal raises ``PreflightError`` (a ``RequestValidationError``: a ``ValueError``, never retried) whose message
 names the block, field and value to fix, and never a secret. Nothing is billed: every call above is a read.
@@ -38,6 +42,7 @@ import httpx
 
 from flows.models import BlockRefs
 from flows.models.rules import bucket_image
+from flows.runtime.journal import Journal, UnconditionalJournalError, verify_conditional_writes
 from flows.runtime.retry import backoff_delay
 from providers.errors import (
     AuthError,
@@ -444,7 +449,6 @@ async def _check_model(refs: BlockRefs, memo: PreflightMemo, model: str) -> None
 
 
 IMAGE_FIELD = "clip.image_url"
-IMAGE_FETCH_TIMEOUT = 30.0
 # The gateway page states no image limit: clipflow's own cap, so a check never downloads without bound.
 GATEWAY_IMAGE_MAX_BYTES = 20 * 1024 * 1024
 
@@ -470,31 +474,41 @@ def _gateway_image_problem(data: bytes) -> str | None:
 
 
 async def _fetch_url(url: str, shown: str, provider: str) -> bytes:
-    """GET the image as the provider will, without credentials; at most the provider's limit is read."""
-    limit = _image_limit(provider)
+    """GET the image as the provider will, without credentials, through the one fetcher of user URLs
+    (flows/runtime/fetch.py): https to public hosts only, one deadline, at most the provider's limit."""
+    from flows.runtime.fetch import FetchFailed, FetchNotAllowed, FetchTooLarge, fetch
+
     try:
-        async with httpx.AsyncClient(follow_redirects=True, timeout=IMAGE_FETCH_TIMEOUT) as http:
-            async with http.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise PreflightError(
-                        IMAGE_FIELD,
-                        f"{shown} answered HTTP {response.status_code}: the provider downloads the image from this "
-                        "URL, so it must answer 200 without credentials (a public or signed URL)", provider=provider,
-                    )
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > limit:
-                    raise _too_large(shown, int(declared), provider)
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > limit:
-                        raise _too_large(shown, None, provider)
-                return bytes(data)
-    except httpx.HTTPError as exc:
+        return await fetch(url, max_bytes=_image_limit(provider))
+    except FetchTooLarge as exc:
+        raise _too_large(shown, exc.size, provider) from None
+    except FetchNotAllowed as exc:
+        raise PreflightError(IMAGE_FIELD, f"{shown}: {exc}", provider=provider) from None
+    except FetchFailed as exc:
+        # Never what answered (a status, refused, a timeout): a message must not map hosts and ports.
         raise PreflightError(
-            IMAGE_FIELD, f"{shown} is unreachable ({type(exc).__name__}): the provider could not download it either",
-            provider=provider,
+            IMAGE_FIELD, f"{shown}: download {exc}; the provider downloads it from this URL too", provider=provider,
         ) from None
+
+
+def _allowed_image_bucket(bucket: str, key: str, own: str, shown: str, provider: str) -> None:
+    """A bucket image comes from the production's own bucket or one the operator listed, decided by name before
+    S3 is asked anything: the answer is the same whether the bucket exists or not."""
+    from flows.outputs.storage import key_under
+    from flows.runtime.settings import image_buckets
+
+    if not key_under(key, ""):
+        raise PreflightError(
+            IMAGE_FIELD, f"{shown} is not allowed: a key must not have empty, '.' or '..' parts, backslashes or "
+            "control characters", provider=provider,
+        )
+    if bucket != own and bucket not in image_buckets():
+        raise PreflightError(
+            IMAGE_FIELD,
+            f"{shown} is not allowed: a first frame in a bucket must be in the production's bucket (a key, or "
+            "s3:// with the bucket of blocks.bucket) or in a bucket the operator lists in CLIPFLOW_IMAGE_BUCKETS",
+            provider=provider,
+        )
 
 
 async def _read_bucket(block: Any, refs: BlockRefs, bucket: str, key: str, shown: str, provider: str) -> bytes:
@@ -535,6 +549,7 @@ async def fetch_image(refs: BlockRefs, ref: str, provider: str = "jimeng", memo:
         block = await _bucket_block(refs, memo)
         bucket = where[0] or block.bucket_name
         shown = f"s3://{bucket}/{where[1]}"
+        _allowed_image_bucket(bucket, where[1], block.bucket_name, shown, provider)
         data = await _read_bucket(block, refs, bucket, where[1], shown, provider)
     problem = image_problem(data) if provider == "jimeng" else _gateway_image_problem(data)
     if problem:
@@ -553,6 +568,22 @@ async def check_image(refs: BlockRefs, memo: PreflightMemo, clip: Any) -> None:
         await fetch_image(refs, ref, provider, memo)  # the bytes are not kept: a batch may name many images
 
     await memo.once("image", f"{provider}\n{refs.bucket}\n{ref}", run)
+
+
+async def check_journal(memo: PreflightMemo) -> None:
+    """The result storage holding the journal makes writes only one process can win (see ``journal``): on one
+    that cannot, or silently ignores If-None-Match/If-Match, two workers could pay for one request."""
+
+    async def run() -> None:
+        storage = (await Journal.default()).storage
+        try:
+            await verify_conditional_writes(storage)
+        except UnconditionalJournalError as exc:
+            raise PreflightError("result storage (PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK)", str(exc), provider="storage") from None
+        except Exception as exc:  # noqa: BLE001 - a storage failing now says nothing about its conditional writes
+            raise PreflightUnavailableError("the result storage's conditional writes", type(exc).__name__, provider="storage") from None
+
+    await memo.once("journal", "", run)
 
 
 # --- entry points --------------------------------------------------------------------------------------------
@@ -582,6 +613,7 @@ async def preflight(
     # Cheap and local first: blocks, then the bucket, then one read per provider and per value.
     await check_blocks(refs, gateway="gateway" in wanted, memo=memo)
     await check_bucket(refs, memo)
+    await check_journal(memo)
     if clip is not None:
         await check_image(refs, memo, clip)
     await check_vod(refs, memo, space_name)
@@ -651,6 +683,7 @@ async def verify_setup(name: str, *, gateway: bool) -> list[PreflightError]:
     memo = PreflightMemo()
     checks: list[Callable[[], Awaitable[Any]]] = [
         lambda: check_bucket(refs, memo),
+        lambda: check_journal(memo),
         lambda: check_vod(refs, memo),
         lambda: check_jimeng(refs, memo),
     ]

@@ -4,6 +4,7 @@ through one Redis server."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import anyio
 
 from flows.runtime.locks import (
     HOLD_SECONDS, LOCK_MANAGER_ENV, POLL_SECONDS, REDIS_URL_ENV, RENEW_SECONDS, PollingLocks, _fork_hooks, _Hold,
-    _holds_guard, _lock_beats, _utcnow, logger,
+    _holds_guard, _lock_beats, _mark_held, _mark_lost, _utcnow, logger,
 )
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
@@ -82,8 +83,11 @@ class RedisLeaseLockManager(PollingLocks):
       Here both paths use the sync client with token-checked scripts (an asyncio client is also bound to the
       event loop it was first used on, and Prefect runs tasks on several loops).
     - The stock ``wait_for_lock`` takes the lock itself (without TTL) to see it is free; here it only looks.
-    - Releasing a lock that expired and was taken over logs a warning instead of raising: the task's result is
-      written by then, failing it would help nobody.
+    - Releasing a lock that expired and was taken over, or while Redis is unreachable, logs a warning instead of
+      raising: the task's result is written by then, failing it would help nobody (the TTL frees it).
+    - A lock lost while held (a Redis restart drops every key: no persistence) is noticed at the next renewal;
+      the task then stops before its next paid call (``locks.check_task_lock``). The journal, not the lock,
+      keeps two workers from paying twice in the seconds before that.
     """
 
     def __init__(
@@ -134,16 +138,30 @@ class RedisLeaseLockManager(PollingLocks):
         return int(seconds * 1000)
 
     def _renew(self, hold_key: tuple[str, str, str], hold: _Hold) -> bool:
-        """The beat: push the TTL forward while this process still holds the lock."""
+        """The beat: push the TTL forward while this process still holds the lock. A lock found gone (expired
+        and taken over, or a Redis restart without persistence dropped it), or not renewable for a whole hold
+        (Redis unreachable: its TTL has run out there), is lost: the task stops before its next paid call."""
         if hold.released:
             return False
         ttl = self._ttl_ms(hold)
         if ttl <= 0:
             return False  # the caller's hold_timeout is over: let it expire
-        if not self._renew_script(keys=[hold_key[1]], args=[hold.holder, ttl]):
-            if not hold.released:
-                logger.warning("lock %s of %s was lost (it expired and was taken over)", hold_key[1], hold.holder)
+        try:
+            renewed = self._renew_script(keys=[hold_key[1]], args=[hold.holder, ttl])
+        except Exception:
+            if time.monotonic() - hold.renewed < self.hold_seconds:
+                raise  # the heartbeat retries soon; the TTL in Redis has not run out yet
+            logger.warning("lock %s of %s is lost: Redis unreachable for a whole hold (%.0f s)", hold_key[1],
+                           hold.holder, self.hold_seconds)
+            _mark_lost(hold)
             return False
+        if not renewed:
+            if not hold.released:
+                logger.warning("lock %s of %s was lost (expired and taken over, or Redis restarted)", hold_key[1],
+                               hold.holder)
+                _mark_lost(hold)
+            return False
+        hold.renewed = time.monotonic()
         return True
 
     def _try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
@@ -153,10 +171,11 @@ class RedisLeaseLockManager(PollingLocks):
             if hold_key in _redis_holds:
                 return True  # already ours (Prefect re-acquires as the same holder)
         deadline = _utcnow() + timedelta(seconds=hold_timeout) if hold_timeout is not None else None
-        hold = _Hold(Path(name), holder, deadline, _utcnow().isoformat())
+        hold = _Hold(Path(name), holder, deadline, _utcnow().isoformat(), key=key)
         ttl = self._ttl_ms(hold)
         if ttl <= 0 or not self.client.set(name, holder, nx=True, px=ttl):
             return False
+        _mark_held(key, holder)
         with _holds_guard:
             _redis_holds[hold_key] = hold
         _lock_beats.add(hold_key, self.renew_seconds, lambda: self._renew(hold_key, hold),
@@ -175,7 +194,13 @@ class RedisLeaseLockManager(PollingLocks):
             hold = _redis_holds.pop(hold_key, None)
         if hold is not None:
             hold.released = True
-        if not self._release_script(keys=[hold_key[1]], args=[holder]):
+        try:
+            released = self._release_script(keys=[hold_key[1]], args=[holder])
+        except Exception as exc:  # noqa: BLE001 - the task has finished: failing it now would lose its result
+            logger.warning("lock %s of %s not released (%s: Redis unreachable); it expires in at most %.0f s",
+                           hold_key[1], holder, type(exc).__name__, self.hold_seconds)
+            return
+        if not released:
             logger.warning("lock %s of %s was no longer held when released (expired and taken over?)",
                            hold_key[1], holder)
 

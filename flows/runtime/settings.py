@@ -54,13 +54,68 @@ class ClipflowSettings(BaseSettings):
         25.0, gt=0, allow_inf_nan=False,
         description="A quota slot whose heartbeat is older is taken as its holder's death (at least 3 heartbeats).",
     )
+    image_buckets: str = Field(
+        "", description="Comma-separated buckets clip.image_url may name as s3://bucket/key besides the "
+        "production's own (its bucket block's); any other bucket is refused without being read.",
+    )
+    manifest_prefix: str = Field(
+        "manifests/", min_length=1,
+        description="A batch's manifest_key must start with this prefix (in the bucket of defaults.blocks).",
+    )
+    max_batch_items: int = Field(
+        10_000, ge=1, description="Most items one batch takes (manifest rows or inline items); more is refused "
+        "with the count before any item is validated.",
+    )
 
-    @field_validator("lock_manager", "quota_limits", mode="before")
+    journal_single_process: bool = Field(
+        False,
+        description="Accept a result storage that cannot write conditionally (or ignores If-None-Match/If-Match) "
+        "for the journal: safe only when a single process ever runs clipflow flows.",
+    )
+    retry_policy: Literal["vendor", "strict"] = Field(
+        "vendor",
+        description="A paid submit answered with a code the vendor documents as retryable (its own error body): "
+        "retried in place (vendor), or handed to an operator like every other 5xx (strict).",
+    )
+    send_deadline_seconds: float = Field(
+        120.0, gt=0, allow_inf_nan=False,
+        description="Wall-clock seconds a paid submit waits for its answer before its outcome is unknown; other "
+        "workers wait this long (plus a margin) on a send in flight before reconciling it.",
+    )
+    max_successors: int = Field(
+        3, ge=0,
+        description="Successor runs a crashed production gets, counted over its whole chain; then it gives up "
+        "(a clipflow.production.gave-up event). 0: crashed runs are never resumed automatically.",
+    )
+    heartbeat_timeout_seconds: int = Field(
+        90, ge=45,
+        description="clipflow setup: a running flow run with no heartbeat for this long is marked Crashed (flow "
+        "runs send one every 30 s).",
+    )
+    cancelling_timeout_seconds: int = Field(
+        30, ge=5,
+        description="clipflow setup: a run still Cancelling after this long (its process is gone) is marked "
+        "Cancelled.",
+    )
+    fetch_allow_hosts: str = Field(
+        "", description="Comma-separated host names and addresses/CIDR networks (127.0.0.1, 10.0.0.0/8, "
+        "images.internal) a user URL (clip.image_url) may reach although they are not public, and over plain "
+        "http. Empty: https to public addresses only.",
+    )
+    fetch_deadline_seconds: float = Field(
+        60.0, gt=0, allow_inf_nan=False,
+        description="Wall-clock seconds for the whole download of a user URL: lookup, redirects and body.",
+    )
+    fetch_concurrency: int = Field(
+        4, ge=1, le=64, description="Most downloads of user URLs at once in one process; the others wait."
+    )
+
+    @field_validator("lock_manager", "quota_limits", "retry_policy", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() or None if isinstance(value, str) else value
 
-    @field_validator("lock_dir", "lock_redis_url", mode="before")
+    @field_validator("lock_dir", "lock_redis_url", "image_buckets", "manifest_prefix", mode="before")
     @classmethod
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
@@ -92,3 +147,8 @@ def cache_expiration() -> dt.timedelta:
 
 def lock_directory() -> str:
     return os.path.expanduser(settings().lock_dir)
+
+
+def image_buckets() -> frozenset[str]:
+    """The extra buckets first-frame images may come from (``CLIPFLOW_IMAGE_BUCKETS``)."""
+    return frozenset(b.strip() for b in settings().image_buckets.split(",") if b.strip())

@@ -13,6 +13,9 @@ with ``/`` separators, as for ``read_path``/``write_path``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import uuid
@@ -22,6 +25,10 @@ from typing import Any
 
 class UnlistableStorageError(TypeError):
     """A storage this module cannot list (neither a local directory nor an S3 bucket)."""
+
+
+class UnconditionalStorageError(TypeError):
+    """A storage on which this module cannot make a write that only one process can win."""
 
 
 def _is_local(storage: Any) -> bool:
@@ -118,17 +125,132 @@ def write_bytes(storage: Any, path: str, content: bytes) -> None:
     """Write the whole file (atomically on local disk: readers never see half of it)."""
     if _is_local(storage):
         full = os.path.join(_local_root(storage), path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        tmp = os.path.join(os.path.dirname(full), f".{os.path.basename(full)}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-        os.replace(tmp, full)
+        with _record_lock(full):
+            _replace_local(full, content)
         return
     if _is_s3(storage):
         client = storage.credentials.get_s3_client()
         client.put_object(Bucket=storage.bucket_name, Key=_s3_key(storage, path), Body=content)
         return
     storage.write_path(path, content, _sync=True)
+
+
+# Conditional writes: what decides which of several processes pays is a write only one of them can win.
+# Locally a create is a hard link of a complete temp file (``os.link`` fails when the name exists) and a
+# compare-and-swap runs under an ``flock`` of a side file, comparing the content's hash; on S3 they are
+# ``PutObject`` with ``If-None-Match: *`` and ``If-Match: <ETag>``. A version is opaque to callers.
+
+
+def read_versioned(storage: Any, path: str) -> tuple[bytes | None, str | None]:
+    """The file's content and its version (None, None when there is no such file)."""
+    try:
+        if _is_local(storage):
+            with open(os.path.join(_local_root(storage), path), "rb") as handle:
+                content = handle.read()
+            return content, _digest(content)
+        if _is_s3(storage):
+            client = storage.credentials.get_s3_client()
+            answer = client.get_object(Bucket=storage.bucket_name, Key=_s3_key(storage, path))
+            return answer["Body"].read(), answer["ETag"]
+    except Exception as exc:
+        if is_missing(exc):
+            return None, None
+        raise
+    raise UnconditionalStorageError(f"cannot write conditionally to {type(storage).__name__}")
+
+
+def create_bytes(storage: Any, path: str, content: bytes) -> str | None:
+    """Create the file only if it does not exist: its version, or None when another writer got there first."""
+    if _is_local(storage):
+        full = os.path.join(_local_root(storage), path)
+        tmp = _temp_file(full, content)
+        try:
+            os.link(tmp, full)
+        except FileExistsError:
+            return None
+        finally:
+            os.unlink(tmp)
+        return _digest(content)
+    if _is_s3(storage):
+        client = storage.credentials.get_s3_client()
+        try:
+            answer = client.put_object(
+                Bucket=storage.bucket_name, Key=_s3_key(storage, path), Body=content, IfNoneMatch="*"
+            )
+        except Exception as exc:
+            if _lost_condition(exc):
+                return None
+            raise
+        return answer["ETag"]
+    raise UnconditionalStorageError(f"cannot write conditionally to {type(storage).__name__}")
+
+
+def replace_bytes(storage: Any, path: str, content: bytes, version: str) -> str | None:
+    """Replace the file only if it is still at ``version``: the new version, or None when it changed (or is
+    gone) meanwhile."""
+    if _is_local(storage):
+        full = os.path.join(_local_root(storage), path)
+        with _record_lock(full):
+            try:
+                with open(full, "rb") as handle:
+                    current = _digest(handle.read())
+            except FileNotFoundError:
+                return None
+            if current != version:
+                return None
+            _replace_local(full, content)
+        return _digest(content)
+    if _is_s3(storage):
+        client = storage.credentials.get_s3_client()
+        try:
+            answer = client.put_object(
+                Bucket=storage.bucket_name, Key=_s3_key(storage, path), Body=content, IfMatch=version
+            )
+        except Exception as exc:
+            if _lost_condition(exc) or is_missing(exc):
+                return None
+            raise
+        return answer["ETag"]
+    raise UnconditionalStorageError(f"cannot write conditionally to {type(storage).__name__}")
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _lost_condition(exc: BaseException) -> bool:
+    """S3's answers to a condition that did not hold: 412, or 409 when a concurrent conditional write won."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    status = (response or {}).get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+    return str(error.get("Code")) in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
+
+
+def _temp_file(full: str, content: bytes) -> str:
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(full), f".{os.path.basename(full)}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return tmp
+
+
+def _replace_local(full: str, content: bytes) -> None:
+    os.replace(_temp_file(full, content), full)
+
+
+@contextlib.contextmanager
+def _record_lock(full: str) -> Iterator[None]:
+    """An exclusive ``flock`` of ``.<name>.lock`` beside the file: compare-and-swap and plain writes of one
+    record never interleave. The kernel drops it with its holder, so a killed process never leaves it held."""
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    fd = os.open(os.path.join(os.path.dirname(full), f".{os.path.basename(full)}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_json(storage: Any, path: str, data: Any) -> None:

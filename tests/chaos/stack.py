@@ -129,6 +129,13 @@ class ChaosStack:
         (root / "runs").mkdir(parents=True, exist_ok=True)
         return Workspace(self, root, env)
 
+    def twin(self, of: Workspace, name: str) -> Workspace:
+        """Another worker of ``of``'s cluster: the same result storage, journal and bucket, but its own
+        ``PREFECT_HOME`` and lock directory (what a lost, expired or unshared lock amounts to)."""
+        twin = self.workspace(name)
+        twin.env["PREFECT_LOCAL_STORAGE_PATH"] = of.env["PREFECT_LOCAL_STORAGE_PATH"]
+        return twin
+
     # --- what the server knows ---------------------------------------------------------------------------
 
     def limits(self) -> list[dict[str, Any]]:

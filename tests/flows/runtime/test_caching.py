@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from prefect import flow, task
 
-from flows.runtime import compat, locks
+from flows.runtime import caching, compat, locks
 from flows.runtime.caching import SafeFileSystemLockManager, cached_task_options, keyed_cache, storage_key
 from flows.runtime.settings import lock_directory
 
@@ -74,7 +74,7 @@ def test_a_cached_task_holds_an_expiring_lock_while_it_runs(prefect_api: str) ->
 
     @task(**cached_task_options(lambda p: p["key"]))
     def paid(key: str) -> str:
-        seen.append(locks.lock_manager().read_lock(storage_key(key)))
+        seen.append(caching.lock_manager().read_lock(storage_key(key)))
         return "paid once"
 
     @flow
@@ -88,7 +88,7 @@ def test_a_cached_task_holds_an_expiring_lock_while_it_runs(prefect_api: str) ->
     assert info is not None and info.process is not None, "the task body ran without its lock"
     assert (info.process.host, info.process.pid) == (locks.this_process().host, os.getpid())
     assert info.expiration is not None, "Prefect's hold_timeout=None must not make the lock eternal"
-    assert not locks.lock_manager().is_locked(storage_key(key))
+    assert not caching.lock_manager().is_locked(storage_key(key))
 
 
 PAID_FOREVER = """
@@ -128,7 +128,7 @@ def test_a_rerun_is_not_blocked_by_a_killed_run(prefect_api: str, tmp_path: Path
             if ready and not line:
                 break  # the child ended
         assert line.startswith("paying"), f"the first run never reached its paid task: {log.read_text()[-2000:]}"
-        assert locks.lock_manager().is_locked(storage_key(key))
+        assert caching.lock_manager().is_locked(storage_key(key))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
     finally:

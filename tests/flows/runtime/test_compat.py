@@ -44,6 +44,14 @@ def test_every_private_api_we_use_exists_with_the_signature_we_call() -> None:
     assert {name: params(fn) for name, fn in apis.items()} == expected
 
 
+def test_a_transaction_names_its_lock_holder() -> None:
+    from prefect.transactions import transaction
+
+    with transaction(key="compat-holder", write_on_commit=False) as tx:
+        holder = compat.transaction_lock_holder(tx)
+    assert isinstance(holder, str) and holder, "Prefect's Transaction no longer has _holder: update compat.py"
+
+
 @pytest.mark.parametrize("key", ["abc", "a.b", "0f" * 32, "nested/dir/key"])
 def test_our_lock_files_are_where_prefect_puts_them(tmp_path: Path, key: str) -> None:
     assert SafeFileSystemLockManager(tmp_path).lock_path(key) == compat.prefect_lock_path(tmp_path, key)

@@ -21,12 +21,12 @@ import anyio
 import pytest
 
 from flows.runtime import compat, locks, redis_locks
+from flows.runtime.caching import lock_manager
 from flows.runtime.locks import (
     Liveness,
     ProcessIdentity,
     SafeFileSystemLockManager,
     held_lock_count,
-    lock_manager,
     process_state,
     this_process,
 )
@@ -566,3 +566,70 @@ def test_redis_manager_is_a_prefect_lock_manager_in_real_transactions(redis_url:
 
     anyio.run(in_async_transaction)
     assert not manager.is_locked("k-atxn"), "the async transaction's lock stayed after it ended"
+
+
+@pytest.fixture
+def own_redis() -> Iterator[Any]:
+    """A redis-server of this test alone, to restart or stop (no persistence: a restart drops every key)."""
+    from tests.e2e.services import RedisServer, redis_server_path
+
+    binary = redis_server_path()
+    if binary is None:
+        pytest.skip("redis-server not found (Debian package redis-server; `make e2e-deps` installs it)")
+    server = RedisServer(binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def restart(server: Any, stop: bool = True) -> None:
+    if stop:
+        server.stop()
+    server.root.mkdir(parents=True, exist_ok=True)  # stop() removes its files
+    server.start()
+
+
+@pytest.mark.timeout(90)
+def test_redis_restart_loses_the_held_lock_and_the_task_stops_before_paying(own_redis: Any, prefect_api: str) -> None:
+    from prefect.results import ResultStore
+    from prefect.transactions import IsolationLevel, transaction
+
+    manager = redis_manager(own_redis.url, hold_seconds=3, renew_seconds=0.2)
+    store = ResultStore(lock_manager=manager)
+    with transaction(key="k-restart", store=store, isolation_level=IsolationLevel.SERIALIZABLE, write_on_commit=False):
+        locks.check_task_lock()  # held: nothing to stop
+        restart(own_redis)  # every key gone, as after a restart without persistence
+        other = redis_manager(own_redis.url)
+        assert other.acquire_lock("k-restart", "another-worker", acquire_timeout=5), "the restart kept the lock?"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                locks.check_task_lock()
+            except locks.LockLostError as lost:
+                assert "lost while held" in str(lost) and lost.retryable
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the lost lock was never noticed")
+    # Releasing at the transaction's end did not fail it, and left the other worker's lock alone.
+    assert other.is_lock_holder("k-restart", "another-worker")
+    other.release_lock("k-restart", "another-worker")
+    assert manager.acquire_lock("k-restart", "again", acquire_timeout=1)
+    locks.check_task_lock()  # taken again: no longer lost
+    manager.release_lock("k-restart", "again")
+
+
+@pytest.mark.timeout(90)
+def test_redis_down_at_release_does_not_fail_a_finished_task(
+    own_redis: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = redis_manager(own_redis.url, hold_seconds=3, renew_seconds=0.5)
+    assert manager.acquire_lock("k-down", "a", acquire_timeout=1)
+    own_redis.stop()
+    try:
+        manager.release_lock("k-down", "a")  # must not raise
+    finally:
+        restart(own_redis, stop=False)
+    assert "not released" in caplog.text and "Redis unreachable" in caplog.text

@@ -100,7 +100,8 @@ async def test_good_config_passes_reads_each_value_once_and_bills_nothing(
         await preflight_production(request(), memo)
     await preflight_production(request(clip=gateway_clip("veo3.1")), memo)
     assert memo.performed == Counter(
-        {"block": 3, "bucket": 1, "vod-space": 1, "template": 1, "jimeng": 1, "gateway": 1, "gateway-model": 1}
+        {"block": 3, "bucket": 1, "journal": 1, "vod-space": 1, "template": 1, "jimeng": 1, "gateway": 1,
+         "gateway-model": 1}
     )
     assert media_list_calls == Counter({"demo": 1})
     assert pipeline.emulator.ledger() == []

@@ -14,7 +14,7 @@ from blocks.setup import ENV_VARS
 from flows.app.stack import StackSettings
 from flows.runtime import settings as s
 from flows.runtime.leases import heartbeat_seconds, stale_seconds
-from flows.runtime.locks import lock_manager
+from flows.runtime.caching import lock_manager
 from flows.runtime.quotas import limits_mode
 
 ROOT = Path(__file__).resolve().parents[3]

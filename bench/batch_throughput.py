@@ -177,17 +177,15 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="clipflow-bench-") as home:
         prepare_environment(home, args.time_scale)
-        from emulator.config import Durations, EmulatorConfig
+        from emulator.config import EmulatorConfig
         from emulator.testing import emulator_process, running_emulator
         from flows.app.demo import moto_s3
 
         api_answers: Counter[str] = Counter()
         count_prefect_answers(api_answers)
 
-        # Jobs run time_scale x faster, but the result URL keeps its real 1 h life: a scaled 7 s TTL would
-        # measure how often a stall outlives it, not throughput.
-        real_ttl = Durations(jimeng_url_ttl=Durations().jimeng_url_ttl / args.time_scale)
-        config = EmulatorConfig(time_scale=args.time_scale, durations=real_ttl)
+        # Jobs run time_scale x faster; the result URL keeps its real 1 h life (lifetimes are never scaled).
+        config = EmulatorConfig(time_scale=args.time_scale)
         serve = emulator_process(config) if args.emulator == "process" else running_emulator(config)
         with serve as emu, moto_s3() as s3_endpoint:
             t0 = time.monotonic()

@@ -106,6 +106,34 @@ async def advance_clock(request: Request) -> dict[str, float]:
     return {"offset": state.clock.advance(real)}
 
 
+@router.post("/_emulator/expire")
+async def expire(request: Request) -> Response:
+    """Body ``{"job_id": ID}``: that Jimeng or gateway task's result URL answers 403 from now on (every URL already
+    handed out, and the ones get-result signs later); ``{}``: every such task's. Lifetimes are wall-clock, so a
+    test reaches the end of one with this instead of waiting an hour."""
+    state = _state(request)
+    try:
+        body = await request.json() if await request.body() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JSONResponse({"error": 'expected a JSON object: {"job_id": ID} or {}'}, status_code=400)
+    job_id = body.get("job_id")
+    now = state.now()
+    with state.lock:
+        jimeng = [t for t in state.jimeng.values() if job_id in (None, t.task_id)]
+        gateway = [t for t in state.gateway.values() if job_id in (None, t.id)]
+        if job_id is not None and not (jimeng or gateway):
+            return JSONResponse({"error": f"job_id: no Jimeng or gateway task {job_id!r}"}, status_code=404)
+        for task in jimeng:
+            task.url_ttl_s = min(task.url_ttl_s, now - task.done_at)  # get-result signs already-expired URLs
+        for key in [t.media_key for t in jimeng] + [t.media_key for t in gateway]:
+            item = state.media.get(key)
+            if item is not None:
+                item.expires_at = now if item.expires_at is None else min(item.expires_at, now)
+    return JSONResponse({"expired": [t.task_id for t in jimeng] + [t.id for t in gateway]})
+
+
 @router.get("/_emulator/callbacks")
 async def callbacks(request: Request) -> list[dict[str, Any]]:
     state = _state(request)
@@ -120,13 +148,15 @@ async def media(key: str, request: Request) -> Response:
     now = state.now()
     if item is None or now < item.available_at:
         return Response(b"NoSuchKey", status_code=404, media_type="text/plain")
-    if item.expires_at is not None:
+    if item.signed:
         expires = request.query_params.get("X-Expires", "")
         signature = request.query_params.get("X-Signature", "")
         if not expires.isdigit() or not hmac.compare_digest(signature, state.media.sign(key, int(expires))):
             return Response(b"AccessDenied: signature mismatch", status_code=403, media_type="text/plain")
         if now > int(expires):
             return Response(b"AccessDenied: Request has expired", status_code=403, media_type="text/plain")
+    if item.expires_at is not None and now >= item.expires_at:
+        return Response(b"AccessDenied: Request has expired", status_code=403, media_type="text/plain")
     data = item.data
     headers = {"Accept-Ranges": "bytes"}
     range_header = request.headers.get("range", "")

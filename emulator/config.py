@@ -1,14 +1,17 @@
 """Emulator configuration: credentials, spaces/templates, job durations, quotas, faults.
 
 All job durations are *nominal* seconds (what the real provider roughly takes); the emulator waits
-``nominal * time_scale`` real seconds, so ``time_scale=0.005`` turns a 65 s Jimeng job into ~0.3 s.
+``nominal * time_scale`` real seconds, so ``time_scale=0.005`` turns a 65 s Jimeng job into ~0.3 s. The lifetimes
+of paid outputs (the ``*_ttl`` fields) are wall-clock seconds at every time scale, as the vendor's are: a result URL
+must outlive a crash and its recovery locally just as long as in production (``POST /_emulator/expire`` ends one
+early for a test).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,8 +37,12 @@ def default_qps() -> dict[str, float]:
     return qps
 
 
+# Lifetimes of paid outputs: wall-clock seconds, never multiplied by time_scale.
+LIFETIMES = frozenset({"jimeng_url_ttl", "translation_url_ttl", "jimeng_task_ttl"})
+
+
 class Durations(BaseModel):
-    """Nominal seconds per phase (multiplied by ``time_scale``)."""
+    """Nominal seconds per phase (multiplied by ``time_scale``); the ``*_ttl`` lifetimes are wall-clock seconds."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,14 +62,38 @@ class Durations(BaseModel):
     translation_processing: float = 120.0
 
 
+# Answers a vendor documents as "retry, nothing was created" (api-notes sections 2, 4, 5): throttling (any 429),
+# Jimeng 50429/50430/50500/50501 in the service's envelope, the gateway's saturation refusal. A fault after the
+# job was created must never answer one of these: a client would rightly send the paid request again.
+RETRY_SAFE_CV_CODES = frozenset({50429, 50430, 50500, 50501})
+SATURATION_WORDS = ("负载已饱和", "saturated")
+
+
 class FaultError(BaseModel):
-    """The error a fault answers with. ``code``: VOD string code, CV int code, or gateway code string."""
+    """The error a fault answers with. ``code``: VOD string code, CV int code, or gateway code string.
+
+    ``body``: ``vendor`` renders the provider's own error envelope; ``proxy`` answers as a proxy or load balancer
+    in front of the provider would (a small HTML page, no vendor envelope); ``empty`` answers with no body at all.
+    The last two are what a lost answer looks like: the client cannot tell whether the job was created."""
 
     model_config = ConfigDict(extra="forbid")
 
     code: str | int | None = None
     status: int = 500
     message: str | None = None
+    body: Literal["vendor", "proxy", "empty"] = "vendor"
+
+    def promises_nothing_created(self) -> bool:
+        """True when a vendor documents this answer as a refusal that is safe to send again."""
+        if self.body != "vendor":
+            return False
+        code = str(self.code) if self.code is not None else ""
+        return (
+            self.status == 429
+            or (code.isdigit() and int(code) in RETRY_SAFE_CV_CODES)
+            or code == "upstream_saturated"
+            or any(word in (self.message or "") for word in SATURATION_WORDS)
+        )
 
 
 class FaultRule(BaseModel):
@@ -79,8 +110,14 @@ class FaultRule(BaseModel):
     timeout, never a throttling or saturation refusal (those promise that nothing was created). A request the
     handler refused stays refused.
 
+    ``fail_job``: the job the call creates ends *failed*, as if the request carried ``fail_marker`` (Jimeng code
+    50511, which the vendor marks retryable: a new take may pass; gateway ``failed``). Only the submits of
+    Jimeng and the gateway create such jobs; on other actions it does nothing.
+
     A rule that names an ``error`` or sets ``error_after_accept`` but no ``error_rate`` always fires (rate 1):
-    naming an error and never seeing it surprises people.
+    naming an error and never seeing it surprises people. An ``error_after_accept`` rule cannot name an answer a
+    vendor documents as safe to retry (a 429, Jimeng 50429/50430/50500/50501, the gateway's saturation): after
+    the job exists the emulator answers as a lost answer would, never with a promise that nothing was created.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -91,12 +128,19 @@ class FaultRule(BaseModel):
     latency: float = Field(0.0, ge=0.0)
     drop_after_accept: bool = False
     error_after_accept: bool = False
+    fail_job: bool = False
     count: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _named_error_fires(self) -> FaultRule:
         if (self.error is not None or self.error_after_accept) and "error_rate" not in self.model_fields_set:
             self.error_rate = 1.0
+        if self.error_after_accept and self.error is not None and self.error.promises_nothing_created():
+            raise ValueError(
+                f"error: {self.error.status} {self.error.code or ''} is documented as safe to retry (nothing was "
+                "created), but error_after_accept answers after the job was created; name a lost answer instead "
+                '(e.g. {"status": 504, "body": "proxy"}) or drop error_after_accept'
+            )
         return self
 
 
@@ -142,6 +186,8 @@ class EmulatorConfig(BaseModel):
     )
     download_timeout: float = 30.0
     max_download_bytes: int = 512 * 1024 * 1024
+    # The price table the ledger bills with (flows.costs.table.PriceTable fields); None: clipflow's default table.
+    prices: dict[str, Any] | None = None
 
     @field_validator("faults", mode="before")
     @classmethod
@@ -165,8 +211,16 @@ class EmulatorConfig(BaseModel):
         return default_qps().get(action)
 
     def scaled(self, name: str) -> float:
-        """Real seconds of the nominal duration ``name``."""
+        """Real seconds of the nominal duration ``name`` (a job phase, not a lifetime)."""
+        if name in LIFETIMES:
+            raise ValueError(f"{name} is a wall-clock lifetime: read it with lifetime()")
         return float(getattr(self.durations, name)) * self.time_scale
+
+    def lifetime(self, name: str) -> float:
+        """Real seconds an output lives (``*_ttl``): the vendor's, whatever the time scale."""
+        if name not in LIFETIMES:
+            raise ValueError(f"{name} is not a lifetime: read it with scaled()")
+        return float(getattr(self.durations, name))
 
 
 # Fields that PATCH /_emulator/config may change at run time (credentials and host stay fixed).
@@ -175,7 +229,7 @@ PATCHABLE_FIELDS = frozenset(
         "time_scale", "durations", "quotas_enabled", "qps", "jimeng_concurrency", "spaces", "workflow_templates",
         "strict_vids", "idempotent_without_token", "callback_url", "public_base_url", "fail_marker",
         "banned_words", "jimeng_req_keys", "gateway_models", "download_timeout", "max_download_bytes",
-        "max_clock_skew",
+        "max_clock_skew", "prices",
     }
 )
 

@@ -6,7 +6,7 @@ import secrets
 import time
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from emulator.config import REGION
 
@@ -16,7 +16,7 @@ class ApiError(Exception):
 
     def __init__(
         self, code: str | int, status: int, message: str, *, headers: dict[str, str] | None = None,
-        data: Any = None,
+        data: Any = None, body: str = "vendor",
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -24,6 +24,7 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
         self.data = data
+        self.body = body  # vendor | proxy | empty (see config.FaultError)
 
 
 def invalid(message: str, code: str = "InvalidParameter") -> ApiError:
@@ -75,6 +76,16 @@ def cv_error(request_id: str, err: ApiError, started: float) -> JSONResponse:
          "time_elapsed": _elapsed(started)},
         status_code=err.status, headers=err.headers,
     )
+
+
+def proxy_error(err: ApiError) -> Response:
+    """What a proxy or load balancer in front of the provider answers: no vendor envelope (``body`` proxy: a
+    small HTML page, as nginx writes one; empty: nothing)."""
+    if err.body == "empty":
+        return Response(status_code=err.status, headers=err.headers)
+    title = f"{err.status} {err.message}"
+    page = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center></body></html>"
+    return HTMLResponse(page, status_code=err.status, headers=err.headers)
 
 
 def gateway_error(err: ApiError) -> JSONResponse:

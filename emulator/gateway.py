@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse, Response
 from emulator.auth import mask_key, verify_bearer
 from emulator.clock import phase
 from emulator.errors import ApiError, gateway_error, new_request_id
-from emulator.faults import SATURATED
+from emulator.faults import SATURATED, job_must_fail
 from emulator.media import MediaItem, variant
 from emulator.params import Params, contains_marker, fingerprint
+from emulator.pricing import priced
 from emulator.quota import retry_after_header
 from emulator.registry import Ctx
 from emulator.state import EmulatorState
@@ -130,7 +131,8 @@ async def _create(ctx: Ctx) -> dict[str, Any]:
     task = GatewayTask(
         id=_task_id(model, ctx.now), model=model, key=ctx.ak, prompt=prompt, created=ctx.now,
         pending_s=ctx.scaled("gateway_pending"), processing_s=ctx.scaled("gateway_processing"),
-        fails=contains_marker(body, ctx.config.fail_marker), media_key="", millis=not model.startswith("grok"),
+        fails=contains_marker(body, ctx.config.fail_marker) or job_must_fail(), media_key="",
+        millis=not model.startswith("grok"),
     )
     task.media_key = "gateway/" + task.id.replace(":", "-") + ".mp4"
     done_at = task.created + task.pending_s + task.processing_s
@@ -140,6 +142,7 @@ async def _create(ctx: Ctx) -> dict[str, Any]:
         ctx.state.ledger.record(
             provider="gateway", action="create", fingerprint=fingerprint(body), job_id=task.id,
             ak=mask_key(ctx.ak), request_id=ctx.request_id, emulated_time=ctx.now,
+            priced=priced(ctx.state, "gateway", "create", body),
         )
     status, at = task.status(ctx.now)
     return {"id": task.id, "status": status, "status_update_time": task.stamp(at)}

@@ -12,6 +12,7 @@ from typing import Any
 
 from emulator.clock import phase
 from emulator.errors import ApiError
+from emulator.faults import job_must_fail
 from emulator.media import MediaItem, variant
 from emulator.params import contains_marker
 from emulator.registry import Ctx, action
@@ -130,15 +131,16 @@ async def submit(ctx: Ctx) -> dict[str, Any]:
         task = JimengTask(
             task_id=task_id, ak=ctx.ak, req_key=req_key, created=ctx.now,
             queue_s=ctx.scaled("jimeng_queue"), generate_s=ctx.scaled("jimeng_generate"),
-            url_ttl_s=ctx.scaled("jimeng_url_ttl"), task_ttl_s=ctx.scaled("jimeng_task_ttl"),
-            fails=contains_marker(ctx.params.values, ctx.config.fail_marker), media_key=f"jimeng/{task_id}.mp4",
+            url_ttl_s=ctx.lifetime("jimeng_url_ttl"), task_ttl_s=ctx.lifetime("jimeng_task_ttl"),
+            fails=contains_marker(ctx.params.values, ctx.config.fail_marker) or job_must_fail(),
+            media_key=f"jimeng/{task_id}.mp4",
         )
         # Same positive seed + same inputs -> same bytes (the vendor: "very likely the same video").
         inputs = hashlib.sha256(json.dumps([prompt, image_urls, images_b64, aspect, str(frames)]).encode()).hexdigest()
         tag = f"jimeng seed={seed} inputs={inputs}" + ("" if seed >= 0 else f" task={task_id}")
         state.media.put(
             task.media_key,
-            MediaItem(variant(tag), available_at=task.done_at, expires_at=task.done_at + task.url_ttl_s),
+            MediaItem(variant(tag), available_at=task.done_at, expires_at=task.done_at + task.url_ttl_s, signed=True),
         )
         state.jimeng[task_id] = task
         ctx.bill(task_id)

@@ -14,7 +14,7 @@ class Ledger:
 
     def record(
         self, *, provider: str, action: str, fingerprint: str, job_id: str, ak: str, request_id: str,
-        emulated_time: float,
+        emulated_time: float, priced: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         with self._lock:
             entry = {
@@ -27,6 +27,7 @@ class Ledger:
                 "emulated_time": emulated_time,
                 "ak": ak,
                 "request_id": request_id,
+                **(priced or {}),  # currency, billed items, amount (emulator.pricing)
             }
             self._entries.append(entry)
             return entry

@@ -99,7 +99,8 @@ class MediaItem:
     data: bytes
     content_type: str = "video/mp4"
     available_at: float = 0.0  # emulated time before which the URL answers 404
-    expires_at: float | None = None  # emulated time after which the URL answers 403
+    expires_at: float | None = None  # emulated time after which every URL of it answers 403
+    signed: bool = False  # a URL must carry a valid X-Expires/X-Signature pair (and expires with it)
 
 
 class MediaStore:

@@ -8,6 +8,7 @@ from typing import Any
 
 from emulator.config import EmulatorConfig
 from emulator.params import Params, fingerprint
+from emulator.pricing import priced
 from emulator.state import EmulatorState
 
 
@@ -34,10 +35,14 @@ class Ctx:
         self.state.ledger.record(
             provider=self.provider, action=self.action, fingerprint=fp or self.fingerprint(), job_id=job_id,
             ak=self.ak, request_id=self.request_id, emulated_time=self.now,
+            priced=priced(self.state, self.provider, self.action, self.params.values),
         )
 
     def scaled(self, name: str) -> float:
         return self.config.scaled(name)
+
+    def lifetime(self, name: str) -> float:
+        return self.config.lifetime(name)
 
     def media_base(self) -> str:
         return (self.config.public_base_url or self.base_url).rstrip("/")

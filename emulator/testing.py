@@ -94,9 +94,15 @@ class EmulatorHandle:
         """Change run-time settings (qps, callback_url, time_scale...) until the next reset()."""
         return self._call("PATCH", "/_emulator/config", json=patch)
 
-    def advance(self, seconds: float) -> float:
-        """Move the emulated clock forward by ``seconds`` *nominal* seconds (e.g. 3600 = Jimeng URL TTL)."""
-        return self._call("POST", "/_emulator/clock/advance", json={"seconds": seconds})["offset"]
+    def advance(self, seconds: float = 0.0, *, real_seconds: float = 0.0) -> float:
+        """Move the emulated clock forward by ``seconds`` *nominal* seconds (job phases: scaled) plus
+        ``real_seconds`` wall-clock ones (lifetimes such as the Jimeng URL's hour are not scaled)."""
+        body = {"seconds": seconds, "real_seconds": real_seconds}
+        return self._call("POST", "/_emulator/clock/advance", json=body)["offset"]
+
+    def expire(self, job_id: str | None = None) -> list[str]:
+        """End the result URL of Jimeng/gateway task ``job_id`` now (every task's when None)."""
+        return self._call("POST", "/_emulator/expire", json={} if job_id is None else {"job_id": job_id})["expired"]
 
     def callbacks(self) -> list[dict[str, Any]]:
         return self._call("GET", "/_emulator/callbacks")

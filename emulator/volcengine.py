@@ -16,8 +16,8 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.auth import verify_volcengine
-from emulator.errors import ApiError, cv_error, cv_ok, new_request_id, vod_error, vod_ok
-from emulator.faults import FaultDecision
+from emulator.errors import ApiError, cv_error, cv_ok, new_request_id, proxy_error, vod_error, vod_ok
+from emulator.faults import FAIL_JOB, FaultDecision
 from emulator.params import Params, parse_body
 from emulator.quota import retry_after_header
 from emulator.registry import REGISTRY, Ctx
@@ -75,10 +75,16 @@ async def answer_with_faults(
     """
     if decision.latency:
         await asyncio.sleep(decision.latency)
+    if decision.error is not None and decision.error.body != "vendor":
+        refuse = proxy_error  # a proxy in front of the provider answers, without the vendor's envelope
     if decision.error is not None and not decision.error_after_accept:
         log.info("fault: %s answered %s %s", name, decision.error.status, decision.error.code)
         return refuse(decision.error)
-    response, accepted = await handle()
+    token = FAIL_JOB.set(decision.fail_job)
+    try:
+        response, accepted = await handle()
+    finally:
+        FAIL_JOB.reset(token)
     if decision.drop_after_accept:
         log.info("fault: %s accepted, dropping the connection before answering", name)
         return DropConnection()
@@ -108,9 +114,11 @@ async def volcengine_entry(request: Request) -> Response:
         return vod_error(request_id, action, version, err, service=spec.service if spec else "vod")
 
     def refuse(err: ApiError) -> Response:
-        if spec.service == "cv":
+        if spec.service == "cv" and str(err.code).isdigit():
             return cv_error(request_id, err, started)
-        return vod_error(request_id, action, version, err)
+        # A named (string) code is the OpenAPI gateway's, in ResponseMetadata.Error: rendering it in the
+        # service's envelope would turn it into 50500, which the vendor documents as "nothing created, retry".
+        return vod_error(request_id, action, version, err, service=spec.service)
 
     body = await request.body()
     try:

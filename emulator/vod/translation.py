@@ -8,7 +8,6 @@ Vid and the file name are what a client must keep. Submit, Continue and Refresh 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from emulator.clock import iso
@@ -50,8 +49,8 @@ UPDATE_TYPES: dict[str, str | None] = {
 
 
 def _signed_item(data: bytes, content_type: str, available_at: float) -> MediaItem:
-    # expires_at only has to be set for /_media to demand a valid signature; each URL carries its own expiry.
-    return MediaItem(data, content_type, available_at=available_at, expires_at=math.inf)
+    # Each URL carries its own expiry (a new read signs a new URL), the file itself does not expire.
+    return MediaItem(data, content_type, available_at=available_at, signed=True)
 
 
 def _materialize(ctx: Ctx, project: TranslationProject, at: float) -> Outputs:
@@ -84,7 +83,7 @@ def _materialize(ctx: Ctx, project: TranslationProject, at: float) -> Outputs:
 
 
 def _url(ctx: Ctx, key: str) -> str:
-    return ctx.state.media.url(ctx.media_base(), key, ctx.now + ctx.scaled("translation_url_ttl"))
+    return ctx.state.media.url(ctx.media_base(), key, ctx.now + ctx.lifetime("translation_url_ttl"))
 
 
 def _file(ctx: Ctx, project: TranslationProject, outputs: Outputs, name: str, *, is_audio: bool = False,

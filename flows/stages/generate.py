@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -17,11 +18,12 @@ from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presig
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
 from flows.runtime.engine import JobPoll, OutputGoneError, PaidAction, Receipt, buy, watch
-from flows.runtime.journal import JournalRecord, SubmittedJob, fingerprint
+from flows.runtime.journal import Journal, JournalRecord, SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
+from providers.errors import JobFailedError
 from providers.gateway.models import GatewayVideoRequest
-from providers.jimeng.models import JimengVideoRequest
+from providers.jimeng.models import JimengResult, JimengVideoRequest
 from providers.vod.models import UploadMediaByUrlRequest, UrlSet
 
 
@@ -143,6 +145,26 @@ def _new_take_hint(spec: ClipSpec) -> str:
     return f"To pay for a new generation of this request, set clip.take to {spec.take + 1}."
 
 
+class RetakeableFailureError(JobFailedError):
+    """A paid generation ended failed with a code the vendor documents as retryable (Jimeng 50511: its output
+    failed moderation, a new generation may pass). Never retried as it is (the same job fails the same way on
+    every poll): the stage buys the next take instead, up to ``clip.max_takes``."""
+
+    retryable = False
+
+
+class TakesExhaustedError(JobFailedError):
+    """Every take ``clip.max_takes`` allows was bought and failed with a retryable code."""
+
+    retryable = False
+
+
+def _retakeable(result: Any) -> bool:
+    """Whether a failed job's last answer carries a code its vendor documents as retryable. Only Jimeng has such
+    codes (``JimengResult.failure_retryable``, the page's table); the gateway documents none for a failed job."""
+    return isinstance(result, JimengResult) and result.failure_retryable
+
+
 @task(
     task_run_name="clip-{spec.provider}",
     **retry_options(),
@@ -156,6 +178,46 @@ async def make_clip(spec: ClipSpec, refs: BlockRefs, fp: str) -> StoredClip:
     pays, polls nor downloads again."""
     job = await submit_clip_job(spec, refs, fp)
     return await collect_clip(job, refs, _new_take_hint(spec))
+
+
+async def make_clip_takes(spec: ClipSpec, refs: BlockRefs, fp: str) -> tuple[StoredClip, int]:
+    """``make_clip``, and when the job fails with a code the vendor documents as retryable, the next take (its own
+    fingerprint, journal record and cache entry), until ``spec.max_takes`` takes were bought in all. Returns the
+    stored clip and how many takes it cost. Each take is a paid submit: the batch budget counts it, and refuses
+    it when used up. A re-run walks the same takes: the failed ones are read from the journal (a poll, not a
+    purchase), the stored one from the cache."""
+    logger = get_run_logger()
+    take = spec
+    for n in range(1, spec.max_takes + 1):
+        try:
+            return await make_clip(take, refs, fp), n
+        except RetakeableFailureError as exc:
+            if n == spec.max_takes:
+                raise TakesExhaustedError(
+                    f"every take clip.max_takes={spec.max_takes} allows failed with a retryable code (the last: "
+                    f"{exc.message}). Raise clip.max_takes, or set clip.take to {take.take + 1} to pay for another",
+                    provider=exc.provider, action=exc.action, code=exc.code, retryable=False,
+                ) from exc
+            why = f"failed with retryable code {exc.code} ({exc.message}); buying"
+        except OutputGoneError:
+            # A re-run long after a re-take: the given-up take's job is gone (Jimeng keeps a task 12 h), but an
+            # earlier run already went on to the next take (the journal has it): follow it, buying nothing here.
+            if n == spec.max_takes or not await _journaled(await clip_fingerprint(_next_take(take), refs)):
+                raise
+            why = "is gone and an earlier run went on; resuming"
+        take = _next_take(take)
+        fp = await clip_fingerprint(take, refs)
+        logger.warning("Take %d of this clip %s take %d (%d of at most %d)", take.take - 1, why, take.take, n + 1,
+                       spec.max_takes)
+    raise AssertionError("unreachable: max_takes >= 1")
+
+
+def _next_take(spec: ClipSpec) -> ClipSpec:
+    return spec.model_copy(update={"take": spec.take + 1})
+
+
+async def _journaled(fp: str) -> bool:
+    return await (await Journal.default()).read(fp) is not None
 
 
 async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> SubmittedJob:
@@ -172,9 +234,27 @@ async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> Submitted
 
 
 async def _result_url(job: SubmittedJob, refs: BlockRefs, new_take: str) -> str:
-    """Wait until the job is done; return its (short-lived) result URL."""
-    poll = JIMENG_RESULT if job.provider == "jimeng" else GATEWAY_RESULT
-    result = await watch(poll, job.job_id, refs=refs, describe=f"{job.provider} task {job.job_id}", new_take=new_take)
+    """Wait until the job is done; return its (short-lived) result URL. A failure the vendor documents as
+    retryable raises ``RetakeableFailureError`` (for the stage to buy the next take)."""
+    base = JIMENG_RESULT if job.provider == "jimeng" else GATEWAY_RESULT
+    last: list[Any] = []
+
+    async def fetch(client: Any, job_id: str) -> Any:
+        answer = await base.fetch(client, job_id)
+        last[:] = [answer]  # the answer the wait ended on: its code says whether a new take may pass
+        return answer
+
+    poll = dataclasses.replace(base, fetch=fetch)
+    describe = f"{job.provider} task {job.job_id}"
+    try:
+        result = await watch(poll, job.job_id, refs=refs, describe=describe, new_take=new_take)
+    except JobFailedError as exc:
+        if last and _retakeable(last[0]):
+            raise RetakeableFailureError(
+                f"{describe} failed with code {last[0].code}, which the vendor marks retryable: {last[0].message}",
+                provider=job.provider, action=base.action, code=last[0].code, request_id=last[0].request_id,
+            ) from exc
+        raise
     # Jimeng names it video_url; gateways spread it over several fields, resolved by result_url.
     url = result.video_url if job.provider == "jimeng" else result.result_url
     if not url:
@@ -245,12 +325,15 @@ async def generate_clip(spec: ClipSpec, space_name: str = "demo", blocks: BlockR
     # Jimeng limits jobs in flight per account: hold a slot from submit until the bytes are safe.
     jobs_slot = quota_slot("jimeng", "jobs") if spec.provider == "jimeng" else contextlib.nullcontext()
     async with jobs_slot:
-        stored = await make_clip(spec, refs, fp)
+        stored, takes = await make_clip_takes(spec, refs, fp)
     imported = await import_clip_to_vod(stored, space_name, refs)
-    generated = GeneratedClip(provider=spec.provider, job_id=stored.source_job_id, stored=stored, imported=imported)
+    generated = GeneratedClip(
+        provider=spec.provider, job_id=stored.source_job_id, stored=stored, imported=imported, takes=takes,
+    )
     if is_top_level_run("generate-clip"):
         await publish_ids("clip", "clip", {
             "provider": spec.provider, "job_id": stored.source_job_id, "bucket": stored.bucket, "key": stored.key,
             "sha256": stored.sha256, "size": stored.size, "space": imported.space_name, "vid": imported.vid,
+            "takes": takes,
         }, of=imported.vid)
     return generated

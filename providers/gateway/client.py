@@ -1,10 +1,12 @@
 """Async client for OpenAI-style relay gateways' unified video API (``/v1/video/create``, ``/v1/video/query``).
 
 Error mapping (api-notes section 5): 401/403 auth; a missing task is HTTP 400 (NotFoundError when the message
-says so, only on query: on create "not found" is about the model or an image); 429 and the saturation message
-("上游负载已饱和", sent as 429, 500 or 503) are throttling: the upstream refused, nothing was created. Any other
-5xx is a server error on query and outcome-unknown on create: the relay may have failed (or timed out) after an
-upstream accepted the paid job.
+says so, only on query: on create "not found" is about the model or an image); 429 is throttling. The saturation
+refusal ("上游负载已饱和", sent as 429, 500 or 503 in the relay's own JSON error body) is the one 5xx the notes
+mark "retry with backoff": the relay refused before any upstream had the job, so on create it raises
+``RetryableRefusalError`` (``ThrottledError`` when it comes as 429, and on query). Any other 5xx, and every 5xx
+without the relay's JSON body (a proxy's HTML page, an empty body), is a server error on query and
+outcome-unknown on create: the relay may have failed (or timed out) after an upstream accepted the paid job.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from providers.errors import (
     NotFoundError,
     ProviderError,
     RequestValidationError,
+    RetryableRefusalError,
     ThrottledError,
     UnexpectedResponseError,
     server_failure,
@@ -35,6 +38,7 @@ from providers.gateway.models import (
     validate_request,
 )
 
+# The vendor's retry table, in one place (api-notes section 5): saturation is the relay's "retry with backoff".
 SATURATION_MARKERS = ("上游负载已饱和", "负载已饱和", "saturated")
 _NOT_FOUND = re.compile(r"not[\s_-]*(be\s+)?found|not[\s_-]*exist|no such|不存在|未找到|找不到", re.IGNORECASE)
 
@@ -134,7 +138,12 @@ def _error(response: httpx.Response, body: Any, action: str, idempotent: bool) -
     }
     if status in (401, 403):
         return AuthError(message, **common)
-    if status == 429 or any(marker in message for marker in SATURATION_MARKERS):
+    saturated = fields is not None and any(marker in message for marker in SATURATION_MARKERS)
+    if saturated and status >= 500 and not idempotent:
+        # The relay's own body says it refused (no upstream took the job): retried in place like throttling,
+        # but a 5xx all the same, so ``CLIPFLOW_RETRY_POLICY=strict`` can hand it to an operator instead.
+        return RetryableRefusalError(message, **common)
+    if status == 429 or saturated:
         return ThrottledError(message, retry_after=retry_after_seconds(response), **common)
     if status >= 500:
         # Not a saturation refusal: the relay or its upstream failed after the request arrived. On create the

@@ -13,9 +13,11 @@ get-result answer ("done: success or failure, see the outer code & message"). So
 - internal errors (50500/50501/50516/50517/50519) are a task outcome only when ``data.status == "done"``;
   without that they are a failed *query* and raise ServerError (retryable: poll again);
 - throttling (50429/50430), auth and malformed answers always raise.
-In submit every non-10000 code raises. A submit answered with a server failure (5xx, 50500/50501...) raises
-OutcomeUnknownError (not retryable): the task may exist. Only throttling, auth, moderation and parameter codes
-prove that nothing was created.
+In submit every non-10000 code raises. The vendor's retry table (``models.RETRY_ON_SUBMIT_CODES``) decides what a
+server failure means: 50500/50501 *in the service's own envelope* raise ``RetryableRefusalError`` (the page marks
+them 可重试: no task was started, send again); any other 5xx, and every answer without that envelope (a proxy's
+502/504 page, an empty body, a cut connection, a timeout) raises OutcomeUnknownError (not retryable): the task
+may exist. Throttling, auth, moderation and parameter codes also prove that nothing was created.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from providers.errors import (
     NotFoundError,
     ProviderError,
     RequestValidationError,
+    RetryableRefusalError,
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
@@ -43,7 +46,9 @@ from providers.jimeng.models import (
     PROVIDER,
     REQ_KEY,
     RESULT_ACTION,
+    RETRY_ON_SUBMIT_CODES,
     SUBMIT_ACTION,
+    THROTTLE_CODES,
     JimengResult,
     JimengVideoRequest,
     validate_request,
@@ -54,7 +59,6 @@ from providers.states import JIMENG_OK_CODE
 VERSION = "2022-08-31"
 SERVICE = "cv"
 
-THROTTLE_CODES = {50429: "QPS limit", 50430: "concurrency limit"}
 SERVER_CODES = frozenset({50500, 50501, 50516, 50517, 50519})
 # 50511 = post-generation image moderation failed. The page marks it "可重试": the output is random, so a new
 # generation may pass. On submit it is mapped to a retryable ServerError (not ContentRejectedError, which is
@@ -191,6 +195,9 @@ def _business_error(
         return ThrottledError(f"{THROTTLE_CODES[code]}: {message}", retry_after=retry_after_seconds(response), **common)
     if code == POST_MODERATION_CODE:
         return ServerError(f"output failed moderation, a new generation may pass: {message}", retryable=True, **common)
+    if code in RETRY_ON_SUBMIT_CODES and not idempotent:
+        # The service itself answered, with a code its page marks 可重试: a refusal, no task was started.
+        return RetryableRefusalError(f"refused by the service, safe to send again: {message}", **common)
     if code in SERVER_CODES:
         return _server_error(response, message, common, idempotent)
     if code in MODERATION_CODES:
@@ -237,8 +244,8 @@ def _by_http_status(
 def _server_error(
     response: httpx.Response, message: str, common: dict[str, Any], idempotent: bool
 ) -> ProviderError:
-    # 50500/50501 and any 5xx: the service failed after the request arrived. For the paid submit that says
-    # nothing about whether the task was created (and billed), so it is outcome-unknown, never retried blindly.
+    # A 5xx the retry table does not cover: the service failed after the request arrived. For the paid submit
+    # that says nothing about whether the task was created (and billed): outcome-unknown, never retried blindly.
     return server_failure(message, idempotent=idempotent, **common)
 
 

@@ -28,9 +28,17 @@ IMAGE_MIN_SHORT_SIDE = 320
 IMAGE_MAX_LONG_SIDE = 4096
 IMAGE_MAX_RATIO = 3.0
 
-# Codes the page (or other vendor pages, api-notes section 4) mark "retry": a fresh attempt may succeed.
-# 50511 is the *output* image moderation: generation is stochastic, so a resubmission can pass.
-RETRYABLE_CODES = frozenset({50429, 50430, 50500, 50501, 50511, 50516, 50517, 50519})
+# The vendor's retry table, in one place (api-docs/jimeng-video-3.0-pro.txt, "业务错误码", column 是否需要重试:
+# 可重试 = retry; api-notes section 4 adds 50516 50517 50519 "retry" from other vendor pages).
+# - On submit, an answer in the service's own envelope ({"code", "message", "request_id"}) is the service
+#   speaking: throttling (50429 QPS, 50430 concurrency) and the internal errors the page marks 可重试 (50500,
+#   50501) say no task was started, so the submit may be sent again. 50516/50517/50519 are not on this
+#   model's page: on submit they stay outcome-unknown (an operator decides), never retried on hearsay.
+THROTTLE_CODES = {50429: "QPS limit", 50430: "concurrency limit"}
+RETRY_ON_SUBMIT_CODES = frozenset({50500, 50501})
+# - A *job* that ended failed with one of these may pass when bought again (a new take): 50511 is the output
+#   image moderation (generation is stochastic, a new one can pass), the others internal errors.
+RETRYABLE_CODES = frozenset({*THROTTLE_CODES, *RETRY_ON_SUBMIT_CODES, 50511, 50516, 50517, 50519})
 
 
 class JimengVideoRequest(WireModel):

@@ -19,6 +19,7 @@ from providers.errors import (
     InvalidRequestError,
     NotFoundError,
     OutcomeUnknownError,
+    RetryableRefusalError,
     ServerError,
     ThrottledError,
 )
@@ -206,9 +207,9 @@ async def test_jimeng_submit_poll_download_and_expiry(free: EmulatorHandle) -> N
                           lambda r: r.state.is_terminal)
         assert done.state is JobState.SUCCEEDED and done.video_url
         assert httpx.get(done.video_url).status_code == 200
-        free.advance(3600)
+        free.advance(real_seconds=3600)  # lifetimes are wall-clock seconds at every time scale
         assert httpx.get(done.video_url).status_code == 403
-        free.advance(12 * 3600)
+        free.advance(real_seconds=12 * 3600)
         assert (await jimeng.get_result(task_id)).state is JobState.EXPIRED
         assert (await jimeng.get_result("0")).state is JobState.EXPIRED  # not_found
 
@@ -223,10 +224,15 @@ async def test_jimeng_job_failure_and_refusals(free: EmulatorHandle) -> None:
             await jimeng.submit_task(JimengVideoRequest(prompt="EMULATOR_BANNED"))
         assert rejected.value.code == 50413
         free.set_faults([{"action": "CVSync2AsyncSubmitTask", "error_rate": 1, "count": 1}])
-        # A 500 on the paid submit proves nothing (here nothing was created, but the client cannot know).
+        # 50500 in the service's own envelope: the page marks it 可重试, a refusal (nothing was created).
+        with pytest.raises(RetryableRefusalError) as refused:
+            await jimeng.submit_task(JimengVideoRequest(prompt="x"))
+        assert refused.value.code == 50500 and refused.value.http_status == 500
+        # The same 500 from a proxy in front (no envelope) proves nothing: the task may exist.
+        free.set_faults([{"action": "CVSync2AsyncSubmitTask", "count": 1, "error": {"status": 502, "body": "proxy"}}])
         with pytest.raises(OutcomeUnknownError) as server:
             await jimeng.submit_task(JimengVideoRequest(prompt="x"))
-        assert server.value.code == 50500 and not server.value.retryable
+        assert server.value.http_status == 502 and not server.value.retryable
         free.set_faults([{"action": "CVSync2AsyncSubmitTask", "drop_after_accept": True, "count": 1}])
         with pytest.raises(OutcomeUnknownError) as dropped:
             await jimeng.submit_task(JimengVideoRequest(prompt="x"))
@@ -280,7 +286,7 @@ async def test_gateway_error_classes(free: EmulatorHandle) -> None:
         with pytest.raises(InvalidRequestError):
             await gateway.create_video(GatewayVideoRequest(model="no-such-model", prompt="x"))
         free.set_faults([{"action": "gateway.create", "error_rate": 1, "count": 1}])
-        with pytest.raises(ThrottledError):  # the default injected fault is the saturation 503
+        with pytest.raises(RetryableRefusalError):  # the default injected fault is the saturation 503
             await gateway.create_video(GROK)
         free.set_faults([{"action": "gateway.query", "error_rate": 1, "count": 1,
                           "error": {"status": 500, "code": "boom", "message": "internal"}}])

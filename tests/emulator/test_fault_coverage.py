@@ -88,8 +88,10 @@ SUBMITS: dict[str, tuple[Callable[[Clients], httpx.Response], str, str]] = {
                        "create", "gateway"),
 }
 
-# What error_after_accept answers by default: the provider's gateway timeout, never a "nothing was created".
-AFTER_ACCEPT_DEFAULT = {"vod": (504, "InternalServiceTimeout"), "cv": (500, 50500), "gateway": (504, "upstream_timeout")}
+# What error_after_accept answers by default: the provider's gateway timeout, never a "nothing was created"
+# (Jimeng's: a 504 page without the service's envelope, since 50500 in it means "retry, nothing was started").
+AFTER_ACCEPT_DEFAULT = {"vod": (504, "InternalServiceTimeout"), "cv": (504, "no vendor body"),
+                        "gateway": (504, "upstream_timeout")}
 
 
 def provider_of(action: str) -> str:
@@ -99,6 +101,8 @@ def provider_of(action: str) -> str:
 
 
 def error_of(response: httpx.Response, provider: str) -> tuple[int, Any]:
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return response.status_code, "no vendor body"
     body = response.json()
     if provider == "vod":
         return response.status_code, body["ResponseMetadata"]["Error"]["Code"]

@@ -33,6 +33,16 @@ def test_create_then_query_until_completed(emu: EmulatorHandle, gw: httpx.Client
     assert emu.ledger()[0]["provider"] == "gateway" and emu.ledger()[0]["job_id"] == body["id"]
 
 
+
+def test_a_result_url_lives_until_expired_by_the_admin_route(emu: EmulatorHandle, gw: httpx.Client) -> None:
+    task_id = gw.post("/v1/video/create", json=GROK).json()["id"]
+    emu.advance(100)
+    url = gw.get("/v1/video/query", params={"id": task_id}).json()["video_url"]
+    emu.advance(real_seconds=7 * 24 * 3600)  # the gateway documents no lifetime: a week later it still answers
+    assert httpx.get(url).status_code == 200
+    assert emu.expire() == [task_id]  # every task's output, as a lost one would be
+    assert httpx.get(url).status_code == 403
+
 def test_processing_has_no_url_and_veo_uses_milliseconds(emu: EmulatorHandle, gw: httpx.Client) -> None:
     created = gw.post("/v1/video/create", json={"model": "veo3.1-components", "prompt": "x",
                                                  "images": ["https://a/1.png"]}).json()

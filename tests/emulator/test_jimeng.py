@@ -44,17 +44,35 @@ def test_bytes_vary_by_prompt_and_seed(emu: EmulatorHandle, cv: httpx.Client) ->
     assert blobs[0] != blobs[1] and blobs[0] == blobs[2]  # same seed + prompt -> same video
 
 
-def test_url_expires_after_an_hour_and_task_after_12h(emu: EmulatorHandle, cv: httpx.Client) -> None:
+def test_url_expires_after_a_wall_clock_hour_and_task_after_12h(emu: EmulatorHandle, cv: httpx.Client) -> None:
     task_id = jimeng_submit(cv, prompt="expiring").json()["data"]["task_id"]
     emu.advance(70)
     url = jimeng_get(cv, task_id).json()["data"]["video_url"]
     assert httpx.get(url).status_code == 200
     assert httpx.get(url.replace("X-Expires=", "X-Expires=9")).status_code == 403  # cannot extend by hand
+    # The time scale shortens the job, not the life of what was paid for: an hour of job time (18 s at this
+    # scale) leaves the URL alive; the vendor's wall-clock hour ends it.
     emu.advance(3600)
+    assert httpx.get(url).status_code == 200
+    emu.advance(real_seconds=3600)
     assert httpx.get(url).status_code == 403
     assert jimeng_get(cv, task_id).json()["data"]["status"] == "done"
-    emu.advance(12 * 3600)
+    emu.advance(real_seconds=11 * 3600)
     assert jimeng_get(cv, task_id).json()["data"]["status"] == "expired"
+
+
+def test_expire_ends_one_result_url_now(emu: EmulatorHandle, cv: httpx.Client) -> None:
+    emu.configure(qps={"CVSync2AsyncSubmitTask": 100})
+    first, second = (jimeng_submit(cv, prompt=p).json()["data"]["task_id"] for p in ("one", "two"))
+    emu.advance(70)
+    handed_out = jimeng_get(cv, first).json()["data"]["video_url"]
+    assert emu.expire(first) == [first]
+    assert httpx.get(handed_out).status_code == 403  # a URL handed out before
+    assert httpx.get(jimeng_get(cv, first).json()["data"]["video_url"]).status_code == 403  # and a fresh one
+    assert jimeng_get(cv, first).json()["data"]["status"] == "done"  # the task itself lives on
+    assert httpx.get(jimeng_get(cv, second).json()["data"]["video_url"]).status_code == 200  # others untouched
+    missing = httpx.post(f"{emu.base_url}/_emulator/expire", json={"job_id": "404"})
+    assert missing.status_code == 404 and "job_id" in missing.json()["error"]
 
 
 def test_unknown_task_is_not_found(cv: httpx.Client) -> None:

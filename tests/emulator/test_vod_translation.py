@@ -313,6 +313,8 @@ def test_output_urls_are_signed_and_expire(emu: EmulatorHandle, vod: httpx.Clien
     assert "X-Expires=" in url and httpx.get(url).status_code == 200
     assert httpx.get(url.split("?")[0]).status_code == 403  # unsigned
     emu.advance(3700)
+    assert httpx.get(url).status_code == 200  # job time (scaled) does not shorten a URL's wall-clock hour
+    emu.advance(real_seconds=3700)
     assert httpx.get(url).status_code == 403  # expired
     fresh = get(vod, project_id)["OutputVideo"]
     assert httpx.get(fresh["Url"]).status_code == 200 and fresh["Vid"]  # a new read signs a new URL

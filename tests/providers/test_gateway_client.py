@@ -17,6 +17,7 @@ from providers.errors import (
     NotFoundError,
     OutcomeUnknownError,
     RequestNotSentError,
+    RetryableRefusalError,
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
@@ -209,8 +210,13 @@ def plain_error(message: str) -> dict[str, Any]:
         pytest.param("create", 422, plain_error("bad size"), InvalidRequestError, False, id="create-422"),
         pytest.param("create", 402, openai_error("quota exhausted"), InvalidRequestError, False, id="create-402"),
         pytest.param("create", 429, openai_error("rate limited"), ThrottledError, True, id="429"),
-        pytest.param("create", 500, plain_error("上游负载已饱和，请稍后再试"), ThrottledError, True, id="saturated-500"),
-        pytest.param("create", 503, openai_error("上游负载已饱和"), ThrottledError, True, id="saturated-503"),
+        # Saturation in the relay's own body: a refusal. A 5xx one on the paid create is a RetryableRefusalError
+        # (retried in place, or an operator's under the strict policy); on a read, or as 429, throttling.
+        pytest.param("create", 500, plain_error("上游负载已饱和，请稍后再试"), RetryableRefusalError, True,
+                     id="saturated-500"),
+        pytest.param("create", 503, openai_error("上游负载已饱和"), RetryableRefusalError, True, id="saturated-503"),
+        pytest.param("create", 429, openai_error("上游负载已饱和"), ThrottledError, True, id="saturated-429-create"),
+        pytest.param("query", 503, openai_error("上游负载已饱和"), ThrottledError, True, id="saturated-503-query"),
         pytest.param("query", 429, plain_error("上游负载已饱和"), ThrottledError, True, id="saturated-429"),
         # Not saturation: the relay failed after the paid create arrived, the job may exist.
         pytest.param("create", 500, openai_error("panic"), OutcomeUnknownError, False, id="500-create"),
@@ -268,6 +274,24 @@ async def test_success_status_without_a_task(
         else:
             await client.query_video(GROK_ID)
     assert info.value.retryable is retryable
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda: httpx.Response(503, text="<html>upstream saturated</html>"), id="html-503-saturated"),
+        pytest.param(lambda: httpx.Response(502, text="<html><h1>502 Bad Gateway</h1></html>"), id="proxy-502"),
+        pytest.param(lambda: httpx.Response(504, content=b""), id="504-empty"),
+    ],
+)
+async def test_create_5xx_without_the_relay_body_is_outcome_unknown(
+    router: respx.MockRouter, client: GatewayClient, answer: Any
+) -> None:
+    """Saturation counts only in the relay's own JSON error body: a proxy page proves nothing about the job."""
+    router.post("/v1/video/create").mock(return_value=answer())
+    with pytest.raises(OutcomeUnknownError) as info:
+        await client.create_video(GatewayVideoRequest(model="sora-2", prompt="p"))
+    assert type(info.value) is OutcomeUnknownError and info.value.retryable is False
 
 
 async def test_non_json_success_is_unexpected(router: respx.MockRouter, client: GatewayClient) -> None:

@@ -20,6 +20,7 @@ from providers.errors import (
     OutcomeUnknownError,
     RequestNotSentError,
     RequestValidationError,
+    RetryableRefusalError,
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
@@ -240,7 +241,42 @@ async def test_get_result_internal_error_without_done_is_a_failed_query(
     router.post("/").respond(500, json=envelope(50500, "Internal Error"))
     with pytest.raises(ServerError) as info:
         await client.get_result("t1")
+    assert type(info.value) is ServerError  # a read: polled again, not a refusal of anything paid
     assert info.value.retryable is True and info.value.code == 50500
+
+
+# --- the retry table on submit: the vendor's own body or nothing ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda: httpx.Response(502, text="<html><h1>502 Bad Gateway</h1></html>"), id="proxy-502-html"),
+        pytest.param(lambda: httpx.Response(504, text="<html>gateway time-out</html>"), id="proxy-504-html"),
+        pytest.param(lambda: httpx.Response(500, content=b""), id="500-empty-body"),
+        pytest.param(lambda: httpx.Response(500, json={"error": "Internal Error 50500"}), id="500-foreign-json"),
+        pytest.param(lambda: httpx.Response(504, json=metadata_error("InternalServiceTimeout")), id="gateway-504"),
+        pytest.param(lambda: httpx.Response(500, json=metadata_error("InternalError")), id="gateway-500"),
+    ],
+)
+async def test_submit_5xx_without_the_service_envelope_is_outcome_unknown(
+    router: respx.MockRouter, client: JimengClient, answer: Any
+) -> None:
+    """Only the service's own envelope with a code the page marks 可重试 is a refusal; whatever a proxy or the
+    OpenAPI gateway in front says could come after the task was created."""
+    router.post("/").mock(return_value=answer())
+    with pytest.raises(OutcomeUnknownError) as info:
+        await client.submit_task(JimengVideoRequest(prompt="p"))
+    assert type(info.value) is OutcomeUnknownError and info.value.retryable is False
+
+
+async def test_submit_retryable_refusal_keeps_the_vendor_fields(router: respx.MockRouter, client: JimengClient) -> None:
+    router.post("/").respond(500, json=envelope(50500, "Internal Error"))
+    with pytest.raises(RetryableRefusalError) as info:
+        await client.submit_task(JimengVideoRequest(prompt="p"))
+    err = info.value
+    assert isinstance(err, ServerError) and not isinstance(err, OutcomeUnknownError)
+    assert (err.code, err.http_status, err.request_id, err.action) == (50500, 500, "req-1", SUBMIT)
 
 
 @pytest.mark.parametrize("code", [50429, 50430])
@@ -267,9 +303,10 @@ async def test_get_result_needs_task_id(router: respx.MockRouter, client: Jimeng
     [
         (429, 50429, ThrottledError, True, "QPS"),
         (429, 50430, ThrottledError, True, "concurrency"),
-        # internal errors: the paid task may have been created, so never retried blindly
-        (500, 50500, OutcomeUnknownError, False, ""),
-        (500, 50501, OutcomeUnknownError, False, ""),
+        # the page's 可重试 internal errors, in the service's own envelope: a refusal, sent again in place
+        (500, 50500, RetryableRefusalError, True, "safe to send again"),
+        (500, 50501, RetryableRefusalError, True, "safe to send again"),
+        # internal errors not on this model's page: the paid task may have been created, never retried blindly
         (400, 50511, ServerError, True, "moderation"),
         (500, 50516, OutcomeUnknownError, False, ""),
         (500, 50517, OutcomeUnknownError, False, ""),

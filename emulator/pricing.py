@@ -1,0 +1,56 @@
+"""The emulator bills like the vendor would: each ledger entry carries its price (``flows.costs.table``).
+
+Quantities come from the request as received (Jimeng ``frames``, the gateway ``model``, the translation types)
+and, for per-minute actions, from the length of the video the emulator holds for the request's Vid (started
+minutes, as clipflow estimates them). Prices are the config's ``prices`` (a ``PriceTable``; default: the same
+default table clipflow ships, every price unknown), so a test or the local stack can give both the same table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.costs.table import DEFAULT_PRICES, PriceTable, amount, billables
+
+
+def priced(state: Any, provider: str, action: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The ledger fields of one billed submission: price keys, quantities, unit prices, amount and currency."""
+    table = PriceTable.model_validate(state.config.prices) if state.config.prices is not None else DEFAULT_PRICES
+    config = _json(values.get("TranslationConfig")) or {}
+    items = billables(
+        provider, action, frames=_int(values.get("frames")) or 121, model=values.get("model"),
+        types=config.get("TranslationTypeList") or None, video_seconds=_video_seconds(state, values),
+    )
+    return {
+        "currency": table.currency,
+        "billed": [
+            {"price_key": b.key, "unit": b.unit, "units": b.units, "unit_price": table.price(b.key)} for b in items
+        ],
+        "amount": amount(table, items) if items else 0.0,
+    }
+
+
+def _video_seconds(state: Any, values: dict[str, Any]) -> float | None:
+    vid = values.get("Vid") or values.get("Uploader")
+    media = state.vids.get(vid) if isinstance(vid, str) else None
+    if media is None:
+        return None
+    return float(media.source_info()["Duration"]) or None
+
+
+def _json(value: Any) -> Any:
+    import json
+
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -7,7 +7,8 @@ provider and action as resource labels. Event names:
 - ``clipflow.paid-request.reconciled``: a lost answer was resolved through the provider (token or listing).
 - ``clipflow.paid-request.lost-answer``: the provider offers no way back: an operator must attach or release.
 - ``clipflow.paid-request.duplicate-refused``: a re-run found an unresolved record and did not pay again.
-- ``clipflow.paid-request.attached`` / ``.released``: an operator resolved a record (``clipflow journal``).
+- ``clipflow.journal.<action>`` (``.release``, ``.attach``): an operator changed a record with ``clipflow
+  journal``; same resource, with who did it and the record's previous and new state in the payload.
 - ``clipflow.budget.exhausted``: a batch's allowance of paid submissions is used up.
 
 Emitting never fails the caller: an event lost to a network blip must not turn a paid job into a failed task.
@@ -33,6 +34,22 @@ def paid_request(event: str, *, fingerprint: str, provider: str, action: str, **
             "prefect.resource.name": f"{provider} {action} {fingerprint[:12]}",
             "clipflow.provider": provider,
             "clipflow.action": action,
+        },
+        payload={"fingerprint": fingerprint, **payload},
+    )
+
+
+def operator_action(
+    action: str, *, fingerprint: str, provider: str, provider_action: str, **payload: Any
+) -> None:
+    """An operator changed a journal record (the audit trail keeps the same facts)."""
+    emit(
+        f"clipflow.journal.{action}",
+        resource={
+            "prefect.resource.id": f"{PREFIX}.{fingerprint}",
+            "prefect.resource.name": f"{provider} {provider_action} {fingerprint[:12]}",
+            "clipflow.provider": provider,
+            "clipflow.action": provider_action,
         },
         payload={"fingerprint": fingerprint, **payload},
     )

@@ -25,7 +25,10 @@ CLIPFLOW = str(Path(sys.executable).parent / "clipflow")
 
 def cli(prefect_api: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    return subprocess.run([CLIPFLOW, "journal", *args], env=env, capture_output=True, text=True, timeout=120)
+    # stdin is no terminal: a release must be confirmed with --yes, never wait for an answer
+    return subprocess.run(
+        [CLIPFLOW, "journal", *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
 
 
 def submits(pipeline: Pipeline) -> list[dict[str, Any]]:
@@ -69,8 +72,9 @@ async def test_release_pays_again_exactly_once(pipeline: Pipeline, prefect_api: 
         await generate_clip(spec)  # still refused until someone decides
     assert len(submits(pipeline)) == 1
 
-    released = cli(prefect_api, "release", fp)
+    released = cli(prefect_api, "release", fp, "--yes")
     assert released.returncode == 0, released.stderr
+    assert "buys a NEW jimeng CVSync2AsyncSubmitTask" in released.stderr and "lighthouse" in released.stderr
 
     clip = await generate_clip(spec)
 

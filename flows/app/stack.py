@@ -13,6 +13,7 @@ No variable is needed; every setting is an option or a ``CLIPFLOW_UP_*`` variabl
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -31,6 +32,8 @@ from emulator.config import DEMO_ACCESS_KEY, DEMO_GATEWAY_KEY, DEMO_SECRET_KEY
 BUCKET = "clipflow-local"
 NIGHTLY = "produce-batch/nightly-batch"
 S3_KEYS = "local"  # moto accepts any key pair
+LOOPBACK = "127.0.0.1"  # the emulator (admin routes, any key) and moto (any key) never listen beyond this machine
+SERVER_AUTH, CLIENT_AUTH = "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING"
 
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: prefect.yaml and the default state directory
@@ -80,20 +83,25 @@ class StackSettings:
         (self.state_dir / "stack.json").write_text(json.dumps(values, indent=1))
 
     @property
+    def api_host(self) -> str:
+        """Where this machine's clients reach the Prefect server (bound to ``host``)."""
+        return _client_host(self.host)
+
+    @property
     def api_url(self) -> str:
-        return f"http://{self.host}:{self.prefect_port}/api"
+        return f"http://{self.api_host}:{self.prefect_port}/api"
 
     @property
     def ui_url(self) -> str:
-        return f"http://{self.host}:{self.prefect_port}"
+        return f"http://{self.api_host}:{self.prefect_port}"
 
     @property
     def emulator_url(self) -> str:
-        return f"http://{self.host}:{self.emulator_port}"
+        return f"http://{LOOPBACK}:{self.emulator_port}"
 
     @property
     def s3_url(self) -> str:
-        return f"http://{self.host}:{self.s3_port}"
+        return f"http://{LOOPBACK}:{self.s3_port}"
 
     @property
     def logs(self) -> Path:
@@ -121,6 +129,54 @@ class StackSettings:
         }
 
 
+def _client_host(host: str) -> str:
+    bare = host.strip().strip("[]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return bare or LOOPBACK
+    if address.is_unspecified:
+        return LOOPBACK  # bound to every interface: this machine reaches it on loopback
+    return f"[{bare}]" if address.version == 6 else bare
+
+
+def is_loopback(host: str) -> bool:
+    bare = host.strip().strip("[]").lower().rstrip(".")
+    if bare == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_problem(host: str, env: dict[str, str] | None = None) -> str | None:
+    """Why ``up --host host`` must not start: a Prefect API reachable from other machines without API auth
+    hands every block's secrets to anyone who can reach it. None for loopback, or with auth configured."""
+    if is_loopback(host):
+        return None
+    env = dict(os.environ if env is None else env)
+    missing = [name for name in (SERVER_AUTH, CLIENT_AUTH) if not env.get(name)]
+    if missing:
+        return (
+            f"--host {host} would expose the Prefect API beyond this machine, and anyone who reaches it can read "
+            "every block's secrets (the Volcengine keys, the gateway key, the S3 keys) and start paid runs. Set "
+            f"{' and '.join(missing)} (both to the same user:password) first, and put a TLS reverse proxy in front "
+            "(docs/operations.md, production setup). The emulator and S3 stay on 127.0.0.1 either way."
+        )
+    if env[SERVER_AUTH] != env[CLIENT_AUTH]:
+        return f"{SERVER_AUTH} and {CLIENT_AUTH} differ: the worker and clipflow's own calls would be refused"
+    return None
+
+
+def _auth_headers() -> dict[str, str]:
+    """Basic auth for clipflow's own REST calls when the stack's API requires it (as Prefect's client sends)."""
+    import base64
+
+    auth = os.environ.get(CLIENT_AUTH)
+    return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+
+
 def _bin(name: str) -> str:
     """A program of this virtualenv (``make up`` runs without the venv on PATH)."""
     here = Path(sys.executable).parent / name
@@ -135,6 +191,7 @@ class Service:
     health: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
     what: str = ""
+    host: str = LOOPBACK  # where this machine reaches it (its port checks)
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -158,7 +215,8 @@ def services(s: StackSettings) -> list[Service]:
     server_env = {
         "PREFECT_HOME": env["PREFECT_HOME"],
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_API_URL": s.api_url,  # the UI's default is port 4200
+        # the UI's default is port 4200; behind a proxy (--host with API auth) the operator's own value is kept
+        "PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or s.api_url,
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
     }
     return [
@@ -166,15 +224,16 @@ def services(s: StackSettings) -> list[Service]:
             "prefect-server", s.prefect_port,
             [_bin("prefect"), "server", "start", "--host", s.host, "--port", str(s.prefect_port)],
             _http_ok(f"{s.api_url}/health"), server_env, f"Prefect API and UI   {s.ui_url}",
+            s.api_host.strip("[]"),
         ),
         Service(
             "emulator", s.emulator_port,
-            [_bin("clipflow"), "emulator", "--host", s.host, "--port", str(s.emulator_port),
+            [_bin("clipflow"), "emulator", "--host", LOOPBACK, "--port", str(s.emulator_port),
              "--time-scale", str(s.time_scale)],
             _http_ok(f"{s.emulator_url}/_emulator/health"), {}, f"provider emulator    {s.emulator_url}",
         ),
         Service(
-            "s3", s.s3_port, [_bin("moto_server"), "-H", s.host, "-p", str(s.s3_port)],
+            "s3", s.s3_port, [_bin("moto_server"), "-H", LOOPBACK, "-p", str(s.s3_port)],
             _http_ok(f"{s.s3_url}/moto-api/"), {}, f"S3 (moto)            {s.s3_url}  bucket {s.bucket}",
         ),
     ]
@@ -246,7 +305,7 @@ def ensure_running(s: StackSettings, service: Service, say: Callable[[str], None
     if pid is not None and service.health():
         say(f"  {service.name}: already running (pid {pid})")
         return
-    if pid is None and service.port and _port_open(s.host, service.port):
+    if pid is None and service.port and _port_open(service.host, service.port):
         raise StackError(
             f"port {service.port} ({service.name}) is taken by a process this stack did not start; stop it or "
             f"choose another port (clipflow up --help)"
@@ -307,7 +366,7 @@ def _call(api: httpx.Client, method: str, url: str, attempts: int = 8, **kwargs:
 
 def pause_schedules(s: StackSettings, deployment: str = NIGHTLY) -> int:
     """Pause ``deployment``'s schedules over the REST API; returns how many were active."""
-    with httpx.Client(base_url=s.api_url, timeout=30.0) as api:
+    with httpx.Client(base_url=s.api_url, timeout=30.0, headers=_auth_headers()) as api:
         found = _call(api, "GET", f"/deployments/name/{deployment}")
         if found.status_code == 404:
             return 0
@@ -330,7 +389,103 @@ def pause_schedules(s: StackSettings, deployment: str = NIGHTLY) -> int:
         return paused
 
 
-def up(s: StackSettings, say: Callable[[str], None] = print) -> int:
+# --- what a person may have changed since the last `up` -----------------------------------------------------
+
+BLOCK_NAME = "clipflow"
+BLOCK_SLUGS = ("volcengine-credentials", "video-gateway-credentials", "s3-bucket")  # what `clipflow setup` saves
+
+
+def _api(s: StackSettings) -> httpx.Client:
+    return httpx.Client(base_url=s.api_url, timeout=30.0, headers=_auth_headers())
+
+
+def saved_blocks(s: StackSettings) -> list[str]:
+    """The blocks ``clipflow setup`` writes that are already saved (``slug/name``)."""
+    found = []
+    with _api(s) as api:
+        for slug in BLOCK_SLUGS:
+            answer = _call(api, "GET", f"/block_types/slug/{slug}/block_documents/name/{BLOCK_NAME}")
+            if answer.status_code == 200:
+                found.append(f"{slug}/{BLOCK_NAME}")
+            elif answer.status_code != 404:
+                answer.raise_for_status()
+    return found
+
+
+def declared_deployments() -> list[str]:
+    """The deployment names ``prefect.yaml`` declares, in its order."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    return [d["name"] for d in data.get("deployments") or []]
+
+
+def existing_deployments(s: StackSettings, names: list[str]) -> list[str]:
+    """Which of ``names`` the server has (by name: a person may have edited anything else)."""
+    with _api(s) as api:
+        answer = _call(api, "POST", "/deployments/filter", json={"deployments": {"name": {"any_": names}}})
+        answer.raise_for_status()
+        present = {d["name"] for d in answer.json()}
+    return [n for n in names if n in present]
+
+
+def schedule_active(s: StackSettings, deployment: str = NIGHTLY) -> bool:
+    with _api(s) as api:
+        found = _call(api, "GET", f"/deployments/name/{deployment}")
+        if found.status_code == 404:
+            return False
+        found.raise_for_status()
+        return any(schedule.get("active") for schedule in found.json().get("schedules", []))
+
+
+def configure(s: StackSettings, say: Callable[[str], None], *, reset: bool = False) -> None:
+    """Blocks, quota limits, work pool and deployments. Only what is missing is created: blocks a person saved
+    (``clipflow setup`` with real credentials, another bucket), edited deployments and a resumed nightly schedule
+    are left as they are. ``reset`` writes the demo configuration over all of it and says what it overwrote."""
+    say("  setup: blocks, quota limits, work pool (verified) ...")
+    _run(s, "prefect block register", [_bin("prefect"), "block", "register", "-m", "blocks"])
+    blocks = saved_blocks(s)
+    _run(s, "clipflow setup", [_bin("clipflow"), "setup", *([] if reset else ["--keep-existing"])])
+    created = [f"{slug}/{BLOCK_NAME}" for slug in BLOCK_SLUGS if f"{slug}/{BLOCK_NAME}" not in blocks]
+    if blocks and reset:
+        say(f"  blocks: overwrote {', '.join(blocks)} with the demo's (emulator keys, bucket {s.bucket})")
+    elif blocks:
+        say(f"  blocks: kept {', '.join(blocks)} as they were")
+    created = [b for b in created if b in saved_blocks(s)]  # no gateway block when none is configured
+    if created:
+        say(f"  blocks: created {', '.join(created)} (demo keys, bucket {s.bucket})")
+
+    declared = declared_deployments()
+    present = existing_deployments(s, declared)
+    wanted = declared if reset else [n for n in declared if n not in present]
+    nightly = NIGHTLY.split("/", 1)[1]
+    was_active = schedule_active(s) if nightly in present else False
+    if wanted:
+        say("  deploy: prefect.yaml ...")
+        names = ["--all"] if wanted == declared else [arg for n in wanted for arg in ("--name", n)]
+        _run(s, "prefect deploy", [_bin("prefect"), "--no-prompt", "deploy", *names])
+    overwritten = [n for n in wanted if n in present]
+    if overwritten:
+        say(f"  deployments: redeployed {', '.join(overwritten)} from prefect.yaml (edits made since are overwritten)")
+    if new := [n for n in wanted if n not in present]:
+        say(f"  deployments: created {', '.join(new)}")
+    if kept := [n for n in present if n not in wanted]:
+        say(f"  deployments: kept {', '.join(kept)} as they were")
+    if nightly in wanted:
+        pause_schedules(s)
+        again = " again (it was active)" if was_active and reset else ""
+        say(f"  nightly schedule: paused{again} — resume it in the UI when you want it")
+    else:
+        say(f"  nightly schedule: left as it was ({'active' if was_active else 'paused'})")
+    if not reset and (blocks or kept):
+        say("  (what existed was left as it is; `make up ARGS=--reset` puts the demo configuration back over it)")
+
+
+def up(s: StackSettings, say: Callable[[str], None] = print, *, reset: bool = False) -> int:
+    problem = exposure_problem(s.host)
+    if problem:  # before anything starts or binds
+        say(f"clipflow up: {problem}")
+        return 1
     s.state_dir.mkdir(parents=True, exist_ok=True)
     s.logs.mkdir(parents=True, exist_ok=True)
     previous = StackSettings.recorded(s)
@@ -344,13 +499,7 @@ def up(s: StackSettings, say: Callable[[str], None] = print) -> int:
             ensure_running(s, service, say)
         ensure_bucket(s)
         say(f"  bucket {s.bucket}: exists, writable")
-        say("  setup: blocks, quota limits, work pool (verified) ...")
-        _run(s, "prefect block register", [_bin("prefect"), "block", "register", "-m", "blocks"])
-        _run(s, "clipflow setup", [_bin("clipflow"), "setup"])
-        say("  deploy: prefect.yaml ...")
-        _run(s, "prefect deploy", [_bin("prefect"), "--no-prompt", "deploy", "--all"])
-        paused = pause_schedules(s)
-        say(f"  nightly schedule: paused{'' if paused else ' (already)'} — resume it in the UI when you want it")
+        configure(s, say, reset=reset)
         ensure_running(s, worker(s), say)
     except StackError as exc:
         say(f"clipflow up: {exc}")
@@ -403,7 +552,7 @@ def down(s: StackSettings, say: Callable[[str], None] = print) -> int:
             stopped += 1
             say(f"  {service.name}: stopped (pid {pid})")
         _pid_file(s, service.name).unlink(missing_ok=True)
-    busy = [f"{x.name} port {x.port}" for x in services(s) if _port_open(s.host, x.port)]
+    busy = [f"{x.name} port {x.port}" for x in services(s) if _port_open(x.host, x.port)]
     if busy:
         say(f"clipflow down: still listening: {', '.join(busy)} (not started by this stack, or stuck)")
         return 1

@@ -9,6 +9,10 @@ Every item is deep-merged over the batch ``defaults``. An item without a ``title
 ``<defaults.title>-<6 hex digits of its own content>``: unique per item and stable when the manifest is
 re-ordered (the title is part of what CreateProject buys, so a position-based title would pay again).
 Problems are reported per item with its number, source line, field and rule (``ItemProblem``).
+
+A manifest in the bucket is read only under ``CLIPFLOW_MANIFEST_PREFIX`` (``manifests/``), at most
+``MAX_MANIFEST_BYTES`` (checked with a HEAD before it is read) and ``CLIPFLOW_MAX_BATCH_ITEMS`` items (counted from
+its lines before any item is parsed or validated). Refusals name the field and the rule, never the object's content.
 """
 
 from __future__ import annotations
@@ -60,7 +64,27 @@ class ValidItem(BaseModel):
 # --- reading ------------------------------------------------------------------------------------------------
 
 
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # 10,000 rows of a few hundred bytes each fit many times over
+
+
+def max_items() -> int:
+    from flows.runtime.settings import settings
+
+    return settings().max_batch_items
+
+
+def check_item_count(count: int, source: str) -> None:
+    """Refuse a batch of more items than ``CLIPFLOW_MAX_BATCH_ITEMS``, with the count, before any is validated."""
+    limit = max_items()
+    if count > limit:
+        raise ManifestError(
+            f"{source}: {count:,} items, a batch takes at most {limit:,} (CLIPFLOW_MAX_BATCH_ITEMS): split it into "
+            "several batches"
+        )
+
+
 def from_inline(items: list[dict[str, Any]]) -> tuple[list[RawItem], list[ItemProblem]]:
+    check_item_count(len(items), "items")
     raws, problems = [], []
     for n, entry in enumerate(items, start=1):
         if isinstance(entry, dict):
@@ -168,7 +192,7 @@ def _parse_csv_rows(reader: Any) -> tuple[list[RawItem], list[ItemProblem]]:
     except StopIteration:
         return [], []
     known = field_paths()
-    unknown = [h for h in header if h not in known]
+    unknown = [_column_name(n, h) for n, h in enumerate(header, start=1) if h not in known]
     if unknown or len(set(header)) != len(header) or "" in header:
         rule = f"unknown column(s) {unknown}" if unknown else "empty or repeated column names"
         raise ManifestError(f"CSV header (line 1): {rule}; columns are dotted fields such as {sorted(known)[:6]}…")
@@ -194,12 +218,78 @@ def _parse_csv_rows(reader: Any) -> tuple[list[RawItem], list[ItemProblem]]:
     return raws, problems
 
 
+# What a column name can look like; anything else is named by its position (the "header" may be the first line of
+# a file that is no manifest at all, and a refusal never repeats an object's content).
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+
+
+def _column_name(number: int, name: str) -> str:
+    return name if _COLUMN_NAME.match(name) else f"column {number} (not a field name)"
+
+
 def parse_manifest(text: str, fmt: str) -> tuple[list[RawItem], list[ItemProblem]]:
     if fmt == "jsonl":
         return parse_jsonl(text)
     if fmt == "csv":
         return parse_csv(text)
     raise ManifestError(f"unknown manifest format {fmt!r}: use jsonl or csv")
+
+
+def count_items(text: str, fmt: str) -> int:
+    """How many items ``text`` holds, without parsing one: non-blank lines (JSONL) or non-blank records after
+    the header (CSV, whose quoted cells may span lines; the csv module only splits, it builds no item)."""
+    if fmt == "jsonl":
+        return sum(1 for line in text.splitlines() if line.strip())
+    if fmt == "csv":
+        if csv.field_size_limit() < CSV_CELL_MAX_CHARS:
+            csv.field_size_limit(CSV_CELL_MAX_CHARS)
+        reader = csv.reader(io.StringIO(text))
+        try:
+            return max(0, sum(1 for row in reader if any(cell.strip() for cell in row)) - 1)
+        except csv.Error as exc:
+            raise ManifestError(
+                f"CSV line {reader.line_num}: {exc} (a cell holds at most {CSV_CELL_MAX_CHARS:,} characters; give "
+                "large images by reference in clip.image_url)"
+            ) from None
+    raise ManifestError(f"unknown manifest format {fmt!r}: use jsonl or csv")
+
+
+def check_manifest_key(key: str) -> None:
+    """A manifest is read only under ``CLIPFLOW_MANIFEST_PREFIX``: decided by name, before S3 is asked anything, so
+    a batch cannot be pointed at review decisions, subtitles or any other object."""
+    from flows.outputs.storage import key_under
+    from flows.runtime.settings import settings
+
+    prefix = settings().manifest_prefix
+    if not key_under(key, prefix):
+        raise ManifestError(
+            f"manifest_key: must be a .jsonl or .csv file under {prefix} in the bucket (CLIPFLOW_MANIFEST_PREFIX), "
+            f"e.g. {prefix}nightly.jsonl"
+        )
+
+
+async def load_manifest(bucket: Any, key: str, fmt: str = "auto") -> tuple[list[RawItem], list[ItemProblem]]:
+    """The items of the manifest at ``key`` in ``bucket`` (``resources.Bucket``): the key checked by name, the
+    size by a HEAD (at most ``MAX_MANIFEST_BYTES`` read), the item count from its lines, then each item parsed."""
+    from flows.outputs.storage import ObjectTooLargeError, read_small_object, s3_error_code
+
+    check_manifest_key(key)
+    fmt = format_for_key(key) if fmt == "auto" else fmt
+    where = f"manifest_key: s3://{bucket.name}/{key}"
+    try:
+        raw = await read_small_object(bucket.client, bucket.name, key, max_bytes=MAX_MANIFEST_BYTES)
+    except ObjectTooLargeError as exc:
+        size = f"{exc.size:,} bytes" if exc.size is not None else "larger"
+        raise ManifestError(f"{where} is {size}, a manifest is at most {MAX_MANIFEST_BYTES:,} bytes") from None
+    except Exception as exc:  # noqa: BLE001 - boto's error types vary by endpoint; the code says enough
+        raise ManifestError(f"{where} cannot be read ({s3_error_code(exc)})") from None
+    try:
+        text = raw.decode("utf-8-sig")  # spreadsheet exports start with a BOM
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{where} is not UTF-8 (byte {exc.start})") from None
+    del raw
+    check_item_count(count_items(text, fmt), where)
+    return parse_manifest(text, fmt)
 
 
 def format_for_key(key: str) -> str:
@@ -244,6 +334,7 @@ def problem_path(loc: tuple[Any, ...] | list[Any], msg: str, kind: str) -> tuple
         if parts and isinstance(part, str) and part in _UNION_TAGS.get(parts[-1], ()):
             continue
         parts.append(str(part))
+    parts = [p if len(p) <= 64 else f"{p[:61]}..." for p in parts]  # a key of the manifest's own, kept short
     rule = msg
     if kind == "clip_provider":  # the clip union's discriminator
         parts.append("provider")

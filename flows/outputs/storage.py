@@ -66,6 +66,24 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
+def key_under(key: str, prefix: str) -> bool:
+    """``key`` names one object under ``prefix`` and nothing else: no empty, ``.`` or ``..`` segment (some
+    S3-compatible stores and proxies normalise paths), no backslash or control character, at most 1024 bytes."""
+    if not key.startswith(prefix) or len(key) == len(prefix) or len(key.encode()) > 1024:
+        return False
+    if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return False
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
+def s3_error_code(exc: BaseException) -> str:
+    """botocore's error code (``NoSuchKey``, ``404``, ``AccessDenied``…), else the exception's type name: what a
+    message may say about a failed read (botocore's own text can quote the request)."""
+    response = getattr(exc, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    return code or type(exc).__name__
+
+
 def presigned_get_url(s3_client: Any, bucket: str, key: str, expires: int = 3600) -> str:
     """A GET URL for ``key`` valid ``expires`` seconds (what VOD UploadMediaByUrl fetches)."""
     return s3_client.generate_presigned_url(
@@ -87,16 +105,22 @@ class ObjectTooLargeError(ValueError):
 
 
 async def read_small_object(s3_client: Any, bucket: str, key: str, *, max_bytes: int) -> bytes:
-    """The bytes of an object of at most ``max_bytes`` (a first-frame image); ``ObjectTooLargeError`` past that,
-    without reading the rest. boto3's ``ClientError`` (NoSuchKey, AccessDenied...) passes through."""
+    """The bytes of an object of at most ``max_bytes`` (an input image, a subtitle file, a manifest).
+
+    A HEAD comes first: an object over the limit is refused by its declared size (``ObjectTooLargeError``)
+    without a GET. The GET then asks for at most ``max_bytes + 1`` bytes (a Range), so an object replaced by a
+    larger one after the HEAD is refused too, never read whole. boto3's ``ClientError`` (404, AccessDenied...)
+    passes through."""
 
     def read() -> bytes:
-        response = s3_client.get_object(Bucket=bucket, Key=key)
+        length = s3_client.head_object(Bucket=bucket, Key=key).get("ContentLength")
+        if isinstance(length, int) and length > max_bytes:
+            raise ObjectTooLargeError(length, max_bytes)
+        if length == 0:
+            return b""  # a Range on an empty object is answered 416
+        response = s3_client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
         body = response["Body"]
         try:
-            length = response.get("ContentLength")
-            if isinstance(length, int) and length > max_bytes:
-                raise ObjectTooLargeError(length, max_bytes)
             data = body.read(max_bytes + 1)
         finally:
             body.close()

@@ -8,11 +8,17 @@ the VOD client's models.
 The vendor's per-line marks (``<v Speaker>``, ``<a MuteSpeech>``, ``<a UseOriginal>`` at the start of a line) pass
 through both formats unescaped, so a reviewer's file keeps them; ``parse_subtitles`` reads SRT or WebVTT back
 (a corrected file in the bucket) into cues.
+
+Cue text can never change the structure of a file (``cue_text``): control characters are removed, every arrow a
+lax parser could take for a timing line (``-->``, ``- >``, ``--->`` …) becomes ``→``, and a line that looks like
+an SRT index right before a line that starts like a timestamp gets an invisible word joiner. A reader of either
+format gets back exactly the cues that were written (tests/flows/outputs/test_subtitles_hostile.py).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,10 +53,35 @@ def _ms(value: Any) -> int | None:
         return None
 
 
-def _clean_text(text: str) -> str:
-    # A blank line ends a cue in both formats, so blank lines inside the text are dropped.
-    lines = (line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-    return "\n".join(line for line in lines if line)
+# Any hyphen, then hyphens or spaces, then ">": the laxest timing arrow of common SRT readers (``-[ -] *>``).
+# Matched from its first hyphen, and replaced by a character that is neither, so it cannot re-form.
+_ARROW = re.compile(r"-[ -]+>")
+ARROW_REPLACEMENT = "\u2192"  # →
+# Some SRT readers end a cue at a line that is only an index followed by a line starting with a timestamp.
+_INDEX_LINE = re.compile(r"-?[0-9]+\.?[0-9]*")
+_TIMESTAMP_START = re.compile(r"[0-9]+[,.:，．。：][0-9]+[,.:，．。：][0-9]+[,.:，．。：]")
+WORD_JOINER = "\u2060"  # invisible, not whitespace: the line is no longer "only an index"
+_LINE_BREAK = re.compile("\r\n|[\r\u2028\u2029]")
+
+
+def _keep(char: str) -> bool:
+    # Control characters (BEL, ESC, NUL, NEL …) and lone surrogates (not encodable as UTF-8) are removed.
+    return char == "\n" or unicodedata.category(char) not in ("Cc", "Cs")
+
+
+def cue_text(text: str) -> str:
+    """The text a cue is written with: one line per line, no blank line (it would end the cue), no control
+    character, no arrow and no index-then-timestamp pair. Idempotent; what ``parse_subtitles`` gives back."""
+    text = _LINE_BREAK.sub("\n", text).replace("\t", " ")
+    text = _ARROW.sub(ARROW_REPLACEMENT, "".join(c for c in text if _keep(c)))
+    lines = [line for line in (raw.strip() for raw in text.split("\n")) if line]
+    for i in range(len(lines) - 1):
+        if _INDEX_LINE.fullmatch(lines[i]) and _TIMESTAMP_START.match(lines[i + 1]):
+            lines[i] += WORD_JOINER
+    return "\n".join(lines)
+
+
+_clean_text = cue_text
 
 
 def cues_from_translation(
@@ -85,12 +116,15 @@ def _timestamp(ms: int, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
 
 
+def _written(cues: Iterable[Cue]) -> list[tuple[Cue, str]]:
+    """Each cue with its text as written; a cue left without text is not written (it would end the file's cue)."""
+    return [(cue, text) for cue in cues if (text := cue_text(cue.text))]
+
+
 def to_srt(cues: Iterable[Cue]) -> str:
     """SubRip: numbered blocks ``n / HH:MM:SS,mmm --> HH:MM:SS,mmm / text`` separated by blank lines."""
     blocks = []
-    for number, cue in enumerate(cues, start=1):
-        # SRT has no escaping; an arrow in the text could be read as a timing line by lax parsers.
-        text = _clean_text(cue.text).replace("-->", "->")
+    for number, (cue, text) in enumerate(_written(cues), start=1):
         blocks.append(f"{number}\n{_timestamp(cue.start_ms, ',')} --> {_timestamp(cue.end_ms, ',')}\n{text}\n")
     return "\n".join(blocks)
 
@@ -103,15 +137,15 @@ def _vtt_line(line: str) -> str:
     """Escape one cue line, keeping a leading vendor mark as it is."""
     mark = MARK.match(line)
     head = mark.group(0) if mark else ""
-    return head + _vtt_escape(line[len(head):])
+    # A voice name is text too: its "&" is escaped, so reading the line back gives the same name.
+    return head.replace("&", "&amp;") + _vtt_escape(line[len(head):])
 
 
 def to_webvtt(cues: Iterable[Cue]) -> str:
     """WebVTT: ``WEBVTT`` header, numbered cues with ``HH:MM:SS.mmm`` times, ``& < >`` escaped."""
     blocks = ["WEBVTT\n"]
-    for number, cue in enumerate(cues, start=1):
-        # Escaping ">" also neutralises "-->", which cue text must not contain; a leading mark stays as it is.
-        text = "\n".join(_vtt_line(line) for line in _clean_text(cue.text).split("\n"))
+    for number, (cue, clean) in enumerate(_written(cues), start=1):
+        text = "\n".join(_vtt_line(line) for line in clean.split("\n"))
         blocks.append(f"{number}\n{_timestamp(cue.start_ms, '.')} --> {_timestamp(cue.end_ms, '.')}\n{text}\n")
     return "\n".join(blocks)
 

@@ -37,3 +37,14 @@ def test_a_client_error_is_not_retried() -> None:
 
     api = httpx.Client(base_url="http://prefect.test/api", transport=httpx.MockTransport(answer))
     assert _call(api, "GET", "/deployments/name/x").status_code == 404
+
+
+def test_the_deployments_up_checks_are_the_ones_prefect_yaml_declares() -> None:
+    """`up` creates only the missing deployments by name: the names (and the nightly one it pauses) come from
+    prefect.yaml itself, so a deployment added there is never taken for one that exists."""
+    from flows.app.stack import NIGHTLY, declared_deployments
+
+    names = declared_deployments()
+    assert {"produce-video", "translate-video", "review-translation", "nightly-batch"} <= set(names)
+    assert len(names) == len(set(names))
+    assert NIGHTLY.split("/", 1)[1] in names

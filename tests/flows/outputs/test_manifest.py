@@ -161,3 +161,59 @@ def test_csv_cells_beyond_the_cell_limit_are_refused_naming_the_line() -> None:
     assert not problems and raws[0].overrides["clip"]["image_base64"] == fits
     with pytest.raises(ManifestError, match=r"CSV line 3: .*field larger than field limit.*clip.image_url"):
         parse_csv(f"clip.prompt\nok\n{'B' * (CSV_CELL_MAX_CHARS + 1)}\n")
+
+
+# --- limits and scoping (what a batch may read, how much, and what a refusal may say) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "allowed"),
+    [
+        ("manifests/nightly.jsonl", True),
+        ("manifests/2026/12/a.csv", True),
+        ("manifests/", False),
+        ("manifests/../reviews/tp-1/decision.json", False),
+        ("manifests/./a.jsonl", False),
+        ("manifests//a.jsonl", False),
+        ("manifests\\..\\a.jsonl", False),
+        ("manifests/a\x00.jsonl", False),
+        ("reviews/tp-1/decision.json", False),
+        ("/manifests/a.jsonl", False),
+        ("manifests-x/a.jsonl", False),
+    ],
+)
+def test_manifest_keys_only_under_the_prefix(key: str, allowed: bool) -> None:
+    from flows.outputs.manifest import check_manifest_key
+
+    if allowed:
+        check_manifest_key(key)
+    else:
+        with pytest.raises(ManifestError, match=r"^manifest_key: must be a \.jsonl or \.csv file under manifests/"):
+            check_manifest_key(key)
+
+
+def test_items_are_counted_without_parsing_them() -> None:
+    from flows.outputs.manifest import count_items
+
+    assert count_items('{"a": 1}\n\n  \n{not json\n{"b": 2}', "jsonl") == 3  # blank lines are no items
+    csv_text = 'clip.prompt,title\n"two\nlines",a\n\n,\nthree,b\n'
+    assert count_items(csv_text, "csv") == 2  # a quoted cell spans lines; an all-empty row is no item
+    assert count_items("clip.prompt\n", "csv") == 0 and count_items("", "csv") == 0
+    assert len(parse_csv(csv_text)[0]) == 2 and len(parse_jsonl('{"a": 1}\n{"b": 2}')[0]) == 2
+
+
+def test_inline_items_over_the_limit_are_refused_with_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIPFLOW_MAX_BATCH_ITEMS", "2")
+    assert len(from_inline([{}, {}])[0]) == 2
+    with pytest.raises(ManifestError, match=r"^items: 3 items, a batch takes at most 2 \(CLIPFLOW_MAX_BATCH_ITEMS\)"):
+        from_inline([{}, {}, {}])
+
+
+def test_a_csv_header_that_is_not_field_names_is_not_repeated() -> None:
+    secret = '{"decision": {"action": "edit", "reason": "internal: do not share"}, "at": "2026-12-07"}'
+    with pytest.raises(ManifestError) as raised:
+        parse_csv(secret + "\n")
+    message = str(raised.value)
+    assert "column 1 (not a field name)" in message and "do not share" not in message and "decision" not in message
+    with pytest.raises(ManifestError, match=r"unknown column\(s\) \['clip.promt'\]"):  # a typo is still named
+        parse_csv("title,clip.promt\nx,y\n")

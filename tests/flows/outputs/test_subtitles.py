@@ -103,9 +103,9 @@ def test_empty() -> None:
 def test_webvtt_escapes_and_blank_lines_inside_text() -> None:
     cues = [Cue(0, 1000, "a --> b & <i>c</i>\r\n\r\n second line ")]
     assert to_webvtt(cues) == (
-        "WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\na --&gt; b &amp; &lt;i&gt;c&lt;/i&gt;\nsecond line\n"
+        "WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\na \u2192 b &amp; &lt;i&gt;c&lt;/i&gt;\nsecond line\n"
     )
-    assert to_srt(cues) == "1\n00:00:00,000 --> 00:00:01,000\na -> b & <i>c</i>\nsecond line\n"
+    assert to_srt(cues) == "1\n00:00:00,000 --> 00:00:01,000\na \u2192 b & <i>c</i>\nsecond line\n"
 
 
 def test_long_hours() -> None:

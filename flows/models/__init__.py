@@ -16,7 +16,8 @@ from flows.models.edit import EditResult, EditSpec
 from flows.models.production import ProductionRequest, ProductionResult
 from flows.models.rules import (
     BLOCK_NAME_PATTERN, IMAGE_BASE64_MAX_CHARS, IMAGE_REF_PATTERN, IMAGE_URL_PATTERN, SEED_MAX, SEED_MIN,
-    SPACE_NAME_PATTERN, TEMPLATE_ID_PATTERN, TITLE_PATTERN, BlockRefs, GatewayAspectRatio, GatewayModel, GatewaySize,
+    SPACE_NAME_PATTERN, TEMPLATE_ID_PATTERN, TITLE_MAX_CHARS, TITLE_PATTERN, BlockRefs, GatewayAspectRatio,
+    GatewayModel, GatewaySize,
     JimengAspectRatio, StrictModel, TargetLanguage, TranslationType,
 )
 from flows.models.transcode import (
@@ -28,7 +29,8 @@ from flows.models.translate import (
 
 __all__ = [
     "BLOCK_NAME_PATTERN", "IMAGE_BASE64_MAX_CHARS", "IMAGE_REF_PATTERN", "IMAGE_URL_PATTERN", "SEED_MAX", "SEED_MIN",
-    "SPACE_NAME_PATTERN", "TEMPLATE_ID_PATTERN", "TITLE_PATTERN", "BlockRefs", "ClipSpec", "EditResult", "EditSpec", "GatewayAspectRatio",
+    "SPACE_NAME_PATTERN", "TEMPLATE_ID_PATTERN", "TITLE_MAX_CHARS", "TITLE_PATTERN", "BlockRefs", "ClipSpec",
+    "EditResult", "EditSpec", "GatewayAspectRatio",
     "GatewayClipSpec", "GatewayModel", "GatewaySize", "GeneratedClip", "ImportedClip", "JimengAspectRatio",
     "JimengClipSpec", "LanguageResult", "ProductionRequest", "ProductionResult", "ReviewDecision", "ReviewOutcome",
     "StoredClip", "StrictModel", "SubtitleStyle", "TargetLanguage", "TranscodeOutput", "TranscodeResult", "TranscodeSpec",

@@ -7,14 +7,15 @@ import binascii
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel, ConfigDict, Discriminator, Field, GetJsonSchemaHandler, Tag, field_validator, model_validator,
+    AfterValidator, BaseModel, ConfigDict, Discriminator, Field, GetJsonSchemaHandler, Tag, field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 
 from flows.models.rules import (
-    _TAKE_DESCRIPTION, IMAGE_BASE64_MAX_CHARS, IMAGE_BASE64_MAX_KB, IMAGE_BASE64_RULE, IMAGE_REF_PATTERN,
-    IMAGE_URL_PATTERN, SEED_MAX, SEED_MIN, GatewayAspectRatio, GatewayModel, GatewaySize, JimengAspectRatio,
-    StrictModel,
+    _MAX_TAKES_DESCRIPTION, _TAKE_DESCRIPTION, IMAGE_BASE64_MAX_CHARS, IMAGE_BASE64_MAX_KB, IMAGE_BASE64_RULE,
+    IMAGE_REF_PATTERN, IMAGE_URL_PATTERN, MAX_TAKES_LIMIT, SEED_MAX, SEED_MIN, GatewayAspectRatio, GatewayModel,
+    GatewaySize, JimengAspectRatio, StrictModel, image_url_rules,
 )
 from providers.gateway.models import model_rules
 from providers.jimeng.models import (
@@ -27,6 +28,12 @@ _JIMENG_IMAGE_RULES = (
 )
 
 
+def _image_ref(pattern: str) -> Any:
+    # The pattern before the host rules: pydantic leaves a pattern out of the JSON schema when it follows a
+    # validator, and the schema is what Prefect refuses at Submit.
+    return Annotated[str, Field(pattern=pattern, max_length=4096), AfterValidator(image_url_rules)]
+
+
 class JimengClipSpec(StrictModel):
     """A Jimeng AI video 3.0 Pro clip: text-to-video, or image-to-video from a first-frame image."""
 
@@ -34,8 +41,8 @@ class JimengClipSpec(StrictModel):
 
     provider: Literal["jimeng"] = Field("jimeng", description="Jimeng 3.0 Pro.")
     prompt: str = Field("", max_length=PROMPT_MAX_CHARS, description=f"Text prompt, at most {PROMPT_MAX_CHARS} characters.")
-    image_url: str | None = Field(
-        None, pattern=IMAGE_REF_PATTERN, max_length=4096,
+    image_url: _image_ref(IMAGE_REF_PATTERN) | None = Field(
+        None,
         description=(
             "First frame (image-to-video) by reference: an https:// URL, s3://bucket/key, or a key in the bucket of "
             f"blocks.bucket. {_JIMENG_IMAGE_RULES}; fetched and checked before anything is paid for."
@@ -52,6 +59,7 @@ class JimengClipSpec(StrictModel):
     frames: Literal[121, 241] = Field(121, description="Length: 121 frames = 5 s, 241 = 10 s.")
     seed: int = Field(-1, ge=SEED_MIN, le=SEED_MAX, description=f"Random seed, 0..{SEED_MAX}; -1 random.")
     take: int = Field(0, ge=0, le=1000, description=_TAKE_DESCRIPTION)
+    max_takes: int = Field(2, ge=1, le=MAX_TAKES_LIMIT, description=_MAX_TAKES_DESCRIPTION)
 
     @field_validator("image_base64", mode="before")
     @classmethod
@@ -94,8 +102,8 @@ class GatewayClipSpec(StrictModel):
     provider: Literal["gateway"] = Field("gateway", description="An OpenAI-style video gateway.")
     model: GatewayModel = Field("grok-video-3", description="Gateway model.")
     prompt: str = Field("", max_length=4000, description="Text prompt.")
-    image_url: str | None = Field(
-        None, pattern=IMAGE_URL_PATTERN, max_length=4096,
+    image_url: _image_ref(IMAGE_URL_PATTERN) | None = Field(
+        None,
         description="First-frame / reference image: an https:// URL the gateway fetches; checked before paying.",
     )
     aspect_ratio: GatewayAspectRatio = Field(
@@ -103,6 +111,7 @@ class GatewayClipSpec(StrictModel):
     )
     size: GatewaySize = Field("720P", description="Output size (grok-video-3: 720P only).")
     take: int = Field(0, ge=0, le=1000, description=_TAKE_DESCRIPTION)
+    max_takes: int = Field(2, ge=1, le=MAX_TAKES_LIMIT, description=_MAX_TAKES_DESCRIPTION)
 
     @model_validator(mode="after")
     def _model_rules(self) -> GatewayClipSpec:
@@ -113,6 +122,8 @@ class GatewayClipSpec(StrictModel):
             )
         if rules.sizes is not None and self.size not in rules.sizes:
             raise ValueError(f"size: {rules.family} supports {list(rules.sizes)}, got {self.size!r}")
+        if rules.min_images and not self.image_url:
+            raise ValueError(f"image_url: {rules.family} generates from a first-frame image: give one")
         return self
 
 
@@ -127,7 +138,8 @@ class _ProviderDiscriminatorSchema:
     """Names the discriminator in the JSON schema (a callable Discriminator leaves it out), and lists the variants
     as ``anyOf``: the Prefect UI renders ``anyOf`` as a choice between the two forms (``oneOf`` only as raw JSON).
     The variants never overlap (``provider`` is a const, and required by the gateway one), so a value matches
-    exactly one of them either way."""
+    exactly one of them either way. (``flows.models.production`` adds the rule that makes a refusal inside the
+    clip name its field: ``selected_clip_variant``.)"""
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         schema = handler(core_schema)
@@ -135,6 +147,17 @@ class _ProviderDiscriminatorSchema:
             schema["anyOf"] = schema.pop("oneOf")
         schema["discriminator"] = {"propertyName": "provider"}
         return schema
+
+
+def selected_clip_variant(clip_schema: dict[str, Any]) -> dict[str, Any]:
+    """The clip variant ``provider`` selects, as a JSON schema (from the union's own ``anyOf``): gateway when it
+    says so, else Jimeng, each as a one-branch ``anyOf`` so that a refusal carries only that variant's errors."""
+    jimeng, gateway = clip_schema["anyOf"]
+    return {
+        "if": {"required": ["provider"], "properties": {"provider": {"const": "gateway"}}},
+        "then": {"anyOf": [dict(gateway)]},
+        "else": {"anyOf": [dict(jimeng)]},
+    }
 
 
 ClipSpec = Annotated[
@@ -170,4 +193,5 @@ class GeneratedClip(BaseModel):
     job_id: str
     stored: StoredClip
     imported: ImportedClip
+    takes: int = 1  # generation jobs this clip cost (more than 1 when a retryable failure was bought again)
 

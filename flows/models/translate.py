@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from flows.models.rules import StrictModel, TargetLanguage, TranslationType, _unique_list
 from providers.states import JobState
+from providers.vod.models_translation import ALLOWED_TYPE_LISTS, TRANSLATION_TYPES
 
 ReviewStage = Literal["none", "after_recognition", "after_translation"]
 # clipflow's review setting -> the vendor's ProcessConfig.SuspensionStageList entry (api-notes 3b).
@@ -76,11 +77,42 @@ class TranslateSpec(StrictModel):
     export_outputs: bool = Field(
         False, description="Also copy the output videos into the bucket (content-addressed, like clips).",
     )
+    take: int = Field(
+        0, ge=0, le=1000, description="Raise it to deliberately pay for new translations of the same video and "
+        "options (every target language). 0 = the first take. A failed translation is not bought again by itself: "
+        "VOD documents none of its translation failures as transient.",
+    )
+    review_again: bool = Field(
+        False, description="With review set: buy a new translation and review it, instead of reusing the one an "
+        "earlier run of the same video and options already reviewed (a new paid translation project per language; "
+        "re-runs of this request reuse that new one).",
+    )
+
+    @model_validator(mode="after")
+    def _not_into_the_source_language(self) -> TranslateSpec:
+        if self.source_language in self.target_languages:
+            raise ValueError(
+                f"target_languages: must not include the source language ({self.source_language}): VOD translates "
+                "into another language"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _type_combination(self) -> TranslateSpec:
+        # Voice needs subtitles, facial needs voice (in any order: sent in the vendor's order).
+        if [t for t in TRANSLATION_TYPES if t in self.translation_types] not in [list(c) for c in ALLOWED_TYPE_LISTS]:
+            raise ValueError(
+                "translation_types: must be SubtitleTranslation, +VoiceTranslation, +FacialTranslation (voice needs "
+                f"subtitles, facial needs voice), got {list(self.translation_types)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _voice_options(self) -> TranslateSpec:
         if self.background_volume is not None and "VoiceTranslation" not in self.translation_types:
             raise ValueError("background_volume: needs VoiceTranslation in translation_types")
+        if self.review_again and self.review == "none":
+            raise ValueError("review_again: needs review (after_recognition or after_translation)")
         return self
 
 
@@ -92,8 +124,33 @@ class UtteranceEdit(StrictModel):
     text: str = Field(min_length=1, max_length=2000, description="The corrected text (marks such as <v Name> kept).")
 
 
-class ReviewDecision(StrictModel):
-    """What a reviewer answers. Prefect shows it as the Resume form; REST takes it as ``run_input``."""
+# The answer's consistency rules in its JSON schema: Prefect's server checks a resume's run_input against the
+# stored schema only (pydantic validators run later, in the flow), so a rule that is not here would be accepted
+# and the run resumed with an answer it cannot apply. Each rule names the field it is about.
+_NOT_EDIT = {"properties": {"action": {"enum": ["approve", "reject"]}}}  # an absent action is approve
+_EDIT_WITHOUT_FILE = {
+    "required": ["action"],
+    "properties": {"action": {"const": "edit"}, "subtitle_key": {"not": {"type": "string"}}},
+}
+_REJECT = {"required": ["action"], "properties": {"action": {"const": "reject"}}}
+DECISION_RULES: list[dict[str, object]] = [
+    # approve / reject: no edits and no file (an approve that carries edits would drop them)
+    {"if": _NOT_EDIT, "then": {"properties": {"edits": {"maxItems": 0}, "subtitle_key": {"type": "null"}}}},
+    # edit: edited lines, or a corrected file
+    {"if": _EDIT_WITHOUT_FILE, "then": {"required": ["edits"], "properties": {"edits": {"minItems": 1}}}},
+    # reject: a reason (kept with the result)
+    {"if": _REJECT, "then": {"required": ["reason"], "properties": {"reason": {"pattern": r"\S"}}}},
+    # a corrected file is a key in the bucket, never a walk out of a folder
+    {"properties": {"subtitle_key": {"not": {"type": "string", "pattern": r"(^|/)\.\.(/|$)"}}}},
+]
+
+
+class ReviewDecision(StrictModel, json_schema_extra={"allOf": DECISION_RULES}):
+    """What a reviewer answers. Prefect shows it as the Resume form; REST takes it as ``run_input``.
+
+    A contradictory answer (approve or reject with edits or a file, edit with neither, reject without a reason)
+    is refused by Prefect when it is sent: the resume answers ``REJECT`` naming the field and the run stays
+    paused for a consistent one."""
 
     action: Literal["approve", "edit", "reject"] = Field(
         "approve", description="approve as it is; edit (utterances and/or a corrected subtitle file); reject.",
@@ -107,10 +164,15 @@ class ReviewDecision(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ReviewDecision:
+        # The same rules as DECISION_RULES, for answers that do not pass through Prefect's resume.
         if self.action == "edit" and not self.edits and not self.subtitle_key:
             raise ValueError("edits: an edit needs edited utterances or a subtitle_key")
-        if self.action != "edit" and (self.edits or self.subtitle_key):
-            raise ValueError(f"action: {self.action} takes no edits; choose edit")
+        if self.action != "edit" and self.edits:
+            raise ValueError(f"edits: {self.action} takes no edits; choose edit")
+        if self.action != "edit" and self.subtitle_key:
+            raise ValueError(f"subtitle_key: {self.action} takes no subtitle file; choose edit")
+        if self.action == "reject" and not self.reason.strip():
+            raise ValueError("reason: a reject needs a reason")
         if self.subtitle_key and ".." in self.subtitle_key.split("/"):
             raise ValueError("subtitle_key: must not contain '..' path parts")
         return self
@@ -138,6 +200,7 @@ class ReviewOutcome(BaseModel):
     review_run_id: str | None = None
     draft_keys: list[str] = Field(default_factory=list)
     resume: str = ""  # how a person answers, while it waits
+    reused: str = ""  # set when an earlier run's review was reused instead of asking again: when, and how not to
 
 
 class LanguageResult(BaseModel):
@@ -152,6 +215,7 @@ class LanguageResult(BaseModel):
     source_vtt_key: str | None = None
     review: ReviewOutcome | None = None
     error: str | None = None
+    takes: int = 1  # translation projects this language cost (VOD marks no failure transient: never re-bought)
 
     @property
     def awaiting_review(self) -> bool:

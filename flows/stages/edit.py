@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows.models import BlockRefs, EditResult, EditSpec, ImportedClip
+from flows.models.rules import PROJECT_TAG_HEX, PROJECT_TAG_PREFIX
 from flows.outputs.artifacts import is_top_level_run, publish_ids
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
@@ -75,8 +76,10 @@ def build_project_request(title: str, clip: ImportedClip, spec: EditSpec) -> Cre
 
 
 def tagged_project(request: CreateProjectRequest, fp: str) -> CreateProjectRequest:
-    """The project as sent: its name ends in a tag of the fingerprint, which is how a lost answer is found."""
-    return request.model_copy(update={"project_name": f"{request.project_name}-cf{fp[:12]}"})
+    """The project as sent: its name ends in a tag of the fingerprint, which is how a lost answer is found.
+    Validated again (a copy skips validation): the tagged name must fit the vendor's rules too."""
+    tag = f"{PROJECT_TAG_PREFIX}{fp[:PROJECT_TAG_HEX]}"
+    return request.model_copy(update={"project_name": f"{request.project_name}{tag}"}).revalidated()
 
 
 def _project_wire(request: CreateProjectRequest) -> dict[str, Any]:

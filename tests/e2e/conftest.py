@@ -86,6 +86,8 @@ def stack(s3_server: S3Server) -> Iterator[Stack]:
             CLIPFLOW_LOCK_DIR=str(shared / "locks"),
             CLIPFLOW_TIME_SCALE=str(TEST_TIME_SCALE),
             PREFECT_WORKER_QUERY_SECONDS="2",  # default 15: pick runs up sooner
+            # read by `clipflow setup` for its Automations (tests/e2e/test_healing.py): shorter than in production
+            CLIPFLOW_HEARTBEAT_TIMEOUT_SECONDS="60", CLIPFLOW_CANCELLING_TIMEOUT_SECONDS="10",
             **demo_env(emulator, s3_server.endpoint_url),
         )
         env.update(

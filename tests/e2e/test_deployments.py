@@ -34,6 +34,7 @@ def test_deployments_from_prefect_yaml(stack: Stack) -> None:
     deployed = {d["name"]: d for d in stack.api.deployments()}
     assert set(deployed) == {
         "produce-video", "translate-video", "generate-clips", "nightly-batch", "review-translation", "revise-translation",
+        "heal-crashed-run",
     }
     for deployment in deployed.values():
         assert deployment["work_pool_name"] == "clipflow"

@@ -60,7 +60,7 @@ from flows.runtime.journal import JournalRecord, fingerprint
 from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
 from flows.runtime.settings import time_scale
-from flows.stages.translate import collect_translation, put_subtitles, translation_poll
+from flows.stages.translation_outputs import collect_translation, put_subtitles, translation_poll
 from providers.errors import ProviderError, RequestValidationError
 from providers.states import JobState
 from providers.vod.models_translation import (
@@ -231,16 +231,51 @@ async def ask_reviewer(project_id: str, space_name: str, language: str, spec: Tr
 # --- applying the answer ------------------------------------------------------------------------------------
 
 
+SUBTITLE_MAX_BYTES = 2 * 1024 * 1024  # a corrected subtitle file; a real one is a few KB
+
+
+def check_subtitle_key(key: str, project_id: str) -> None:
+    """A corrected file is read only from the project's own folder (``subtitles/<project id>/``), so an answer
+    cannot pull another project's subtitles (or any other object) into this one. Decided by name, before S3."""
+    from flows.outputs.storage import key_under
+
+    safe_id = bool(project_id) and "/" not in project_id and project_id not in (".", "..")
+    if not (safe_id and key_under(key, f"subtitles/{project_id}/")):
+        raise ReviewInputError(
+            f"subtitle_key: must be a file under subtitles/{project_id}/ (the project's own folder, where its "
+            f"drafts are), e.g. subtitles/{project_id}/fixed.srt"
+        )
+
+
+async def read_subtitle_file(bucket: Any, key: str) -> str:
+    """The text of a corrected subtitle file: HEAD-checked against ``SUBTITLE_MAX_BYTES`` before it is read.
+    Errors name the field and the rule, never the object's content."""
+    from flows.outputs.storage import ObjectTooLargeError, read_small_object, s3_error_code
+
+    where = f"s3://{bucket.name}/{key}"
+    try:
+        body = await read_small_object(bucket.client, bucket.name, key, max_bytes=SUBTITLE_MAX_BYTES)
+    except ObjectTooLargeError as exc:
+        size = f"{exc.size:,} bytes" if exc.size is not None else "larger"
+        raise ReviewInputError(
+            f"subtitle_key: {where} is {size}; a corrected subtitle file is at most {SUBTITLE_MAX_BYTES:,} bytes "
+            "(2 MiB)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - boto's error types vary by endpoint; the code is enough
+        raise ReviewInputError(f"subtitle_key: cannot read {where} ({s3_error_code(exc)})") from None
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReviewInputError(f"subtitle_key: {where} is not UTF-8 text (SRT or WebVTT)") from None
+
+
 async def _file_edits(bucket: Any, key: str, reviewed: list[Any], clips: list[Any]) -> list[dict[str, str]]:
     """A corrected .srt/.vtt: its cues replace the reviewed lines' texts in time order (same count)."""
+    text = await read_subtitle_file(bucket, key)
     try:
-        body = await asyncio.to_thread(lambda: bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read())
-    except Exception as exc:  # noqa: BLE001 - boto's error types vary by endpoint; the message names the key
-        raise ReviewInputError(f"subtitle_key: cannot read s3://{bucket.name}/{key}: {exc}") from exc
-    try:
-        cues = parse_subtitles(body.decode("utf-8-sig"))
-    except (SubtitleParseError, UnicodeDecodeError) as exc:
-        raise ReviewInputError(f"subtitle_key: s3://{bucket.name}/{key} is not SRT/WebVTT: {exc}") from exc
+        cues = parse_subtitles(text)
+    except SubtitleParseError as exc:  # its message names a line number, not the line
+        raise ReviewInputError(f"subtitle_key: s3://{bucket.name}/{key} is not SRT/WebVTT: {exc}") from None
     drafts = cues_from_translation(reviewed, clips)
     if len(cues) != len(drafts):
         raise ReviewInputError(
@@ -261,6 +296,7 @@ async def planned_edits(decision: ReviewDecision, project: Any, spec: TranslateS
         if edit.text != known[edit.id].text:
             edits.append({"id": edit.id, "text": edit.text})
     if decision.subtitle_key:
+        check_subtitle_key(decision.subtitle_key, project.project_id)
         _, reviewed, clips = _reviewed_side(project, spec)
         by_id = {e["id"]: e for e in edits}
         for e in await _file_edits(await resources.bucket(refs), decision.subtitle_key, reviewed, clips):
@@ -326,13 +362,34 @@ async def _save_decision(refs: BlockRefs, project_id: str, decision: ReviewDecis
     )
 
 
-async def _load_decision(refs: BlockRefs, project_id: str) -> ReviewDecision | None:
+async def _load_decision(refs: BlockRefs, project_id: str) -> tuple[ReviewDecision, str] | None:
+    """The stored decision and when it was made (ISO time), None when none is stored."""
     bucket = await resources.bucket(refs)
     try:
         obj = await asyncio.to_thread(bucket.client.get_object, Bucket=bucket.name, Key=_decision_key(project_id))
     except Exception:  # noqa: BLE001 - none stored: the project was not reviewed through clipflow
         return None
-    return ReviewDecision.model_validate(json.loads(obj["Body"].read())["decision"])
+    stored = json.loads(obj["Body"].read())
+    return ReviewDecision.model_validate(stored["decision"]), str(stored.get("at", ""))
+
+
+def reused_note(project_id: str, language: str, spec: TranslateSpec, earlier: tuple[ReviewDecision, str] | None) -> str:
+    """Why a run did not pause: the translation it bought was reviewed (and continued) by an earlier run."""
+    if earlier is None:
+        when = "outside clipflow (no decision recorded)"
+    else:
+        decision, at = earlier
+        try:
+            stamp = dt.datetime.fromisoformat(at).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        except ValueError:
+            stamp = at or "an unknown date"
+        when = f"on {stamp} ({decision.action})"
+    how = ("this is the translation review_again bought for this request; a new translate.take buys another"
+           if spec.review_again else
+           "set translate.review_again: true to buy a new translation and review it (one more paid translation "
+           "project per language)")
+    return (f"reused the translation reviewed {when}: project {project_id} ({language}), the same video and "
+            f"options, is not reviewed again; {how}")
 
 
 def _outcome(spec: TranslateSpec, decision: ReviewDecision, edits: int, drafts: list[str]) -> ReviewOutcome:
@@ -390,7 +447,11 @@ async def review_gate(project_id: str, space_name: str, language: str, spec: Tra
     if project.state is not JobState.PAUSED:  # already continued (an earlier run reviewed it): collect
         result = await finish_translation(project_id, space_name, language, spec, refs)
         earlier = await _load_decision(refs, project_id)
-        return result.model_copy(update={"review": _outcome(spec, earlier, 0, []) if earlier else None})
+        note = reused_note(project_id, language, spec, earlier)
+        get_run_logger().warning("Translation %s (%s): %s", project_id, language, note)
+        outcome = (_outcome(spec, earlier[0], 0, []) if earlier
+                   else ReviewOutcome(stage=spec.review, decision="approved"))
+        return result.model_copy(update={"review": outcome.model_copy(update={"reused": note})})
     drafts = await store_drafts(project_id, space_name, language, spec, refs)
     if review_mode() == "handoff":
         return await _handoff(project_id, space_name, language, spec, refs, drafts)

@@ -1,11 +1,11 @@
 """revise-translation: correct a FINISHED translation and re-export it, without paying for a new project.
 
-Edits (by utterance id, or a corrected .srt/.vtt in the bucket whose cues replace the target lines in order) go in
-with UpdateAITranslationUtterances; RefreshAITranslationProject (``RefreshType: whole``) then re-exports the
-project (``InExporting`` -> ``ExportSucceed`` | ``ExportFailed``), bought through the paid-job engine: the
-purchase is journaled by project + edits + ``take``, so a re-run of the same revision reuses it and a lost answer
-is settled by reading the project's status, never by exporting twice. The new outputs and subtitles are recorded
-under ``subtitles/{project}/revision-{id}/``.
+Edits (by utterance id, or a corrected .srt/.vtt under ``subtitles/{project}/`` in the bucket, at most 2 MiB, whose
+cues replace the target lines in order) go in with UpdateAITranslationUtterances; RefreshAITranslationProject
+(``RefreshType: whole``) then re-exports the project (``InExporting`` -> ``ExportSucceed`` | ``ExportFailed``),
+bought through the paid-job engine: the purchase is journaled by project + edits + ``take``, so a re-run of the
+same revision reuses it and a lost answer is settled by reading the project's status, never by exporting twice.
+The new outputs and subtitles are recorded under ``subtitles/{project}/revision-{id}/``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from flows.runtime import resources
 from flows.runtime.engine import PaidAction, Receipt, buy, watch
 from flows.runtime.journal import Journal, JournalRecord, fingerprint
 from flows.runtime.quotas import quota_slot
-from flows.stages.review import ReviewInputError, apply_edits, planned_edits, read_project
-from flows.stages.translate import CLOCK_SKEW_SECONDS, collect_translation, translation_poll
+from flows.stages.review import ReviewInputError, apply_edits, check_subtitle_key, planned_edits, read_project
+from flows.stages.translate import CLOCK_SKEW_SECONDS
+from flows.stages.translation_outputs import collect_translation, translation_poll
 from providers.states import JobState
 from providers.vod.models_translation import RefreshAITranslationProjectRequest
 
@@ -71,6 +72,8 @@ async def revise_translation(
     spec = (spec or TranslateSpec()).model_copy(update={"review": "after_translation"})  # edits go to the target
     if take < 0:
         raise ReviewInputError("take: must be >= 0")
+    if subtitle_key is not None:
+        check_subtitle_key(subtitle_key, project_id)  # by name, before anything is read
     try:
         decision = ReviewDecision(action="edit", edits=edits or [], subtitle_key=subtitle_key)
     except ValueError as exc:

@@ -14,29 +14,26 @@ import asyncio
 from typing import Any
 
 from prefect import flow, task
-from prefect.logging import get_run_logger
 
-from flows.models import BlockRefs, LanguageResult, TranslateSpec, TranslationOutput
+from flows.models import BlockRefs, LanguageResult, TranslateSpec
 from flows.models.translate import SUSPENSION_STAGE
-from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket
-from flows.outputs.subtitles import cues_from_translation, to_srt, to_webvtt
+from flows.costs.model import MaxCost
+from flows.costs.translation import translation_costs
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
-from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
+from flows.runtime.engine import PaidAction, Receipt, buy, watch
 from flows.runtime.journal import Journal, JournalRecord, SubmittedJob, fingerprint
 from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
 from flows.runtime.waiting import WaitTimeoutError
+from flows.stages.review import review_gate
+from flows.stages.translation_outputs import collect_translation, translation_poll
 from providers.errors import ProviderError
 from providers.states import JobState
 from providers.vod.models import SubmitAITranslationWorkflowRequest
 
-SUBTITLE_ADDITIONS = ["SourceUtterances", "SourceClips", "TargetUtterances", "TargetClips"]
 LIST_PAGE = 100
 CLOCK_SKEW_SECONDS = 300  # a project listed as created this long before our request left may still be ours
-# The output videos copied into the bucket when ``export_outputs`` is set (the audio stems and previews are
-# recorded by Vid / file name only).
-EXPORTED_KINDS = ("output_video", "voice_translation_video", "facial_translation_video")
 
 
 async def _submit(client: Any, request: SubmitAITranslationWorkflowRequest) -> Receipt:
@@ -75,14 +72,6 @@ TRANSLATION = PaidAction[SubmitAITranslationWorkflowRequest](
     "vod", "SubmitAITranslationWorkflow", _submit, reconcile=_find_translation,
     look_for=lambda r: f"a translation project of {r.vid} into {r.translation_config.target_language}",
 )
-
-
-def translation_poll(space_name: str) -> JobPoll[Any]:
-    return JobPoll(
-        "vod", "GetAITranslationProject", lambda c, project_id: c.get_ai_translation_project(space_name, project_id),
-        lambda p: p.state, typical_seconds=300.0, deadline_seconds=3 * 3600.0,
-        failure=lambda p: f"{p.status}: {p.error_msg or p.error_code}",
-    )
 
 
 def _subtitle_config(spec: TranslateSpec) -> dict[str, Any] | None:
@@ -129,9 +118,13 @@ def validate_translation(vid: str, space_name: str, spec: TranslateSpec) -> None
 
 
 def translation_fingerprint(vid: str, space_name: str, language: str, spec: TranslateSpec, account: str) -> str:
-    return fingerprint(
-        "vod", "SubmitAITranslationWorkflow", build_translation_request(vid, space_name, language, spec).to_wire(), account
-    )
+    wire = build_translation_request(vid, space_name, language, spec).to_wire()
+    if spec.review_again and spec.review != "none":
+        # A deliberate new purchase, reviewed afresh; stable, so a re-run of this request reuses it.
+        wire = {**wire, "clipflow.review_again": True}
+    if spec.take:  # a deliberate new take is a new purchase; take 0 keeps the fingerprints of earlier versions
+        wire = {**wire, "clipflow.take": spec.take}
+    return fingerprint("vod", "SubmitAITranslationWorkflow", wire, account)
 
 
 @task(
@@ -142,65 +135,6 @@ def translation_fingerprint(vid: str, space_name: str, language: str, spec: Tran
 async def submit_translation(vid: str, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs, fp: str) -> SubmittedJob:
     """One paid translation project. A lost answer is reconciled through ListAITranslationProject."""
     return await buy(TRANSLATION, build_translation_request(vid, space_name, language, spec), fp=fp, refs=refs)
-
-
-# --- collecting a finished project ------------------------------------------------------------------------------
-
-
-async def put_subtitles(bucket: Any, prefix: str, name: str, cues: list[Any]) -> dict[str, str]:
-    """``{prefix}{name}.srt`` and ``.vtt`` in the bucket; returns their keys by extension."""
-    keys = {}
-    for ext, text in (("srt", to_srt(cues)), ("vtt", to_webvtt(cues))):
-        key = f"{prefix}{name}.{ext}"
-        await asyncio.to_thread(
-            bucket.client.put_object, Bucket=bucket.name, Key=key, Body=text.encode(),
-            ContentType="application/x-subrip" if ext == "srt" else "text/vtt",
-        )
-        keys[ext] = key
-    return keys
-
-
-async def _export(bucket: Any, kind: str, url: str | None, project_id: str) -> TranslationOutput | None:
-    """Copy one output video into the bucket (content-addressed); the signed URL is used once, never kept."""
-    if not url:
-        return None
-    try:
-        stored = await copy_url_to_bucket(url, s3_client=bucket.client, bucket=bucket.name, prefix="translations/")
-    except SourceExpiredError:
-        get_run_logger().warning("The %s video of project %s expired before it was exported", kind, project_id)
-        return None
-    return TranslationOutput(kind=kind, key=stored.key, sha256=stored.sha256, size=stored.size)
-
-
-async def collect_translation(
-    project_id: str, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs, *, prefix: str = ""
-) -> LanguageResult:
-    """A finished project's subtitles (source and target, SRT and WebVTT) into the bucket and every output
-    recorded. ``prefix`` separates a revision's files from the first export's."""
-    async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetAITranslationProject"):
-        detail = await vod.get_ai_translation_project(space_name, project_id, additions=SUBTITLE_ADDITIONS)
-    bucket = await resources.bucket(refs)
-    base = f"subtitles/{project_id}/{prefix}"
-    target = await put_subtitles(
-        bucket, base, language, cues_from_translation(detail.target_utterances or [], detail.target_clips or [])
-    )
-    source = await put_subtitles(
-        bucket, base, f"{spec.source_language}.source",
-        cues_from_translation(detail.source_utterances or [], detail.source_clips or []),
-    )
-    outputs: list[TranslationOutput] = []
-    for found in detail.outputs:  # videos, audio stems, previews, subtitle files: by Vid and file name
-        recorded = TranslationOutput(kind=found.kind, vid=found.vid, file_name=found.file_name)
-        if spec.export_outputs and found.kind in EXPORTED_KINDS and (
-            exported := await _export(bucket, found.kind, found.url, project_id)
-        ):
-            recorded = recorded.model_copy(update={"key": exported.key, "sha256": exported.sha256, "size": exported.size})
-        outputs.append(recorded)
-    return LanguageResult(
-        language=language, project_id=project_id, status=detail.state, output_vid=detail.output_vid,
-        outputs=outputs, srt_key=target["srt"], vtt_key=target["vtt"],
-        source_srt_key=source["srt"], source_vtt_key=source["vtt"],
-    )
 
 
 async def wait_translation(job: SubmittedJob, space_name: str, language: str, spec: TranslateSpec, refs: BlockRefs) -> LanguageResult:
@@ -235,14 +169,15 @@ async def translate_language(
         # Reviewed: the project id is needed on its own, for the gate that pauses the run between the steps.
         job = await submit_translation(vid, space_name, language, spec, refs, fp)
         project_id = job.job_id
-        from flows.stages.review import review_gate  # review imports this module
-
         return await review_gate(job.job_id, space_name, language, spec, refs)
     except (ProviderError, WaitTimeoutError) as exc:
         # One language failing (or still running at its deadline: a re-run resumes waiting on the same project)
         # must not lose the others; the result says which and why, and the project when one was bought.
         project_id = project_id or await _bought_project(fp)
-        return LanguageResult(language=language, project_id=project_id, status=JobState.FAILED, error=str(exc))
+        return LanguageResult(
+            language=language, project_id=project_id, status=JobState.FAILED, error=str(exc),
+            takes=int(bool(project_id)),
+        )
 
 
 async def _bought_project(fp: str) -> str:
@@ -256,16 +191,21 @@ async def _bought_project(fp: str) -> str:
 
 @flow(name="ai-translate", log_prints=True)
 async def ai_translate(
-    vid: str, space_name: str = "demo", spec: TranslateSpec | None = None, blocks: BlockRefs | None = None
+    vid: str, space_name: str = "demo", spec: TranslateSpec | None = None, blocks: BlockRefs | None = None,
+    max_cost: MaxCost | None = None,
 ) -> list[LanguageResult]:
-    """Translate ``vid`` into every target language concurrently (within the 1 QPS submit quota)."""
+    """Translate ``vid`` into every target language concurrently (within the 1 QPS submit quota).
+    ``max_cost``: refuse, before anything is paid, when the estimate is above it (a production estimates
+    its translations itself: this estimate is translate-video's own)."""
     from flows.outputs.artifacts import publish_languages
 
     refs, spec = blocks or BlockRefs(), spec or TranslateSpec()
     validate_translation(vid, space_name, spec)
     account = resources.account_id(await resources.volcengine(refs))
-    results = list(
-        await asyncio.gather(*(translate_language(vid, space_name, lang, spec, refs, account) for lang in spec.target_languages))
-    )
+    fingerprints = {lang: translation_fingerprint(vid, space_name, lang, spec, account) for lang in spec.target_languages}
+    async with translation_costs(vid, space_name, spec, refs, fingerprints, max_cost):  # estimate, cap, spend
+        results = list(await asyncio.gather(
+            *(translate_language(vid, space_name, lang, spec, refs, account) for lang in spec.target_languages)
+        ))
     await publish_languages(f"translate-{vid}", results, (await resources.bucket(refs)).name)
     return results

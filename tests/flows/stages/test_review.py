@@ -194,9 +194,9 @@ async def test_a_corrected_subtitle_file_in_the_bucket_is_applied_by_order(pipel
     draft_key = f"subtitles/{project_id}/draft/en.srt"
     cues = parse_subtitles(pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=draft_key)["Body"].read().decode())
     fixed = [cues[0].__class__(cues[0].start_ms, cues[0].end_ms, "<a MuteSpeech>Hush, fixed from a file."), *cues[1:]]
-    pipeline.s3_client.put_object(Bucket=pipeline.bucket, Key=f"reviews/{project_id}/fixed.srt", Body=to_srt(fixed).encode())
+    pipeline.s3_client.put_object(Bucket=pipeline.bucket, Key=f"subtitles/{project_id}/fixed.srt", Body=to_srt(fixed).encode())
 
-    await resume(run.id, {"action": "edit", "subtitle_key": f"reviews/{project_id}/fixed.srt"})
+    await resume(run.id, {"action": "edit", "subtitle_key": f"subtitles/{project_id}/fixed.srt"})
     [result] = await asyncio.wait_for(running, WAIT_SECONDS)
 
     assert result.status is JobState.SUCCEEDED and result.review.edits == 1
@@ -246,3 +246,120 @@ async def test_an_answer_naming_an_unknown_line_is_refused_before_anything_is_pa
     assert "edits[0].id: 'no-such-line' is not an utterance" in (result.error or "")
     assert result.review.decision == "awaiting_review" and "review-translation" in result.review.resume
     assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1})
+
+
+# Contradictory answers, each with the field Prefect's refusal names. The run's stored input schema carries these
+# rules, so the server refuses the resume itself: nothing reaches the flow, the run stays paused.
+CONTRADICTORY = [
+    ({"action": "approve", "edits": [{"id": "u1", "text": "x"}]}, "edits"),
+    ({"edits": [{"id": "u1", "text": "x"}]}, "edits"),  # action left out: approve
+    ({"action": "approve", "subtitle_key": "subtitles/p/fixed.srt"}, "subtitle_key"),
+    ({"action": "reject", "reason": "no", "edits": [{"id": "u1", "text": "x"}]}, "edits"),
+    ({"action": "edit"}, "edits"),
+    ({"action": "edit", "edits": []}, "edits"),
+    ({"action": "edit", "subtitle_key": "subtitles/../other/fixed.srt"}, "subtitle_key"),
+    ({"action": "reject"}, "reason"),
+    ({"action": "reject", "reason": "   "}, "reason"),
+]
+
+
+async def test_contradictory_answers_are_refused_and_the_run_stays_paused(pipeline: Pipeline) -> None:
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    running = await start(review_spec())
+    run = await paused_run()
+    key = run.state.state_details.pause_key
+    async with httpx.AsyncClient(base_url=str(PREFECT_API_URL.value()), timeout=30) as api:
+        for answer, field in CONTRADICTORY:
+            sent = await api.post(f"/flow_runs/{run.id}/resume", json={"run_input": answer})
+            # HTTP 200 either way: a REST caller must read the answer's status (`curl -f` alone passes this)
+            assert sent.status_code == 200, sent.text
+            body = sent.json()
+            assert body["status"] == "REJECT", (answer, body)
+            assert f"'{field}'" in body["details"]["reason"], (answer, body["details"]["reason"])
+            state = (await api.get(f"/flow_runs/{run.id}")).json()["state"]
+            assert state["type"] == "PAUSED" and state["state_details"]["pause_key"] == key, (answer, state)
+        assert not running.done()
+
+        # A consistent answer is still taken, and the run goes on.
+        accepted = await api.post(f"/flow_runs/{run.id}/resume", json={"run_input": {"action": "approve"}})
+        assert accepted.json()["status"] == "ACCEPT", accepted.text
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    assert result.status is JobState.SUCCEEDED and result.review.decision == "approved"
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1, "ContinueAITranslationWorkflow": 1})
+
+
+@pytest.mark.parametrize(("answer", "field"), CONTRADICTORY)
+def test_the_decision_model_refuses_the_same_answers(answer: dict[str, Any], field: str) -> None:
+    """The flow's own check (for answers that do not pass through Prefect's resume) agrees with the schema's."""
+    from pydantic import ValidationError
+
+    from flows.models.translate import ReviewDecision
+
+    with pytest.raises(ValidationError, match=field):
+        ReviewDecision.model_validate(answer)
+
+
+async def run_logs(flow_run_id: uuid.UUID, needle: str, timeout: float = 20.0) -> list[str]:
+    """The run's log lines (as the UI shows them) containing ``needle``; logs reach the API in batches."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with get_client() as client:
+        while True:
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            found = [log.message for log in logs if needle in log.message]
+            if found or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.5)
+
+
+async def test_a_reused_review_says_so_and_review_again_buys_a_fresh_one(pipeline: Pipeline) -> None:
+    from flows.stages.translate import ai_translate
+
+    spec = review_spec()
+    running = await start(spec)
+    first_run = await paused_run()
+    await resume(first_run.id, {"action": "edit", "edits": [{"id": (await project(
+        pipeline, first_run.state.state_details.pause_key.removeprefix("review-"))).target_utterances[0].id,
+        "text": "Reviewed once."}]})
+    [first] = await asyncio.wait_for(running, WAIT_SECONDS)
+    assert first.review.decision == "edited" and not first.review.reused
+
+    # The same video and options again: the reviewed translation is reused, and the run and result say so.
+    ledger = pipeline.emulator.ledger()
+    state = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs(), return_state=True), WAIT_SECONDS)
+    [again] = await state.result()
+    assert again.project_id == first.project_id and again.status is JobState.SUCCEEDED
+    assert again.review.reused.startswith("reused the translation reviewed on ")
+    assert "(edit)" in again.review.reused and "review_again: true" in again.review.reused
+    assert pipeline.emulator.ledger() == ledger  # nothing bought
+    logged = await run_logs(state.state_details.flow_run_id, "reused the translation reviewed on")
+    assert logged and first.project_id in logged[0]
+
+    # review_again: a new translation project (paid), paused and reviewed afresh.
+    fresh_spec = spec.model_copy(update={"review_again": True})
+    running = await start(fresh_spec)
+    fresh_run = await paused_run()
+    fresh_project = fresh_run.state.state_details.pause_key.removeprefix("review-")
+    assert fresh_project != first.project_id
+    await resume(fresh_run.id, {"action": "approve"})
+    [fresh] = await asyncio.wait_for(running, WAIT_SECONDS)
+    assert fresh.project_id == fresh_project and fresh.review.decision == "approved" and not fresh.review.reused
+    bought = [e for e in pipeline.emulator.ledger() if e["action"] == "SubmitAITranslationWorkflow"]
+    assert [e["job_id"] for e in bought] == [first.project_id, fresh_project]
+
+    # ... bought once: a re-run of the review_again request reuses it (and says which knob buys another).
+    ledger = pipeline.emulator.ledger()
+    [rerun] = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", fresh_spec, BlockRefs()), WAIT_SECONDS)
+    assert rerun.project_id == fresh_project and "review_again bought" in rerun.review.reused
+    assert pipeline.emulator.ledger() == ledger
+
+
+def test_review_again_needs_a_review() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="review_again: needs review"):
+        TranslateSpec(review_again=True)

@@ -108,5 +108,5 @@ async def test_revise_refuses_bad_input_before_paying(pipeline: Pipeline) -> Non
     with pytest.raises(ReviewInputError, match=r"edits\[0\]\.id: 'nope' is not an utterance"):
         await revise_translation(first.project_id, "ja", "demo", edits=[UtteranceEdit(id="nope", text="x")])
     with pytest.raises(ReviewInputError, match="subtitle_key: cannot read"):
-        await revise_translation(first.project_id, "ja", "demo", subtitle_key="reviews/missing.srt")
+        await revise_translation(first.project_id, "ja", "demo", subtitle_key=f"subtitles/{first.project_id}/missing.srt")
     assert "RefreshAITranslationProject" not in billed(pipeline)

@@ -10,6 +10,7 @@ from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 
 from blocks.credentials import VideoGatewayCredentials, VolcengineCredentials
 from blocks.env import ENV_VARS
+from blocks.prices import ClipflowPrices
 
 DEFAULT_BLOCK_NAME = "clipflow"
 
@@ -75,13 +76,36 @@ def build_blocks(env: Mapping[str, str]) -> dict[str, object]:
         aws_client_parameters=AwsClientParameters(endpoint_url=endpoint),
     )
     built["bucket"] = S3Bucket(bucket_name=_need(env, "CLIPFLOW_S3_BUCKET"), credentials=aws)
+    built["prices"] = ClipflowPrices()  # the default table; a saved one is a person's and is kept
     return built
 
 
-async def save_blocks_from_env(env: Mapping[str, str] | None = None, name: str = DEFAULT_BLOCK_NAME) -> list[str]:
-    """Save every block under ``name`` (overwriting), returning the saved slugs. Idempotent."""
+async def block_exists(slug: str, name: str) -> bool:
+    """Is a block document ``slug/name`` saved on the server?"""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            await client.read_block_document_by_name(name, block_type_slug=slug)
+        except ObjectNotFound:
+            return False
+    return True
+
+
+async def save_blocks_from_env(
+    env: Mapping[str, str] | None = None, name: str = DEFAULT_BLOCK_NAME, *, keep_existing: bool = False
+) -> list[str]:
+    """Save every block under ``name`` (overwriting), returning the saved slugs. Idempotent. With
+    ``keep_existing`` a block already saved under ``name`` is left as it is (listed as ``slug/name (kept)``):
+    the local stack must not put its demo settings over what a person saved."""
     saved = []
     for block in build_blocks(os.environ if env is None else env).values():
+        slug = f"{block.get_block_type_slug()}/{name}"  # type: ignore[attr-defined]
+        keep = keep_existing or isinstance(block, ClipflowPrices)  # prices are edited by hand, not from env
+        if keep and await block_exists(block.get_block_type_slug(), name):  # type: ignore[attr-defined]
+            saved.append(f"{slug} (kept)")
+            continue
         await block.asave(name, overwrite=True)  # type: ignore[attr-defined]
-        saved.append(f"{block.get_block_type_slug()}/{name}")  # type: ignore[attr-defined]
+        saved.append(slug)
     return saved

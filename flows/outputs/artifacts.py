@@ -54,7 +54,8 @@ def production_markdown(result: ProductionResult, bucket_name: str) -> str:
         "",
         "| stage | id | detail |",
         "|---|---|---|",
-        f"| generate | `{clip.job_id}` | {clip.provider}, s3://{clip.stored.bucket}/{clip.stored.key} "
+        f"| generate | `{clip.job_id}` | {clip.provider}, {clip.takes} take(s), "
+        f"s3://{clip.stored.bucket}/{clip.stored.key} "
         f"({clip.stored.size} bytes, sha256 `{clip.stored.sha256[:16]}…`) |",
         f"| import | `{clip.imported.vid}` | space {clip.imported.space_name} |",
         f"| edit project | `{edit.project_id}` | group {edit.group_id or '-'}, rendered {edit.rendered_vid or '-'} |",
@@ -69,6 +70,10 @@ def production_markdown(result: ProductionResult, bucket_name: str) -> str:
             f"{', s3://' + bucket_name + '/' + lang.srt_key if lang.srt_key else ''}"
             f"{', error: ' + lang.error if lang.error else ''} |"
         )
+    if result.cost is not None:
+        from flows.costs.guard import cost_rows
+
+        lines += cost_rows(result.cost)
     return "\n".join(lines)
 
 
@@ -85,6 +90,7 @@ def language_rows(result: ProductionResult | list[LanguageResult], bucket_name: 
             "source_vtt": f"s3://{bucket_name}/{lang.source_vtt_key}" if lang.source_vtt_key else "",
             "outputs": outputs_cell(lang, bucket_name),
             "review": review_cell(lang),
+            "takes": lang.takes,
             "error": lang.error or "",
         }
         for lang in (result if isinstance(result, list) else result.languages)
@@ -110,6 +116,8 @@ def review_cell(lang: LanguageResult) -> str:
     text = f"{review.decision} ({review.stage}, {review.edits} edit(s))"
     if review.review_run_id:
         text += f", review run {review.review_run_id}"
+    if review.reused:
+        text += f", {review.reused}"
     return text + (f": {review.resume}" if review.resume else "")
 
 

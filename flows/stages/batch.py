@@ -3,10 +3,13 @@
 Behaviour (what an operator can rely on):
 
 - **Bad items** are found before anything is paid: pydantic rules, unknown fields, the provider rules
-  ``validate_production`` checks, and duplicates. With ``on_invalid="skip"`` (default) they are reported
+  ``validate_production`` checks. With ``on_invalid="skip"`` (default) they are reported
   (item number, source line, field, rule) as ``invalid`` rows and the valid items run; with ``"fail"`` the
   batch stops with ``ManifestError`` before the first paid call. Skipping is the default because a re-run is
   cheap: fix the line, run the same manifest again, and only the fixed item costs anything.
+- **Duplicates** are found by meaning (``flows.stages.canonical``): rows that would buy exactly the same things,
+  however they are spelled (an empty CSV cell or the default written out, ``5`` or ``5.0``), run once, as the
+  first of them; the others are ``duplicate`` rows naming that item (``duplicate_of``), never an error.
 - **Budget**: ``max_paid_submissions`` caps the paid submits of this run (``flows.runtime.budget``). Once it is used up
   no further item starts (``skipped``, with the reason in ``BatchResult.stopped``); an item already in flight
   finishes if it needs no more paid calls, or fails with ``BudgetExceededError`` at its next one.
@@ -34,14 +37,23 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from prefect import flow
-from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+from prefect.artifacts import (
+    acreate_markdown_artifact, acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact,
+)
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
+from flows.costs.batch import (
+    MoneyBudget, batch_cost, batch_cost_markdown, check_batch, clip_estimates, combined, estimate_items,
+)
+from flows.costs.estimate import load_prices
+from flows.costs.announce import announce
+from flows.costs.guard import run_cost
+from flows.costs.trace import collecting, current_notes
+from flows.costs.model import CostEstimate, MaxCost, RunCost
 from flows.runtime import resources
 from flows.outputs.artifacts import BATCH_ITEM, artifact_key, safe_cell, safe_rows
 from flows.runtime.budget import Budget, budget
@@ -52,21 +64,24 @@ from flows.outputs.manifest import (
     ManifestError,
     RawItem,
     ValidItem,
-    build_request,
-    duplicates,
-    format_for_key,
+    check_item_count,
+    check_manifest_key,
     from_inline,
-    parse_manifest,
+    load_manifest,
     provider_problem,
 )
 from flows.models import BlockRefs, ClipSpec, GeneratedClip, ProductionRequest, ProductionResult
+from flows.stages.canonical import build_item, duplicates_by_purchase
+from flows.stages.entry import validated_flow
 from flows.stages.pipeline import run_production, validate_clip_spec, validate_production
 from providers.states import JobState
 
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 VALIDATION_CONCURRENCY = 8  # provider validation loads blocks: a few at a time, not hundreds
 PROGRESS_EVERY_SECONDS = 5.0  # progress artifact writes are throttled (each is an API write)
 ERROR_CHARS = 500
+# Bounded in the parameter schema: an integer the form accepts must fit the server's 64-bit columns.
+PaidSubmissions = Annotated[int, Field(ge=0, le=1_000_000, description="Paid submits this run may make.")]
+Concurrency = Annotated[int, Field(ge=1, le=1_000, description="Items in flight at once.")]
 
 
 class ItemStatus(str, Enum):
@@ -75,6 +90,7 @@ class ItemStatus(str, Enum):
     INVALID = "invalid"
     SKIPPED = "skipped"
     AWAITING_REVIEW = "awaiting_review"
+    DUPLICATE = "duplicate"
 
 
 class TranslationRow(BaseModel):
@@ -102,7 +118,11 @@ class BatchItemRow(BaseModel):
     workflow_run_id: str | None = None
     transcode_outputs: list[str] = []
     translations: list[TranslationRow] = []
+    duplicate_of: int | None = Field(
+        None, description="The item that buys exactly the same (this row's request means the same): that one ran."
+    )
     error: str | None = None
+    cost: RunCost | None = Field(None, description="The item's estimate and what it bought.")
 
 
 class LostAnswer(BaseModel):
@@ -146,9 +166,11 @@ class BatchResult(BaseModel):
     invalid: int
     skipped: int
     awaiting_review: int = Field(0, description="Items whose translations wait for a person (see their rows).")
+    duplicates: int = Field(0, description="Items that mean the same request as an earlier one (run once).")
     paid_submissions: int | None = Field(None, description="Paid submits this run made (when a budget was set).")
     stopped: str | None = Field(None, description="Why items were skipped, if they were.")
     lost_answers: list[LostAnswer] = Field(default_factory=list, description="Items waiting for an operator.")
+    cost: RunCost | None = Field(None, description="The batch's estimate and what its items bought.")
     items: list[BatchItemRow]
 
 
@@ -162,14 +184,16 @@ class _ItemSlot:
     stages: dict[str, Any] = field(default_factory=dict)
 
 
-async def _run_item(request: ProductionRequest, slot: _ItemSlot) -> ProductionResult:
+async def _run_item(
+    request: ProductionRequest, slot: _ItemSlot, estimate: CostEstimate | None = None
+) -> ProductionResult:
     """One production of a batch: produce_video's chain with its stages inline in the batch's run. Called in the
     item's own asyncio task, so the context variables set here are the item's alone."""
     from flows.stages.review import HANDOFF
 
     HANDOFF.set(True)  # a review becomes its own run: this item (and the batch) does not wait for a person
     BATCH_ITEM.set(True)  # the batch's items table is the item's record: no per-item artifacts
-    return await run_production(request, inline_stages=True, observe=slot.stages.__setitem__)
+    return await run_production(request, inline_stages=True, observe=slot.stages.__setitem__, estimate=estimate)
 
 
 def _row(
@@ -205,6 +229,7 @@ def _row(
         workflow_run_id=transcode.run_id if transcode else None,
         transcode_outputs=[o.store_uri or o.file_id or "" for o in transcode.outputs] if transcode else [],
         translations=translations, error=(error or None) and error[:ERROR_CHARS],
+        cost=result.cost if result is not None else None,
     )
 
 
@@ -264,12 +289,13 @@ class _Progress:
 
 async def _validated(
     raws: list[RawItem], defaults: ProductionRequest
-) -> tuple[list[ValidItem], list[ItemProblem]]:
-    """Every item checked the way produce_video checks a request, before anything is paid for."""
+) -> tuple[list[ValidItem], list[ItemProblem], dict[int, tuple[ValidItem, int]]]:
+    """Every item checked the way produce_video checks a request, before anything is paid for; then the items
+    that would buy exactly what an earlier one buys (``flows.stages.canonical``), by item number."""
     problems: list[ItemProblem] = []
     built: list[tuple[RawItem, ProductionRequest]] = []
     for raw in raws:
-        request = build_request(raw, defaults)
+        request = build_item(raw, defaults)
         if isinstance(request, list):
             problems += request
         else:
@@ -287,32 +313,21 @@ async def _validated(
     checked = await asyncio.gather(*(check(raw, request) for raw, request in built))
     valid = [c for c in checked if isinstance(c, ValidItem)]
     problems += [c for c in checked if isinstance(c, ItemProblem)]
-    dupes = duplicates(valid)
-    dupe_items = {p.item for p in dupes}
-    return [v for v in valid if v.item not in dupe_items], sorted(problems + dupes, key=lambda p: (p.item, p.field))
+    firsts = duplicates_by_purchase(valid)
+    dupes = {v.item: (v, firsts[v.item]) for v in valid if v.item in firsts}
+    return [v for v in valid if v.item not in firsts], sorted(problems, key=lambda p: (p.item, p.field)), dupes
+
+
+def _duplicate_row(valid: ValidItem, first: int) -> BatchItemRow:
+    return BatchItemRow(
+        item=valid.item, line=valid.line, title=valid.request.title, status=ItemStatus.DUPLICATE, duplicate_of=first,
+        error=f"the same request as item {first} (it buys exactly what that item buys): run once, as item {first}",
+    )
 
 
 async def _read_manifest(key: str, fmt: str, refs: BlockRefs) -> tuple[list[RawItem], list[ItemProblem]]:
-    fmt = format_for_key(key) if fmt == "auto" else fmt
-    bucket = await resources.bucket(refs)
-
-    def read() -> bytes:
-        obj = bucket.client.get_object(Bucket=bucket.name, Key=key)
-        if obj["ContentLength"] > MAX_MANIFEST_BYTES:
-            raise ManifestError(f"manifest s3://{bucket.name}/{key} is over {MAX_MANIFEST_BYTES} bytes")
-        return obj["Body"].read()
-
-    try:
-        raw = await asyncio.to_thread(read)
-    except ManifestError:
-        raise
-    except Exception as exc:  # boto's error types vary by endpoint; the message names the key
-        raise ManifestError(f"cannot read manifest s3://{bucket.name}/{key}: {exc}") from exc
-    try:
-        text = raw.decode("utf-8-sig")  # spreadsheet exports start with a BOM
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"manifest s3://{bucket.name}/{key} is not UTF-8: {exc}") from exc
-    return parse_manifest(text, fmt)
+    check_manifest_key(key)  # by name, before the bucket block is even loaded
+    return await load_manifest(await resources.bucket(refs), key, fmt)
 
 
 def _problem_rows(problems: list[ItemProblem], titles: dict[int, str]) -> list[BatchItemRow]:
@@ -326,6 +341,19 @@ def _problem_rows(problems: list[ItemProblem], titles: dict[int, str]) -> list[B
         )
         for item, found in by_item.items()
     ]
+
+
+ARTIFACT_MAX_ROWS = 1000  # the items table artifact stays small; the flow's result keeps every row
+
+
+def _shown_rows(rows: list[BatchItemRow]) -> list[BatchItemRow]:
+    """The rows the table artifact shows: every row up to ``ARTIFACT_MAX_ROWS``; past that, the ones a person
+    acts on first (failed, invalid, awaiting review, skipped), then succeeded ones, in item order."""
+    if len(rows) <= ARTIFACT_MAX_ROWS:
+        return rows
+    attention = [r for r in rows if r.status is not ItemStatus.SUCCEEDED][:ARTIFACT_MAX_ROWS]
+    done = [r for r in rows if r.status is ItemStatus.SUCCEEDED][: ARTIFACT_MAX_ROWS - len(attention)]
+    return sorted(attention + done, key=lambda r: r.item)
 
 
 def _table(rows: list[BatchItemRow]) -> list[dict[str, Any]]:
@@ -356,15 +384,16 @@ def _table(rows: list[BatchItemRow]) -> list[dict[str, Any]]:
 # --- the batch -----------------------------------------------------------------------------------------------
 
 
-@flow(name="produce-batch", log_prints=True)
+@validated_flow(name="produce-batch", log_prints=True)
 async def produce_batch(
     items: list[dict[str, Any]] | None = None,
     manifest_key: str | None = None,
     defaults: ProductionRequest = ProductionRequest(),  # noqa: B008 - pydantic default; Prefect renders the form
-    max_paid_submissions: int | None = None,
-    max_concurrency: int = 16,
+    max_paid_submissions: PaidSubmissions | None = None,
+    max_concurrency: Concurrency = 16,
     on_invalid: Literal["skip", "fail"] = "skip",
     manifest_format: Literal["auto", "jsonl", "csv"] = "auto",
+    max_cost: MaxCost | None = None,
 ) -> BatchResult:
     """Run one production per manifest item (``items`` inline, or ``manifest_key`` in the bucket of
     ``defaults.blocks``: JSONL, or CSV with dotted-path columns). Each item is deep-merged over ``defaults``."""
@@ -377,7 +406,7 @@ async def produce_batch(
         raws, problems = from_inline(items)
     else:
         raws, problems = await _read_manifest(manifest_key or "", manifest_format, defaults.blocks)
-    valid, more = await _validated(raws, defaults)
+    valid, more, dupes = await _validated(raws, defaults)
     from flows.runtime.preflight import PreflightMemo, preflight_many, preflight_production, preflight_scope
 
     # Once for the whole batch, before the first item pays: each distinct block, bucket, space, template and
@@ -387,6 +416,11 @@ async def produce_batch(
         [(v.item, lambda m, r=v.request: preflight_production(r, m)) for v in valid], memo
     )
     more += [provider_problem(RawItem(item=v.item, line=v.line), refused[v.item]) for v in valid if v.item in refused]
+    more += [  # a duplicate of a refused item holds the same values: refused with it
+        provider_problem(RawItem(item=d.item, line=d.line), refused[first])
+        for d, first in dupes.values() if first in refused
+    ]
+    dupes = {item: (d, first) for item, (d, first) in dupes.items() if first not in refused}
     valid = [v for v in valid if v.item not in refused]
     problems = sorted(problems + more, key=lambda p: (p.item, p.field))
     total = len(raws) + len({p.item for p in problems} - {r.item for r in raws})
@@ -397,13 +431,26 @@ async def produce_batch(
         count = len({p.item for p in problems})
         raise ManifestError(f"{count} invalid item(s); nothing was run or paid for:\n{listed}")
 
+    # Before the first item pays: every item's estimate (work already bought at 0), logged and published;
+    # with max_cost, refused when it cannot be checked or not even the first item fits (flows.costs.batch).
+    prices = await load_prices()
+    estimates = await estimate_items([(v.item, v.request) for v in valid], prices)
+    estimate = combined(estimates, prices.currency)
+    await announce(f"{defaults.title} batch", estimate, artifact_key(f"{defaults.title}-batch", "estimate"))
+    check_batch(estimate, estimates, max_cost)
+    money = MoneyBudget(max_cost, prices.currency) if max_cost is not None else None
+
     bucket = await resources.bucket(defaults.blocks)
     titles = {raw.item: str(raw.overrides.get("title", "")) for raw in raws}
     rows: dict[int, BatchItemRow] = {row.item: row for row in _problem_rows(problems, titles)}
+    rows.update({item: _duplicate_row(d, first) for item, (d, first) in dupes.items()})
+    for item, (_, first) in sorted(dupes.items()):
+        logger.warning("Item %d is the same request as item %d: run once, as item %d", item, first, first)
     progress = _Progress(total, f"{defaults.title}: {total} item(s), {len(valid)} to run")
     key = artifact_key(f"{defaults.title}-batch", "progress")
     await progress.start(key, already_done=len(rows))
-    logger.info("Batch of %d item(s): %d valid, %d invalid", total, len(valid), len(rows))
+    logger.info("Batch of %d item(s): %d valid, %d invalid, %d duplicate(s)", total, len(valid),
+                len(rows) - len(dupes), len(dupes))
 
     lost: list[LostAnswer] = []
     with budget(max_paid_submissions) as guard, preflight_scope(memo):
@@ -411,19 +458,30 @@ async def produce_batch(
 
         async def run_item(valid_item: ValidItem) -> BatchItemRow:
             async with admission.slots:
+                item_estimate = estimates[valid_item.item]
                 if admission.budget_used_up:
                     row = BatchItemRow(
                         item=valid_item.item, line=valid_item.line, title=valid_item.request.title,
                         status=ItemStatus.SKIPPED, error="not started: the batch's paid-submission budget is used up",
                     )
+                elif money is not None and not money.admit(item_estimate.total):
+                    row = BatchItemRow(
+                        item=valid_item.item, line=valid_item.line, title=valid_item.request.title,
+                        status=ItemStatus.SKIPPED, error=money.skip_reason(item_estimate.total),
+                    )
                 else:
-                    row = await _launch(valid_item, bucket.name, lost)
+                    row = await _launch(valid_item, bucket.name, lost, item_estimate)
+                    if money is not None:
+                        money.settle(item_estimate.total, row.cost.spent if row.cost is not None else None)
             rows[row.item] = row
             await progress.advance()
             return row
 
         await asyncio.gather(*(run_item(v) for v in valid))
-        stopped = admission.stop_reason() if any(r.status is ItemStatus.SKIPPED for r in rows.values()) else None
+        skipped = any(r.status is ItemStatus.SKIPPED for r in rows.values())
+        stopped = admission.stop_reason() if skipped and admission.guard is not None and admission.budget_used_up else None
+        if money is not None and money.refused:
+            stopped = "; ".join(filter(None, [stopped, money.stop_reason()]))
         spent = guard.spent if guard is not None else None
 
     ordered = [rows[n] for n in sorted(rows)]
@@ -434,17 +492,28 @@ async def produce_batch(
         invalid=sum(r.status is ItemStatus.INVALID for r in ordered),
         skipped=sum(r.status is ItemStatus.SKIPPED for r in ordered),
         awaiting_review=sum(r.status is ItemStatus.AWAITING_REVIEW for r in ordered),
+        duplicates=sum(r.status is ItemStatus.DUPLICATE for r in ordered),
         paid_submissions=spent, stopped=stopped, items=ordered,
         lost_answers=sorted(lost, key=lambda a: a.item),
+        cost=batch_cost(estimate, [r.cost for r in ordered if r.cost is not None]),
     )
     summary = (
         f"{result.succeeded} succeeded, {result.failed} failed, {result.invalid} invalid, {result.skipped} skipped"
-        f"{f', {result.awaiting_review} awaiting review' if result.awaiting_review else ''} of {result.total}"
+        f"{f', {result.awaiting_review} awaiting review' if result.awaiting_review else ''}"
+        f"{f', {result.duplicates} duplicate(s)' if result.duplicates else ''} of {result.total}"
     )
     await progress.advance(final=True)
+    shown = _shown_rows(ordered)
     await acreate_table_artifact(
-        table=_table(ordered), key=artifact_key(f"{defaults.title}-batch", "items"),
-        description=f"{defaults.title} batch: {summary}" + (f". Stopped: {stopped}" if stopped else ""),
+        table=_table(shown), key=artifact_key(f"{defaults.title}-batch", "items"),
+        description=f"{defaults.title} batch: {summary}" + (f". Stopped: {stopped}" if stopped else "") + (
+            f". The table shows {len(shown):,} of {len(ordered):,} rows (those not succeeded first); the run's "
+            "result has every row" if len(shown) < len(ordered) else ""
+        ),
+    )
+    await acreate_markdown_artifact(
+        markdown=batch_cost_markdown(f"{defaults.title} batch", estimate, ordered, result.cost),
+        key=artifact_key(f"{defaults.title}-batch", "cost"), description=f"{defaults.title} batch: estimate and spend",
     )
     await publish_lost_answers(defaults.title, result.lost_answers)
     for answer in result.lost_answers:
@@ -456,11 +525,13 @@ async def produce_batch(
     return result
 
 
-async def _launch(valid: ValidItem, bucket_name: str, lost: list[LostAnswer]) -> BatchItemRow:
+async def _launch(
+    valid: ValidItem, bucket_name: str, lost: list[LostAnswer], estimate: CostEstimate | None = None
+) -> BatchItemRow:
     """Run one item to its end; its row, whatever happened (the others go on)."""
     slot = _ItemSlot()
     try:
-        result = await _run_item(valid.request, slot)
+        result = await _run_item(valid.request, slot, estimate)
     except Exception as exc:  # noqa: BLE001 - the item failed; its row says why, the others go on
         if (answer := lost_answer(valid.item, exc)) is not None:
             lost.append(answer)
@@ -477,6 +548,7 @@ class ClipRow(BaseModel):
     job_id: str | None = None
     clip: str | None = Field(None, description="s3:// location of the clip.")
     vid: str | None = None
+    takes: int | None = Field(None, description="Generations this clip cost (a retryable failure is bought again).")
     error: str | None = None
 
 
@@ -487,19 +559,22 @@ class ClipsResult(BaseModel):
     invalid: int
     skipped: int
     lost_answers: list[LostAnswer] = Field(default_factory=list, description="Clips waiting for an operator.")
+    cost: RunCost | None = Field(None, description="The clips' estimate and what they bought.")
     clips: list[ClipRow]
 
 
-@flow(name="generate-clips", log_prints=True)
+@validated_flow(name="generate-clips", log_prints=True)
 async def generate_clips(
     specs: list[ClipSpec],
     space_name: str = "demo",
     blocks: BlockRefs = BlockRefs(),  # noqa: B008 - pydantic default; Prefect renders the form
-    max_paid_submissions: int | None = None,
-    max_concurrency: int = 8,
+    max_paid_submissions: PaidSubmissions | None = None,
+    max_concurrency: Concurrency = 8,
+    max_cost: MaxCost | None = None,
 ) -> ClipsResult:
     """Generate, keep and import N clips (generate_clip for each, inline in this run). Invalid specs are
     reported and skipped before anything is paid; the same budget and re-run rules as produce-batch apply."""
+    check_item_count(len(specs), "specs")
     rows: dict[int, ClipRow] = {}
     runnable: list[tuple[int, ClipSpec]] = []
     for n, spec in enumerate(specs, start=1):
@@ -521,6 +596,13 @@ async def generate_clips(
     for n, exc in refused.items():
         rows[n] = ClipRow(item=n, status=ItemStatus.INVALID, error=f"{exc.field}: {exc.rule}"[:ERROR_CHARS])
     runnable = [(n, spec) for n, spec in runnable if n not in refused]
+    prices = await load_prices()  # each clip's estimate, before the first pays; max_cost is the budget
+    estimates = await clip_estimates(runnable, blocks, prices)
+    estimate = combined(estimates, prices.currency)
+    await announce("generate-clips", estimate, artifact_key("generate-clips", "estimate"))
+    check_batch(estimate, estimates, max_cost)
+    money = MoneyBudget(max_cost, prices.currency) if max_cost is not None else None
+    costs: list[RunCost] = []
 
     lost: list[LostAnswer] = []
     with budget(max_paid_submissions) as guard:
@@ -531,7 +613,14 @@ async def generate_clips(
                 if admission.budget_used_up:
                     rows[n] = ClipRow(item=n, status=ItemStatus.SKIPPED, error=admission.stop_reason())
                     return
-                rows[n] = await _clip_row(n, lambda: generate_clip.fn(spec, space_name, blocks), lost)
+                if money is not None and not money.admit(estimates[n].total):
+                    rows[n] = ClipRow(item=n, status=ItemStatus.SKIPPED, error=money.skip_reason(estimates[n].total))
+                    return
+                with collecting():
+                    rows[n] = await _clip_row(n, lambda: generate_clip.fn(spec, space_name, blocks), lost)
+                    costs.append(cost := run_cost(estimates[n], current_notes(), prices))
+                if money is not None:
+                    money.settle(estimates[n].total, cost.spent)
 
         await asyncio.gather(*(one(n, spec) for n, spec in runnable))
 
@@ -543,6 +632,7 @@ async def generate_clips(
     await publish_lost_answers("generate-clips", lost)
     return ClipsResult(
         total=len(ordered), clips=ordered, lost_answers=sorted(lost, key=lambda a: a.item),
+        cost=batch_cost(estimate, costs),
         **{s.value: sum(r.status is s for r in ordered) for s in ItemStatus},
     )
 
@@ -556,5 +646,5 @@ async def _clip_row(n: int, make: Callable[[], Awaitable[GeneratedClip]], lost: 
         return ClipRow(item=n, status=ItemStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
     return ClipRow(
         item=n, status=ItemStatus.SUCCEEDED, job_id=clip.job_id,
-        clip=f"s3://{clip.stored.bucket}/{clip.stored.key}", vid=clip.imported.vid,
+        clip=f"s3://{clip.stored.bucket}/{clip.stored.key}", vid=clip.imported.vid, takes=clip.takes,
     )

@@ -6,14 +6,19 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from prefect import flow
-
+from flows.costs.estimate import clip_seconds
+from flows.costs.memo import remember
+from flows.costs.model import CostEstimate, MaxCost
+from flows.costs.run import before_paying, cost_so_far
+from flows.costs.trace import collecting, know_length
 from flows.runtime import progress, resources
 from flows.outputs.artifacts import publish_production
-from flows.stages.edit import build_project_request, create_edit_project
+from flows.stages.edit import create_edit_project
+from flows.stages.entry import validated_flow
 from flows.stages.generate import build_clip_request, clip_fingerprint, generate_clip
-from flows.models import ClipSpec, ImportedClip, ProductionRequest, ProductionResult
-from flows.stages.transcode import build_workflow_request, start_transcode_workflow
+from flows.models import ClipSpec, ProductionRequest, ProductionResult
+from flows.stages.requests import PLACEHOLDER_VID, plan_production
+from flows.stages.transcode import start_transcode_workflow
 from flows.stages.translate import ai_translate, validate_translation
 from providers.gateway.models import validate_request as validate_gateway_request
 from providers.jimeng.models import JimengVideoRequest
@@ -35,14 +40,13 @@ def validate_clip_spec(spec: ClipSpec) -> None:
 
 
 async def validate_production(request: ProductionRequest) -> None:
-    """Check every stage's provider rules before the first paid call, then the request's own model rules once
-    more: a request changed in code (attribute assignment, ``model_construct``) skipped them (strict fields,
-    enums, ranges, duplicate languages), and they must hold before anything is paid too."""
+    """Build every provider request the production will send (``flows.stages.requests``) and check the
+    providers' rules on them before the first paid call, then the request's own model rules once more: a request
+    changed in code (attribute assignment, ``model_construct``) skipped them (strict fields, enums, ranges,
+    duplicate languages), and they must hold before anything is paid too."""
     validate_clip_spec(request.clip)
-    placeholder = ImportedClip(vid="v-placeholder", space_name=request.space_name)
-    build_project_request(request.title, placeholder, request.edit)
-    build_workflow_request("v-placeholder", request.space_name, request.transcode)
-    validate_translation("v-placeholder", request.space_name, request.translate)
+    plan_production(request)  # every provider request, derived values included (the tagged project name ...)
+    validate_translation(PLACEHOLDER_VID, request.space_name, request.translate)
     ProductionRequest.model_validate(request.model_dump())
     await clip_fingerprint(request.clip, request.blocks)
 
@@ -52,6 +56,25 @@ async def run_production(
     *,
     inline_stages: bool = False,
     observe: Callable[[str, Any], None] | None = None,
+    max_cost: float | None = None,
+    estimate: CostEstimate | None = None,
+) -> ProductionResult:
+    """``_chain`` with every paid job it uses noted (``flows.costs``): its result's ``cost`` is what it bought,
+    and the next estimate of the same request knows which stages are already bought."""
+    with collecting() as notes:
+        try:
+            return await _chain(request, inline_stages=inline_stages, observe=observe, max_cost=max_cost, estimate=estimate)
+        finally:
+            await remember(request, notes)
+
+
+async def _chain(
+    request: ProductionRequest,
+    *,
+    inline_stages: bool,
+    observe: Callable[[str, Any], None] | None,
+    max_cost: float | None,
+    estimate: CostEstimate | None,
 ) -> ProductionResult:
     """The chain itself. ``inline_stages`` runs the stage flows' bodies in the caller's run instead of as
     subflow runs: a batch runs many productions at once, and concurrent subflow creation is slow on a
@@ -72,9 +95,11 @@ async def run_production(
         # The outside world before the first paid call: bucket, space, template, credentials, model (memoised
         # per run: a batch's items reuse the batch's checks).
         await preflight_production(request)
+        priced = await before_paying(request, max_cost, estimate)  # logged, published, refused above max_cost
     async with progress.stage("generate", f"{request.title}: {request.clip.provider}"):
         clip = await stage(generate_clip)(request.clip, request.space_name, refs)
     seen("clip", clip)
+    know_length(clip.imported.vid, clip.imported.duration_seconds or clip_seconds(request.clip))
     async with progress.stage("edit", request.title):
         edit = await stage(create_edit_project)(request.title, clip.imported, request.edit, refs)
     seen("edit", edit)
@@ -110,14 +135,17 @@ async def run_production(
     result = ProductionResult(
         title=request.title,
         status=JobState.SUCCEEDED if ok else JobState.PAUSED if waiting else JobState.FAILED,
-        clip=clip, edit=edit, transcode=transcode, languages=languages,
+        clip=clip, edit=edit, transcode=transcode, languages=languages, cost=cost_so_far(priced),
     )
     bucket = await resources.bucket(refs)
     await publish_production(result, bucket)
     return result
 
 
-@flow(name="produce-video", log_prints=True)
-async def produce_video(request: ProductionRequest) -> ProductionResult:
-    """The whole chain. Every paid step is cached by what it buys, so a re-run only redoes what failed."""
-    return await run_production(request)
+@validated_flow(name="produce-video", log_prints=True)
+async def produce_video(request: ProductionRequest, max_cost: MaxCost | None = None) -> ProductionResult:
+    """The whole chain. Every paid step is cached by what it buys, so a re-run only redoes what failed.
+    Called from Python, the request is validated before a flow run is created (``flows.stages.entry``).
+    ``max_cost``: refuse the run, before anything is paid, when its estimate is above it (currency of the
+    ``clipflow-prices`` block)."""
+    return await run_production(request, max_cost=max_cost)

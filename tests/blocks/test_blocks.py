@@ -53,9 +53,9 @@ def test_gateway_block_is_optional() -> None:
         "CLIPFLOW_VOLC_ACCESS_KEY": "ak", "CLIPFLOW_VOLC_SECRET_KEY": "sk", "CLIPFLOW_S3_ACCESS_KEY": "a",
         "CLIPFLOW_S3_SECRET_KEY": "b", "CLIPFLOW_S3_BUCKET": "bucket",
     }
-    assert set(build_blocks(env)) == {"volcengine", "bucket"}
+    assert set(build_blocks(env)) == {"volcengine", "bucket", "prices"}
     assert set(build_blocks({**env, "CLIPFLOW_GATEWAY_URL": "http://gw", "CLIPFLOW_GATEWAY_KEY": "k"})) == {
-        "volcengine", "bucket", "gateway",
+        "volcengine", "bucket", "gateway", "prices",
     }
 
 
@@ -64,7 +64,9 @@ async def test_saved_blocks_load_and_build_clients_that_work(prefect_api: str, e
 
     env = demo_env(emulator, s3_server.endpoint_url)
     saved = await save_blocks_from_env(env, name="blocks-test")
-    assert saved == await save_blocks_from_env(env, name="blocks-test")  # idempotent: same slugs, overwritten
+    again = await save_blocks_from_env(env, name="blocks-test")  # idempotent: same slugs, overwritten
+    assert [slug.removesuffix(" (kept)") for slug in again] == saved
+    assert "clipflow-prices/blocks-test (kept)" in again  # prices are a person's edits: never overwritten
 
     creds = await VolcengineCredentials.aload("blocks-test")
     async with creds.get_vod_client() as vod:  # a signed call the emulator verifies
@@ -76,6 +78,28 @@ async def test_saved_blocks_load_and_build_clients_that_work(prefect_api: str, e
             GatewayVideoRequest(model="grok-video-3", prompt="a cat", aspect_ratio="1:1", size="720P")
         )
     assert task.id
+
+
+async def test_keep_existing_leaves_saved_blocks_as_they_are(prefect_api: str, emulator: Any, s3_server: Any) -> None:
+    """What `clipflow up` runs: a block a person saved (another bucket, other models) is not overwritten; a
+    missing one is created."""
+    from prefect_aws import S3Bucket
+
+    from flows.app.demo import demo_env
+
+    env = demo_env(emulator, s3_server.endpoint_url)
+    person = {**env, "CLIPFLOW_S3_BUCKET": "their-bucket", "CLIPFLOW_GATEWAY_MODELS": "veo3.1"}
+    await save_blocks_from_env(person, name="keep-test")
+    await VideoGatewayCredentials.adelete("keep-test")  # gone: created again
+
+    saved = await save_blocks_from_env(env, name="keep-test", keep_existing=True)
+
+    assert saved == ["volcengine-credentials/keep-test (kept)", "video-gateway-credentials/keep-test",
+                     "s3-bucket/keep-test (kept)", "clipflow-prices/keep-test (kept)"]
+    assert (await S3Bucket.aload("keep-test")).bucket_name == "their-bucket"
+    assert (await VideoGatewayCredentials.aload("keep-test")).models != ["veo3.1"]  # the demo's list
+    await save_blocks_from_env(env, name="keep-test")  # without keep_existing: overwritten
+    assert (await S3Bucket.aload("keep-test")).bucket_name == env["CLIPFLOW_S3_BUCKET"]
 
 
 def test_prefect_block_register_finds_both_blocks(prefect_api: str) -> None:

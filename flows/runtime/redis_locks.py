@@ -55,6 +55,12 @@ def check_redis_url(url: str) -> str:
     return url
 
 
+def _is_redis_connection_error(exc: BaseException) -> bool:
+    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError))
+
+
 def _masked(url: str) -> str:
     parts = urlparse(url)
     if parts.password is None:
@@ -104,6 +110,7 @@ class RedisLeaseLockManager(PollingLocks):
         self.hold_seconds = float(hold_seconds)
         self.renew_seconds = float(renew_seconds)
         self.poll_seconds = float(poll_seconds)
+        self._down_since: float | None = None  # since when Redis has been unreachable (monotonic)
         self._connect()
 
     def _connect(self) -> None:
@@ -119,6 +126,7 @@ class RedisLeaseLockManager(PollingLocks):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._down_since = None
         self._connect()
 
     def __repr__(self) -> str:
@@ -173,7 +181,7 @@ class RedisLeaseLockManager(PollingLocks):
         deadline = _utcnow() + timedelta(seconds=hold_timeout) if hold_timeout is not None else None
         hold = _Hold(Path(name), holder, deadline, _utcnow().isoformat(), key=key)
         ttl = self._ttl_ms(hold)
-        if ttl <= 0 or not self.client.set(name, holder, nx=True, px=ttl):
+        if ttl <= 0 or not self._while_reachable(self.client.set, name, holder, nx=True, px=ttl, unreachable=False):
             return False
         _mark_held(key, holder)
         with _holds_guard:
@@ -181,6 +189,25 @@ class RedisLeaseLockManager(PollingLocks):
         _lock_beats.add(hold_key, self.renew_seconds, lambda: self._renew(hold_key, hold),
                         retry=min(1.0, self.renew_seconds))
         return True
+
+    def _while_reachable(self, call: Callable[..., Any], *args: Any, unreachable: Any, **kwargs: Any) -> Any:
+        """``call``, or ``unreachable`` while Redis cannot be reached (a restart): the acquire and wait loops go
+        on polling instead of failing the task. Unreachable for longer than a hold, it is an error after all."""
+        try:
+            answer = call(*args, **kwargs)
+        except Exception as exc:
+            if not _is_redis_connection_error(exc):
+                raise
+            now = time.monotonic()
+            if self._down_since is None:
+                self._down_since = now
+                logger.warning("Redis at %s unreachable (%s); waiting up to %.0f s for it", _masked(self.url),
+                               type(exc).__name__, self.hold_seconds)
+            if now - self._down_since > self.hold_seconds:
+                raise
+            return unreachable
+        self._down_since = None
+        return answer
 
     # -- LockManager --
 
@@ -205,7 +232,12 @@ class RedisLeaseLockManager(PollingLocks):
                            hold_key[1], holder)
 
     def is_locked(self, key: str) -> bool:
-        return bool(self.client.exists(self.lock_name(key)))
+        return bool(self._while_reachable(self.client.exists, self.lock_name(key), unreachable=True))
 
     def is_lock_holder(self, key: str, holder: str) -> bool:
-        return self.client.get(self.lock_name(key)) == holder.encode()
+        """Whether ``holder`` holds the lock; while Redis is unreachable, as far as this process knows (a lock it
+        took and has not found lost)."""
+        with _holds_guard:
+            ours = self._hold_key(key, holder) in _redis_holds
+        token = holder.encode()
+        return self._while_reachable(self.client.get, self.lock_name(key), unreachable=token if ours else None) == token

@@ -229,7 +229,7 @@ def test_lost_clip_answers_stop_and_are_resolved(stack: ChaosStack) -> None:
 
     # 4. Attach the Jimeng job found in the console; release the gateway request to pay for it again.
     ws.cli("journal", "attach", fp_jimeng, lost_jimeng_bill["job_id"])
-    ws.cli("journal", "release", fp_gateway)
+    ws.cli("journal", "release", fp_gateway, "--yes")
     mark = len(ws.ledger())
     third = ws.run(items, "lost-3-resolved")
     new = ws.ledger()[mark:]

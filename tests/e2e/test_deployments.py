@@ -39,8 +39,8 @@ def test_deployments_from_prefect_yaml(stack: Stack) -> None:
     for deployment in deployed.values():
         assert deployment["work_pool_name"] == "clipflow"
         assert deployment["pull_steps"] == [{"deployments.steps.enter_project": {}}]
-    # the UI renders a form from this schema: one nested `request` object
-    assert list(deployed["produce-video"]["parameter_openapi_schema"]["properties"]) == ["request"]
+    # the UI renders a form from this schema: one nested `request` object, and the run's cost cap
+    assert list(deployed["produce-video"]["parameter_openapi_schema"]["properties"]) == ["request", "max_cost"]
 
 
 def test_produce_video_through_the_rest_api(stack: Stack) -> None:

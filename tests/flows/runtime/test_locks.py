@@ -633,3 +633,30 @@ def test_redis_down_at_release_does_not_fail_a_finished_task(
     finally:
         restart(own_redis, stop=False)
     assert "not released" in caplog.text and "Redis unreachable" in caplog.text
+
+
+@pytest.mark.timeout(90)
+def test_redis_briefly_down_delays_an_acquire_instead_of_failing_it(own_redis: Any) -> None:
+    manager = redis_manager(own_redis.url, hold_seconds=10, renew_seconds=1)
+    own_redis.stop()
+    back = threading.Timer(2.0, restart, args=(own_redis,), kwargs={"stop": False})
+    back.start()
+    try:
+        assert manager.acquire_lock("k-restarting", "a", acquire_timeout=30), "not taken once Redis was back"
+        assert manager.is_lock_holder("k-restarting", "a")
+    finally:
+        back.join()
+    manager.release_lock("k-restarting", "a")
+
+
+@pytest.mark.timeout(90)
+def test_redis_down_for_longer_than_a_hold_fails_the_acquire(own_redis: Any) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    manager = redis_manager(own_redis.url, hold_seconds=1, renew_seconds=0.2)
+    own_redis.stop()
+    try:
+        with pytest.raises(RedisConnectionError):
+            manager.acquire_lock("k-gone", "a", acquire_timeout=30)
+    finally:
+        restart(own_redis, stop=False)

@@ -190,8 +190,14 @@ class Lease:
         if self.lease_id is not None:
             _lease_beats.remove(self.lease_id)
             _shared_beats.remove(self.lease_id)
-            self.path.unlink(missing_ok=True)
         return self.lease_id is not None
+
+    def _forget(self) -> None:
+        """The slot is free on the server: drop the local registry entry and the shared heartbeat. Kept while
+        the release has not succeeded, so a waiting process can still find the lease and release it (at once
+        when this process is dead, else once its heartbeat is stale)."""
+        self.path.unlink(missing_ok=True)
+        self._forget_shared()
 
     # --- the shared heartbeat (blocking storage calls: heartbeat thread, release thread, asyncio.to_thread) ---
 
@@ -230,8 +236,7 @@ class Lease:
                 raise
             logger.debug("releasing lease %s from a thread (%s)", self.lease_id, type(exc).__name__)
             return
-        if self.storage is not None:
-            await asyncio.to_thread(self._forget_shared)
+        await asyncio.to_thread(self._forget)
 
     def release(self) -> None:
         if self._mark_released():
@@ -244,10 +249,11 @@ class Lease:
 
         try:
             self._context.copy().run(release)
-        except Exception as exc:  # noqa: BLE001 - the lease runs out by itself
-            logger.warning("could not release the slot of %s (%s); it frees itself within %.0f s",
-                           ", ".join(self.names), type(exc).__name__, LEASE_SECONDS)
-        self._forget_shared()
+        except Exception as exc:  # noqa: BLE001 - a waiting process releases it, or it runs out by itself
+            logger.warning("could not release the slot of %s (%s); a process waiting for it releases it, or it "
+                           "frees itself within %.0f s", ", ".join(self.names), type(exc).__name__, LEASE_SECONDS)
+            return
+        self._forget()
 
     def _renew(self) -> bool:
         """The beat (lease renewal thread)."""

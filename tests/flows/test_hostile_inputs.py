@@ -305,8 +305,9 @@ async def test_downloads_are_refused_before_paying(
     assert info.value.field == "clip.image_url" and case.says in message, message
     assert elapsed < case.seconds, elapsed
     assert pipeline.emulator.ledger() == [] and admin.hits == []
+    told = message.replace(url, "<url>")  # the user's own URL is echoed; its random path may contain "404"
     for leak in ("404", "refused", "timed out", "Timeout", "Connect", "gzip", str(admin.port)):
-        assert leak not in message, message  # what answered, and where, is never said
+        assert leak not in told, message  # what answered, and where, is never said
 
 
 async def test_a_404_and_a_closed_port_read_the_same(pipeline: Pipeline, images: HostileServer) -> None:

@@ -254,7 +254,7 @@ async def test_wrong_dimensions(pipeline: Pipeline, size: tuple[int, int], rule:
 async def test_a_url_answering_404(pipeline: Pipeline, served: Served) -> None:
     url = served.base_url + "/nothing/here.png"
     message = await refused(pipeline, request(url), url, "download failed: it must answer 200")
-    assert "404" not in message  # what answered is not said (see test_an_unreachable_url)
+    assert "404" not in message.replace(url, "")  # what answered is not said (its port may hold a "404")
 
 
 async def test_an_unreachable_url(pipeline: Pipeline) -> None:

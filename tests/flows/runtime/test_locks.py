@@ -412,8 +412,8 @@ print("released", flush=True)
 """
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
+def started_redis() -> Iterator[Any]:
+    """A throwaway redis-server (no persistence), stopped afterwards; the test skips without the binary."""
     from tests.e2e.services import RedisServer, redis_server_path
 
     binary = redis_server_path()
@@ -422,9 +422,15 @@ def redis_url() -> Iterator[str]:
     server = RedisServer(binary)
     server.start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    for server in started_redis():
+        yield server.url
 
 
 def redis_manager(url: str, **kw: float) -> redis_locks.RedisLeaseLockManager:
@@ -571,17 +577,7 @@ def test_redis_manager_is_a_prefect_lock_manager_in_real_transactions(redis_url:
 @pytest.fixture
 def own_redis() -> Iterator[Any]:
     """A redis-server of this test alone, to restart or stop (no persistence: a restart drops every key)."""
-    from tests.e2e.services import RedisServer, redis_server_path
-
-    binary = redis_server_path()
-    if binary is None:
-        pytest.skip("redis-server not found (Debian package redis-server; `make e2e-deps` installs it)")
-    server = RedisServer(binary)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started_redis()
 
 
 def restart(server: Any, stop: bool = True) -> None:

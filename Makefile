@@ -1,9 +1,11 @@
 # clipflow: `make demo` runs the pipeline against the local emulator, `make test` runs the suite.
-# uv is bootstrapped into .tools/ when it is not on PATH; everything else installs from uv.lock.
+# uv is bootstrapped into .tools/ when it is not on PATH; everything else installs from uv.lock, with the `local`
+# extra (moto for the emulated S3 of the demo, the local stack and the tests; a worker needs only the package).
 SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+EXTRAS := --extra local
 
 .PHONY: install demo up down test test-fast test-e2e e2e-deps bench lint clean
 
@@ -14,7 +16,7 @@ $(UV):
 # Bytecode compiled at install: a process that cannot write __pycache__ (PYTHONDONTWRITEBYTECODE, a read-only
 # tree) otherwise compiles every module it imports, each time (bench/vs_plain.py: 1.5 CPU-s of a flow run).
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --compile-bytecode
+	$(UV) sync --frozen --compile-bytecode $(EXTRAS)
 	touch $@
 
 install: .venv/.synced
@@ -30,11 +32,11 @@ down:
 	@if [ -x .venv/bin/clipflow ]; then .venv/bin/clipflow down $(ARGS); else echo "make down: nothing installed, nothing running"; fi
 
 test: install e2e-deps
-	$(UV) run pytest $(PYTEST_ARGS)
+	$(UV) run $(EXTRAS) pytest $(PYTEST_ARGS)
 
 # tests/e2e only: a real Prefect server on PostgreSQL, process workers, the UI in headless Chromium.
 test-e2e: install e2e-deps
-	$(UV) run pytest tests/e2e $(PYTEST_ARGS)
+	$(UV) run $(EXTRAS) pytest tests/e2e $(PYTEST_ARGS)
 
 # The end-to-end tests need Debian's PostgreSQL server, Chromium and redis-server (the two-machine test). Installed
 # when missing and we are root (CI); otherwise, or when apt-get fails, those tests skip and say why. Never
@@ -49,11 +51,12 @@ e2e-deps:
 			--no-install-recommends $(E2E_APT) >/dev/null; } || echo "e2e-deps: install failed: e2e tests will skip"; \
 	else echo "e2e-deps: PostgreSQL/Chromium/Redis missing (apt-get install $(E2E_APT) as root): e2e tests will skip"; fi
 
+# The edit loop: no test that starts a server (tests/conftest.py marks those `slow`); a few minutes.
 test-fast: install
-	$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
+	$(UV) run $(EXTRAS) pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install
-	$(UV) run python -m bench
+	$(UV) run $(EXTRAS) python -m bench
 
 clean:
 	rm -rf .venv .tools .pytest_cache

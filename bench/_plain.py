@@ -112,9 +112,11 @@ def clients_from_env(requests: Counter[str]) -> tuple[VodClient, JimengClient]:
     async def count(request: httpx.Request) -> None:
         requests[request.url.params.get("Action", request.url.path)] += 1
 
-    ak, sk = os.environ["CLIPFLOW_VOLC_ACCESS_KEY"], os.environ["CLIPFLOW_VOLC_SECRET_KEY"]
-    vod = VodClient(ak, sk, endpoint=os.environ["CLIPFLOW_VOD_ENDPOINT"])
-    jimeng = JimengClient(ak, sk, endpoint=os.environ["CLIPFLOW_VISUAL_ENDPOINT"])
+    from flows.runtime.settings import setup_variable as var
+
+    ak, sk = os.environ[var("volc_access_key")], os.environ[var("volc_secret_key")]
+    vod = VodClient(ak, sk, endpoint=os.environ[var("vod_endpoint")])
+    jimeng = JimengClient(ak, sk, endpoint=os.environ[var("visual_endpoint")])
     for client in (vod, jimeng):
         client._http.event_hooks["request"].append(count)  # noqa: SLF001 - counting only, nothing changed
     return vod, jimeng

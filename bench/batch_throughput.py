@@ -39,8 +39,10 @@ def prepare_environment(home: str, time_scale: float) -> None:
     os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(home, "storage")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    os.environ["CLIPFLOW_TIME_SCALE"] = str(time_scale)
-    os.environ["CLIPFLOW_LOCK_DIR"] = os.path.join(home, "locks")
+    from flows.runtime.settings import variable  # imports Prefect: after its variables are set
+
+    os.environ[variable("time_scale")] = str(time_scale)
+    os.environ[variable("lock_dir")] = os.path.join(home, "locks")
 
 
 def pick_database(choice: str) -> str:
@@ -89,13 +91,16 @@ def prefect_server(database: str) -> Iterator[None]:
 def count_prefect_answers(counts: Counter[str]) -> None:
     """Count the Prefect API's non-2xx answers per attempt (503 = SQLite busy, 423 = limit full)."""
     import httpx
-    from prefect.client.base import PrefectHttpxAsyncClient
+
+    from flows.runtime.compat import prefect_http_client_types
+
+    prefect_async_client = prefect_http_client_types()[0]
 
     send = httpx.AsyncClient.send
 
     async def counting(self: httpx.AsyncClient, request: httpx.Request, *args: Any, **kwargs: Any) -> httpx.Response:
         response = await send(self, request, *args, **kwargs)
-        if isinstance(self, PrefectHttpxAsyncClient) and response.status_code in (423, 429, 503):
+        if isinstance(self, prefect_async_client) and response.status_code in (423, 429, 503):
             counts[f"{response.status_code} {request.url.path.rsplit('/api/', 1)[-1]}"] += 1
         return response
 
@@ -123,6 +128,7 @@ def lower_bounds(items: int, languages: int, time_scale: float, provider: str) -
 
 
 async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dict[str, Any]:
+    from flows.runtime.settings import setup_variable
     import boto3
 
     from blocks.setup import save_blocks_from_env
@@ -135,7 +141,7 @@ async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dic
     boto3.client(
         "s3", endpoint_url=s3_endpoint, aws_access_key_id="clipflow-demo", aws_secret_access_key="clipflow-demo",
         region_name="us-east-1",
-    ).create_bucket(Bucket=env["CLIPFLOW_S3_BUCKET"])
+    ).create_bucket(Bucket=env[setup_variable("s3_bucket")])
     await save_blocks_from_env(env)
     await ensure_limits()
     languages = ["en", "ja", "ko", "fr", "de"][: args.languages]

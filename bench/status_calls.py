@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--time-scale", type=float, default=0.002)
     args = parser.parse_args(argv or [])
-    os.environ["CLIPFLOW_TIME_SCALE"] = str(args.time_scale)
+    from flows.runtime.settings import variable
+
+    os.environ[variable("time_scale")] = str(args.time_scale)
     from emulator.testing import running_emulator
 
     print(f"Jimeng jobs against the emulator, typical duration {TYPICAL:.0f} s, time scale {args.time_scale}")

@@ -154,6 +154,7 @@ def emulator_requests(log: Path) -> tuple[Counter[str], Counter[int]]:
 
 
 def run_variant(variant: str, items: int, args: argparse.Namespace, stack: PrefectStack, home: Path) -> dict[str, Any]:
+    from flows.runtime.settings import variable  # Prefect is set up by now
     from emulator.config import EmulatorConfig
     from emulator.testing import emulator_process
     from flows.app.demo import demo_env
@@ -173,7 +174,7 @@ def run_variant(variant: str, items: int, args: argparse.Namespace, stack: Prefe
         (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = {
             **os.environ, **demo_env(emu, s3), "PREFECT_API_URL": stack.api_url,
-            "PREFECT_LOCAL_STORAGE_PATH": str(folder / "storage"), "CLIPFLOW_LOCK_DIR": str(folder / "locks"),
+            "PREFECT_LOCAL_STORAGE_PATH": str(folder / "storage"), variable("lock_dir"): str(folder / "locks"),
         }
         child = subprocess.run([sys.executable, "-m", "bench.vs_plain", "--child", str(folder / "spec.json")],
                                env=env, timeout=CHILD_TIMEOUT, check=False)
@@ -206,7 +207,10 @@ API_CALLS: Counter[str] = Counter()
 def count_prefect_calls() -> None:
     """Count every request a Prefect client sends (each retry too), by method and path with ids folded."""
     import httpx
-    from prefect.client.base import PrefectHttpxAsyncClient, PrefectHttpxSyncClient
+
+    from flows.runtime.compat import prefect_http_client_types
+
+    async_client, sync_client = prefect_http_client_types()
 
     def key(request: httpx.Request, response: httpx.Response) -> str:
         path = UUID.sub(":id", request.url.path.split("/api/", 1)[-1])
@@ -216,13 +220,13 @@ def count_prefect_calls() -> None:
 
     async def counting_async(self: httpx.AsyncClient, request: httpx.Request, *a: Any, **kw: Any) -> httpx.Response:
         response = await send_async(self, request, *a, **kw)
-        if isinstance(self, PrefectHttpxAsyncClient):
+        if isinstance(self, async_client):
             API_CALLS[key(request, response)] += 1
         return response
 
     def counting_sync(self: httpx.Client, request: httpx.Request, *a: Any, **kw: Any) -> httpx.Response:
         response = send_sync(self, request, *a, **kw)
-        if isinstance(self, PrefectHttpxSyncClient):
+        if isinstance(self, sync_client):
             API_CALLS[key(request, response)] += 1
         return response
 
@@ -239,9 +243,11 @@ def cpu_reading(pids: dict[str, int | None]) -> dict[str, float]:
 def s3_client() -> Any:
     import boto3
 
-    return boto3.client("s3", endpoint_url=os.environ["CLIPFLOW_S3_ENDPOINT"],
-                        aws_access_key_id=os.environ["CLIPFLOW_S3_ACCESS_KEY"],
-                        aws_secret_access_key=os.environ["CLIPFLOW_S3_SECRET_KEY"], region_name="us-east-1")
+    from flows.runtime.settings import setup_variable
+
+    return boto3.client("s3", endpoint_url=os.environ[setup_variable("s3_endpoint")],
+                        aws_access_key_id=os.environ[setup_variable("s3_access_key")],
+                        aws_secret_access_key=os.environ[setup_variable("s3_secret_key")], region_name="us-east-1")
 
 
 def prompts(items: int) -> list[str]:
@@ -253,12 +259,13 @@ async def child_flow(spec: dict[str, Any]) -> dict[str, Any]:
     from blocks.setup import save_blocks_from_env
     from flows.models import JimengClipSpec, ProductionRequest, TranslateSpec
     from flows.runtime.quotas import ensure_limits
+    from flows.runtime.settings import setup_variable
     from flows.stages.batch import produce_batch
 
     import logging
 
     logging.getLogger("flows.runtime.quotas").setLevel(logging.WARNING)  # one line per limit created: noise here
-    s3_client().create_bucket(Bucket=os.environ["CLIPFLOW_S3_BUCKET"])
+    s3_client().create_bucket(Bucket=os.environ[setup_variable("s3_bucket")])
     await save_blocks_from_env(dict(os.environ))
     await ensure_limits()
     languages = ["en", "ja", "ko", "fr", "de"][: spec["languages"]]
@@ -312,13 +319,14 @@ async def _events_between(since: float, until: float) -> int:
 
 async def child_plain(spec: dict[str, Any]) -> dict[str, Any]:
     from bench._plain import PlainScript, clients_from_env, run_items
+    from flows.runtime.settings import setup_variable
 
     s3 = s3_client()
-    s3.create_bucket(Bucket=os.environ["CLIPFLOW_S3_BUCKET"])
+    s3.create_bucket(Bucket=os.environ[setup_variable("s3_bucket")])
     requests: Counter[str] = Counter()
     vod, jimeng = clients_from_env(requests)
     languages = ["en", "ja", "ko", "fr", "de"][: spec["languages"]]
-    script = PlainScript(vod=vod, jimeng=jimeng, s3=s3, bucket=os.environ["CLIPFLOW_S3_BUCKET"],
+    script = PlainScript(vod=vod, jimeng=jimeng, s3=s3, bucket=os.environ[setup_variable("s3_bucket")],
                          languages=languages, time_scale=spec["time_scale"], requests=requests)
     work = prompts(spec["items"])
     API_CALLS.clear()
@@ -335,10 +343,11 @@ async def child_plain(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_main(spec_path: str) -> int:
+    from flows.runtime.settings import BENCH_PROFILE_VARIABLE
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     count_prefect_calls()  # in the plain child too: it must stay 0
     run = child_flow if spec["variant"] == "flow" else child_plain
-    if profile := os.environ.get("CLIPFLOW_BENCH_PROFILE"):  # where the flow child's CPU goes (main thread)
+    if profile := os.environ.get(BENCH_PROFILE_VARIABLE):  # where the flow child's CPU goes (main thread)
         import cProfile
 
         with cProfile.Profile() as profiler:

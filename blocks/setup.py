@@ -10,6 +10,7 @@ from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 
 from blocks.credentials import VideoGatewayCredentials, VolcengineCredentials
 from blocks.env import ENV_VARS
+from flows.runtime.settings import setup_variable
 from blocks.prices import ClipflowPrices
 
 DEFAULT_BLOCK_NAME = "clipflow"
@@ -31,17 +32,21 @@ class MissingSettingError(ValueError):
 
 
 def _need(env: Mapping[str, str], name: str) -> str:
-    """A required variable; ``build_blocks`` has refused every missing one at once before this is asked."""
-    return env[name].strip()
+    """A required variable (``setup_variable`` name); ``build_blocks`` has refused every missing one at once."""
+    return env[setup_variable(name)].strip()
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    """An optional variable (``setup_variable`` name), "" when unset."""
+    return env.get(setup_variable(name)) or ""
 
 
 def missing_settings(env: Mapping[str, str]) -> list[str]:
     """Every required variable that is unset, so one run of setup names them all."""
-    required = ["CLIPFLOW_VOLC_ACCESS_KEY", "CLIPFLOW_VOLC_SECRET_KEY", "CLIPFLOW_S3_ACCESS_KEY",
-                "CLIPFLOW_S3_SECRET_KEY", "CLIPFLOW_S3_BUCKET"]
-    if env.get("CLIPFLOW_GATEWAY_URL"):
-        required.append("CLIPFLOW_GATEWAY_KEY")
-    return [name for name in required if not env.get(name, "").strip()]
+    required = ["volc_access_key", "volc_secret_key", "s3_access_key", "s3_secret_key", "s3_bucket"]
+    if _get(env, "gateway_url"):
+        required.append("gateway_key")
+    return [setup_variable(name) for name in required if not _get(env, name).strip()]
 
 
 def build_blocks(env: Mapping[str, str]) -> dict[str, object]:
@@ -54,28 +59,28 @@ def build_blocks(env: Mapping[str, str]) -> dict[str, object]:
         )
     built: dict[str, object] = {
         "volcengine": VolcengineCredentials(
-            access_key_id=_need(env, "CLIPFLOW_VOLC_ACCESS_KEY"),
-            secret_access_key=_need(env, "CLIPFLOW_VOLC_SECRET_KEY"),
-            session_token=env.get("CLIPFLOW_VOLC_SESSION_TOKEN") or None,
-            region=env.get("CLIPFLOW_VOLC_REGION") or "cn-north-1",
-            vod_endpoint=env.get("CLIPFLOW_VOD_ENDPOINT") or "https://vod.volcengineapi.com",
-            visual_endpoint=env.get("CLIPFLOW_VISUAL_ENDPOINT") or "https://visual.volcengineapi.com",
+            access_key_id=_need(env, "volc_access_key"),
+            secret_access_key=_need(env, "volc_secret_key"),
+            session_token=_get(env, "volc_session_token") or None,
+            region=_get(env, "volc_region") or "cn-north-1",
+            vod_endpoint=_get(env, "vod_endpoint") or "https://vod.volcengineapi.com",
+            visual_endpoint=_get(env, "visual_endpoint") or "https://visual.volcengineapi.com",
         )
     }
-    if env.get("CLIPFLOW_GATEWAY_URL"):
-        models = [m.strip() for m in (env.get("CLIPFLOW_GATEWAY_MODELS") or "").split(",") if m.strip()]
+    if _get(env, "gateway_url"):
+        models = [m.strip() for m in _get(env, "gateway_models").split(",") if m.strip()]
         built["gateway"] = VideoGatewayCredentials(
-            base_url=env["CLIPFLOW_GATEWAY_URL"], api_key=_need(env, "CLIPFLOW_GATEWAY_KEY"),
+            base_url=_get(env, "gateway_url"), api_key=_need(env, "gateway_key"),
             **({"models": models} if models else {}),
         )
-    endpoint = env.get("CLIPFLOW_S3_ENDPOINT") or None
+    endpoint = _get(env, "s3_endpoint") or None
     aws = AwsCredentials(
-        aws_access_key_id=_need(env, "CLIPFLOW_S3_ACCESS_KEY"),
-        aws_secret_access_key=_need(env, "CLIPFLOW_S3_SECRET_KEY"),
-        region_name=env.get("CLIPFLOW_S3_REGION") or "us-east-1",
+        aws_access_key_id=_need(env, "s3_access_key"),
+        aws_secret_access_key=_need(env, "s3_secret_key"),
+        region_name=_get(env, "s3_region") or "us-east-1",
         aws_client_parameters=AwsClientParameters(endpoint_url=endpoint),
     )
-    built["bucket"] = S3Bucket(bucket_name=_need(env, "CLIPFLOW_S3_BUCKET"), credentials=aws)
+    built["bucket"] = S3Bucket(bucket_name=_need(env, "s3_bucket"), credentials=aws)
     built["prices"] = ClipflowPrices()  # the default table; a saved one is a person's and is kept
     return built
 
@@ -94,14 +99,21 @@ async def block_exists(slug: str, name: str) -> bool:
 
 
 async def save_blocks_from_env(
-    env: Mapping[str, str] | None = None, name: str = DEFAULT_BLOCK_NAME, *, keep_existing: bool = False
+    env: Mapping[str, str] | None = None, name: str = DEFAULT_BLOCK_NAME, *, keep_existing: bool = False,
+    example_prices: bool = False,
 ) -> list[str]:
     """Save every block under ``name`` (overwriting), returning the saved slugs. Idempotent. With
     ``keep_existing`` a block already saved under ``name`` is left as it is (listed as ``slug/name (kept)``):
-    the local stack must not put its demo settings over what a person saved."""
+    the local stack must not put its demo settings over what a person saved. ``example_prices`` (the local
+    stack) saves the emulator's example prices instead of the all-unknown defaults."""
     saved = []
     for block in build_blocks(os.environ if env is None else env).values():
         slug = f"{block.get_block_type_slug()}/{name}"  # type: ignore[attr-defined]
+        if example_prices and isinstance(block, ClipflowPrices):
+            from flows.costs.example_prices import save_example_prices
+
+            saved.append(await save_example_prices(name, reset=not keep_existing))
+            continue
         keep = keep_existing or isinstance(block, ClipflowPrices)  # prices are edited by hand, not from env
         if keep and await block_exists(block.get_block_type_slug(), name):  # type: ignore[attr-defined]
             saved.append(f"{slug} (kept)")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HOME_ENV = "CLIPFLOW_HOME"
+from flows.runtime.settings import HOME_VARIABLE
+
+HOME_ENV = HOME_VARIABLE
 
 
 def project_root() -> Path:

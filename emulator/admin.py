@@ -141,6 +141,14 @@ async def callbacks(request: Request) -> list[dict[str, Any]]:
         return [asdict(r) for r in state.callback_log]
 
 
+@router.get("/_emulator/calls")
+async def calls(request: Request) -> dict[str, int]:
+    """Authenticated Volcengine calls by action since start/reset (free status calls are not in the ledger)."""
+    state = _state(request)
+    with state.lock:
+        return dict(state.calls)
+
+
 @router.api_route("/_media/{key:path}", methods=["GET", "HEAD"])
 async def media(key: str, request: Request) -> Response:
     state = _state(request)

@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=float, help="real seconds per nominal second (default 1.0)")
     parser.add_argument("--faults", type=Path, help="JSON file of fault rules")
     parser.add_argument("--callback-url", help="where WorkflowComplete / AITranslationComplete are POSTed")
+    parser.add_argument("--callback-key", help="sign callbacks with this key (VOD callback authentication)")
     parser.add_argument("--config", type=Path, help="JSON file with any EmulatorConfig fields")
     parser.add_argument("--log-level", default="info", help="uvicorn log level")
     return parser
@@ -42,6 +43,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     for field, value in (
         ("access_key", args.access_key), ("secret_key", args.secret_key), ("gateway_key", args.gateway_key),
         ("time_scale", args.time_scale), ("callback_url", args.callback_url),
+        ("callback_key", args.callback_key),
     ):
         if value is not None:
             data[field] = value

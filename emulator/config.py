@@ -171,6 +171,7 @@ class EmulatorConfig(BaseModel):
     idempotent_without_token: bool = False
 
     callback_url: str | None = None
+    callback_key: str | None = None  # set: callbacks carry X-VOD-TIMESTAMP / X-VOD-SIGNATURE (docs/4/116752)
     public_base_url: str | None = None  # base of media URLs; default: the URL the request came in on
 
     faults: list[FaultRule] = Field(default_factory=list)
@@ -186,7 +187,7 @@ class EmulatorConfig(BaseModel):
     )
     download_timeout: float = 30.0
     max_download_bytes: int = 512 * 1024 * 1024
-    # The price table the ledger bills with (flows.costs.table.PriceTable fields); None: clipflow's default table.
+    # The price table the ledger bills with (flows.costs.table.PriceTable fields); None: the example prices.
     prices: dict[str, Any] | None = None
 
     @field_validator("faults", mode="before")
@@ -227,7 +228,7 @@ class EmulatorConfig(BaseModel):
 PATCHABLE_FIELDS = frozenset(
     {
         "time_scale", "durations", "quotas_enabled", "qps", "jimeng_concurrency", "spaces", "workflow_templates",
-        "strict_vids", "idempotent_without_token", "callback_url", "public_base_url", "fail_marker",
+        "strict_vids", "idempotent_without_token", "callback_url", "callback_key", "public_base_url", "fail_marker",
         "banned_words", "jimeng_req_keys", "gateway_models", "download_timeout", "max_download_bytes",
         "max_clock_skew", "prices",
     }

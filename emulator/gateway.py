@@ -123,10 +123,12 @@ async def _create(ctx: Ctx) -> dict[str, Any]:
             raise bad(f"aspect_ratio must be one of {list(GROK_ASPECTS)}")
         if str(body.get("size", "720P")).upper() != "720P":
             raise bad("size: 暂只支持720P (only 720P is supported)")
-    if model == "veo3.1-components" and len(images) > 3:
+    # images is one list of links (the page); what a position means is the model's: references for the
+    # components model, [first frame, last frame] for the frames models (api-notes section 5).
+    if model.startswith("veo3.1-components") and len(images) > 3:
         raise bad("veo3.1-components accepts at most 3 reference images")
-    if model == "veo3-frames" and not 1 <= len(images) <= 2:
-        raise bad("veo3-frames needs a first frame and optionally a last frame")
+    if model.startswith(("veo3-frames", "veo3.1-frames")) and not 1 <= len(images) <= 2:
+        raise bad(f"{model} needs a first frame and optionally a last frame (1 or 2 images)")
 
     task = GatewayTask(
         id=_task_id(model, ctx.now), model=model, key=ctx.ak, prompt=prompt, created=ctx.now,

@@ -2,20 +2,22 @@
 
 Quantities come from the request as received (Jimeng ``frames``, the gateway ``model``, the translation types)
 and, for per-minute actions, from the length of the video the emulator holds for the request's Vid (started
-minutes, as clipflow estimates them). Prices are the config's ``prices`` (a ``PriceTable``; default: the same
-default table clipflow ships, every price unknown), so a test or the local stack can give both the same table.
+minutes, as clipflow estimates them). Prices are the config's ``prices`` (a ``PriceTable``); by default the
+emulator's example prices (``flows.costs.example_prices``, illustrative, not vendor prices), the table ``make up``
+and ``make demo`` save in the ``clipflow-prices`` block, so the local stack's estimates and bills agree.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flows.costs.table import DEFAULT_PRICES, PriceTable, amount, billables
+from flows.costs.example_prices import EXAMPLE_PRICES
+from flows.costs.table import PriceTable, amount, billables
 
 
 def priced(state: Any, provider: str, action: str, values: dict[str, Any]) -> dict[str, Any]:
     """The ledger fields of one billed submission: price keys, quantities, unit prices, amount and currency."""
-    table = PriceTable.model_validate(state.config.prices) if state.config.prices is not None else DEFAULT_PRICES
+    table = PriceTable.model_validate(state.config.prices) if state.config.prices is not None else EXAMPLE_PRICES
     config = _json(values.get("TranslationConfig")) or {}
     items = billables(
         provider, action, frames=_int(values.get("frames")) or 121, model=values.get("model"),

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,7 @@ class EmulatorState:
         self.translations: dict[str, Any] = {}
         self.pending_callbacks: list[PendingCallback] = []
         self.callback_log: list[CallbackRecord] = []
+        self.calls: Counter[str] = Counter()  # signed Volcengine calls answered, by action (status calls too)
         if self.config.seed_demo_media and self.config.spaces:
             self.add_vid(VodMedia(DEMO_VID, self.config.spaces[0], "demo-sample.mp4", sample_bytes(), source="seed"))
 
@@ -118,6 +120,10 @@ class EmulatorState:
             self.clock.reset()
             self.throttled_answers = 0
             self._init_data()
+
+    def count_call(self, action: str) -> None:
+        with self.lock:
+            self.calls[action] += 1
 
     def count_throttled(self) -> None:
         with self.lock:

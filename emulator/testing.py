@@ -107,6 +107,10 @@ class EmulatorHandle:
     def callbacks(self) -> list[dict[str, Any]]:
         return self._call("GET", "/_emulator/callbacks")
 
+    def calls(self) -> dict[str, int]:
+        """Authenticated Volcengine calls answered, by action (status calls included)."""
+        return self._call("GET", "/_emulator/calls")
+
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/_emulator/health")
 

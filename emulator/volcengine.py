@@ -130,6 +130,7 @@ async def volcengine_entry(request: Request) -> Response:
         # Gateway-level refusals carry ResponseMetadata.Error for every service, CV included.
         return vod_error(request_id, action, version, err, service=spec.service)
 
+    state.count_call(action)
     wait = state.quotas.take(ak, action, state.config.qps_for(action))
     if wait is not None:
         return refuse(_throttle_error(spec.service, wait))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,70 @@ def _param_error(message: str):
     return invalid(message, "InvalidParameter.InvalidParam")
 
 
+# EditParam.Output / Canvas leaves of the CreateProject example, with the rules clipflow holds them to
+# (docs/vendor-fields.md): an absent leaf takes the vendor's default, a present one must fit.
+VIDEO_CODECS = {"h264", "h265"}
+PRESETS = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+AUDIO_CODECS = {"aac"}
+RGBA = re.compile(r"^#[0-9A-Fa-f]{8}$")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _leaf(obj: dict[str, Any], key: str, path: str, ok: Any, rule: str) -> Any:
+    value = obj.get(key)
+    if value is not None and not ok(value):
+        raise _param_error(f"EditParam.{path}{key} {rule} (got {value!r}).")
+    return value
+
+
+def _part(obj: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _param_error(f"EditParam.{path}{key} must be an object.")
+    return value
+
+
+def check_edit_param(edit_param: dict[str, Any]) -> None:
+    """The Output and Canvas leaves: types, enums, ranges, and the settings that contradict each other."""
+    output = _part(edit_param, "Output", "")
+    alpha = _leaf(output, "Alpha", "Output.", _is_bool, "must be a boolean")
+    _leaf(output, "Fps", "Output.", lambda v: _is_int(v) and 0 < v <= 120, "must be an integer in (0, 120]")
+    no_video = _leaf(output, "DisableVideo", "Output.", _is_bool, "must be a boolean")
+    no_audio = _leaf(output, "DisableAudio", "Output.", _is_bool, "must be a boolean")
+    codec = _part(output, "Codec", "Output.")
+    video_codec = _leaf(codec, "VideoCodec", "Output.Codec.", lambda v: v in VIDEO_CODECS, "must be h264 or h265")
+    _leaf(codec, "Preset", "Output.Codec.", lambda v: v in PRESETS, f"must be one of {sorted(PRESETS)}")
+    _leaf(codec, "Crf", "Output.Codec.", lambda v: _is_int(v) and 0 <= v <= 51, "must be an integer in [0, 51]")
+    _leaf(codec, "AudioCodec", "Output.Codec.", lambda v: v in AUDIO_CODECS, "must be aac")
+    _leaf(codec, "AudioBitrate", "Output.Codec.", lambda v: _is_int(v) and 32 <= v <= 320,
+          "must be an integer in [32, 320] (kbps)")
+    cover = _part(output, "Cover", "Output.")
+    no_cover = _leaf(cover, "DisableCover", "Output.Cover.", _is_bool, "must be a boolean")
+    times = _leaf(cover, "CoverTime", "Output.Cover.",
+                  lambda v: isinstance(v, list) and bool(v) and all(_is_int(t) and t >= 0 for t in v),
+                  "must be a non-empty list of times in ms, each >= 0")
+    canvas = _part(edit_param, "Canvas", "")
+    for side in ("Width", "Height"):
+        _leaf(canvas, side, "Canvas.", lambda v: _is_int(v) and v > 0, "must be a positive integer")
+    _leaf(canvas, "BackgroundColor", "Canvas.", lambda v: isinstance(v, str) and bool(RGBA.match(v)),
+          "must be #RRGGBBAA")
+    if no_video and no_audio:
+        raise _param_error("EditParam.Output.DisableVideo and DisableAudio are both true: nothing to output.")
+    if alpha and (no_video or (video_codec or "h264") == "h264"):
+        raise _param_error("EditParam.Output.Alpha needs a video stream in h265 (DisableVideo false, VideoCodec h265).")
+    if no_cover and times:
+        raise _param_error("EditParam.Output.Cover.CoverTime is given while DisableCover is true.")
+
+
 @dataclass
 class EditProject:
     project_id: str
@@ -37,6 +102,8 @@ class EditProject:
             "ProjectId": self.project_id, "GroupId": self.group_id, "ProjectName": self.name,
             "ProjectType": self.project_type, "Space": self.space,
             "CreateTime": iso(self.created), "UpdateTime": iso(self.created),
+            # The project's EditParam as created (JSON-encoded; the client reads an object or a string).
+            "LatestEditParam": json.dumps(self.edit_param, ensure_ascii=False, separators=(",", ":")),
         }
 
 
@@ -49,6 +116,7 @@ async def create_project(ctx: Ctx) -> dict[str, Any]:
         raise _param_error("ProjectName must be 1-128 characters: Chinese, letters, digits, '-' or '_'.")
     space = require_space(ctx, "Space")
     edit_param = p.json("EditParam", dict, mode="object", required=True)
+    check_edit_param(edit_param)
     project_type = p.str("ProjectType", required=True)
     if project_type != "track":
         raise _param_error("ProjectType must be 'track'.")
@@ -114,6 +182,7 @@ async def submit_direct_edit(ctx: Ctx) -> dict[str, Any]:
     if application != "VideoTrackToB":
         raise invalid("Application must be 'VideoTrackToB'.")
     edit_param = p.json("EditParam", dict, mode="object", required=True)
+    check_edit_param(edit_param)
     priority = p.int("Priority", default=0)
     edit = DirectEdit(
         req_id=new_hex(32), space=space, application=application, edit_param=edit_param,

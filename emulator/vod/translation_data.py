@@ -115,12 +115,14 @@ def build_extras(project: TranslationProject, video: dict[str, Any]) -> None:
              speakers[i % len(speakers)]["Id"]) for i in range(count)]
     set_side(project, "source", rows, video)
     translate_all(project, video)
+    # The background (everything but speech) is separated for dubbing only: a subtitle-only project has none,
+    # like its BackgroundAudio.
     project.extras["BackgroundClip"] = {
         "Id": new_hex(24), "Trim": {"Start": 0, "End": length_ms}, "Volume": 100,
         "ClipAudio": {"IsAudio": True, "Uri": f"tos-emulator-{project.space}/{pid}_others.aac", "Vid": "",
                       "DurationSecond": length_ms / 1000, "Url": ""},
         "ClipVideo": dict(video), "TranslationType": "background", "TrackId": "",
-    }
+    } if "VoiceTranslation" in project.types else None
 
 
 def translate_all(project: TranslationProject, video: dict | None = None) -> None:

@@ -12,6 +12,7 @@ from emulator.vod.subtitle_files import Cue, decode, parse, speaker_of
 from emulator.vod.translation_data import duration_ms, set_side, speaker_named, split_marks, track_for
 from emulator.vod.translation_project import TranslationProject
 
+
 def visible_sides(project: TranslationProject, now: float) -> list[str]:
     sides = ["source"] if project.reached("SubtitleRecognition", now) else []
     return sides + (["target"] if project.reached("SubtitleTranslation", now) else [])
@@ -58,6 +59,7 @@ def edit_utterances(ctx: Ctx, project: TranslationProject, finished: bool) -> No
         if not set(edit) & {"Text", "SpeakerId", "Start", "End", "Volume"}:
             raise invalid(f"{where} changes nothing: give Text, SpeakerId, Start, End or Volume.")
         planned.append((edit, utterance, clip, trim))
+    check_order(project, {id(clip): trim for _, _, clip, trim in planned})
     for edit, utterance, clip, trim in planned:
         utterance.update({k: edit[k] for k in ("Text", "SpeakerId") if k in edit})
         clip["Trim"] = trim
@@ -65,6 +67,18 @@ def edit_utterances(ctx: Ctx, project: TranslationProject, finished: bool) -> No
             clip["Volume"] = edit["Volume"]
         if finished:
             utterance["Status"] = "need_update"  # shows in the outputs after RefreshAITranslationProject
+
+
+def check_order(project: TranslationProject, trims: dict[int, dict[str, int]]) -> None:
+    """The lines of a side stay in their order without overlapping once the new timings are in."""
+    for side in ("source", "target"):
+        clips = sorted(project.clips(side), key=lambda c: (c["Trim"]["Start"], c["Trim"]["End"]))
+        timed = [(c, trims.get(id(c), c["Trim"])) for c in clips]
+        for (_, a), (clip, b) in zip(timed, timed[1:]):
+            if b["Start"] < a["End"]:
+                uid = next((u["Id"] for u in project.utterances(side) if u["ClipId"] == clip["Id"]), clip["Id"])
+                raise invalid(f"Utterances: {uid} would start at {b['Start']} ms, before the line before it ends "
+                              f"({a['End']} ms); lines must stay in order without overlapping.")
 
 
 def edit_from_file(ctx: Ctx, project: TranslationProject, update_type: str, field: str, finished: bool) -> None:

@@ -1,87 +1,24 @@
-"""Media-processing workflows: StartWorkflow (ClientToken idempotency), GetWorkflowExecution[Result]."""
+"""Media-processing workflows: StartWorkflow (ClientToken idempotency), GetWorkflowExecution[Result]. What a
+request may hold (templates, DirectUrl, overrides) is checked in ``workflow_checks``."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.clock import iso, phase
-from emulator.config import DEMO_TEMPLATE, EmulatorConfig
 from emulator.errors import ApiError, invalid, new_request_id, not_found
 from emulator.media import MediaItem, probe, sample_bytes, variant
 from emulator.params import contains_marker
 from emulator.registry import Ctx, action
 from emulator.state import EmulatorState, VodMedia, new_hex
 from emulator.vod.common import require_vid
+from emulator.vod.workflow_checks import (
+    VARIABLE, Template, check_direct_url, match_override, space_bucket, template_of, validate_overrides,
+)
 
 VERSION = "2020-08-01"
 FAILED_STATUS = "2001"  # "2000-2999: failed by the system"; what a fail-marker run ends with
-
-# A configured template lists its outputs: "480p" is a video rendition, "audio:<name>" an audio rendition,
-# "snapshot:poster|sample" a snapshot task and "logo:<key>" a text watermark with that variable key. The demo
-# template, when configured with renditions only, also has a poster snapshot and a text watermark whose key is
-# not the vendor's example key (so a client must read it from the template).
-DEMO_TEMPLATE_TASKS = ["snapshot:poster", "logo:keyword"]
-OVERRIDE_KINDS = ("Logo", "Snapshot", "TranscodeAudio", "TranscodeVideo")
-_ITEM_KEYS = {
-    "Logo": {"TemplateId", "Vars"},
-    "Snapshot": {"TemplateId", "FileName", "FileIndex", "OffsetTime", "SampleOffsets", "OffsetTimeList", "Width",
-                 "Height"},
-    "TranscodeAudio": {"TemplateId", "Clip", "FileName"},
-    "TranscodeVideo": {"TemplateId", "Clip", "FileName", "LogoTemplateId"},
-}
-# Output path variables (vendor doc 4/130881); count/width/height only for snapshots.
-PATH_VARIABLES = {"fileName", "fileTitle", "filePrefix", "vid", "templateId", "random", "outFormat"}
-SNAPSHOT_PATH_VARIABLES = PATH_VARIABLES | {"count", "width", "height"}
-_VARIABLE = re.compile(r"\{\{([^{}]*)\}\}")
-_PATH_CHARS = re.compile(r"^[A-Za-z0-9_./-]*$")
-
-
-@dataclass(frozen=True)
-class Template:
-    """What one workflow template produces, with the ids of its transcode/snapshot/logo templates."""
-
-    template_id: str
-    video: list[str]
-    audio: list[str]
-    snapshots: list[str]
-    logo_vars: list[str]
-
-    @property
-    def logo_id(self) -> str:
-        return f"{self.template_id}-logo"
-
-    def video_id(self, definition: str) -> str:
-        return f"{self.template_id}-{definition}"
-
-    def audio_id(self, name: str) -> str:
-        return f"{self.template_id}-audio-{name}"
-
-    def snapshot_id(self, kind: str) -> str:
-        return f"{self.template_id}-snapshot-{kind}"
-
-    def ids(self, kind: str) -> set[str]:
-        if kind == "TranscodeVideo":
-            return {self.video_id(d) for d in self.video}
-        if kind == "TranscodeAudio":
-            return {self.audio_id(a) for a in self.audio}
-        if kind == "Snapshot":
-            return {self.snapshot_id(k) for k in self.snapshots}
-        return {self.logo_id} if self.logo_vars else set()
-
-
-def template_of(config: EmulatorConfig, template_id: str) -> Template | None:
-    entries = config.workflow_templates.get(template_id)
-    if entries is None:
-        return None
-    if template_id == DEMO_TEMPLATE and not any(":" in e for e in entries):
-        entries = [*entries, *DEMO_TEMPLATE_TASKS]
-    typed: dict[str, list[str]] = {"video": [], "audio": [], "snapshot": [], "logo": []}
-    for entry in entries:
-        kind, _, name = entry.rpartition(":")
-        typed[kind or "video"].append(name)
-    return Template(template_id, typed["video"], typed["audio"], typed["snapshot"], typed["logo"])
 
 
 @dataclass
@@ -131,12 +68,12 @@ def _source(ctx: Ctx, vid: str | None, direct: dict[str, Any] | None) -> tuple[V
         media = require_vid(ctx, vid)
         return media, media.space if media else ctx.config.spaces[0] if ctx.config.spaces else ""
     assert direct is not None
-    file_name = direct.get("FileName")
-    if not isinstance(file_name, str) or not file_name:
-        raise ApiError("MissingParameter", 400, "The request is missing DirectUrl.FileName parameter.")
+    check_direct_url(ctx, direct)
+    file_name = direct["FileName"]
     space = direct.get("SpaceName") or ""
-    if space and space not in ctx.config.spaces:
-        raise not_found(f"The space {space} does not exist.")
+    bucket = direct.get("BucketName")
+    if not space and bucket:
+        space = next(s for s in ctx.config.spaces if space_bucket(s) == bucket)
     with ctx.state.lock:
         matches = [m for m in ctx.state.vids.values()
                    if m.file_name == file_name and (not space or m.space == space) and m.available_at <= ctx.now]
@@ -144,107 +81,6 @@ def _source(ctx: Ctx, vid: str | None, direct: dict[str, Any] | None) -> tuple[V
         raise not_found(f"The file {file_name} does not exist.")
     media = matches[0] if matches else None
     return media, space or (media.space if media else "")
-
-
-def _match(items: list[dict[str, Any]], template_id: str) -> dict[str, Any] | None:
-    """The first override item that names ``template_id`` (or All)."""
-    for item in items:
-        ids = item.get("TemplateId")
-        ids = [ids] if isinstance(ids, str) else ids or []
-        if "All" in ids or template_id in ids:
-            return item
-    return None
-
-
-def _check_path(value: Any, where: str, variables: set[str]) -> None:
-    if not isinstance(value, str) or not value:
-        raise invalid(f"{where} must be a non-empty string.")
-    if len(value) > 1024 or value.startswith("/") or ".." in value or "//" in value:
-        raise invalid(f"{where} must be a relative path of at most 1024 characters without '..' or '//'.")
-    unknown = sorted(set(_VARIABLE.findall(value)) - variables)
-    if unknown:
-        raise invalid(f"{where} uses the unknown variable {{{{{unknown[0]}}}}} (known: {sorted(variables)}).")
-    if not _PATH_CHARS.match(_VARIABLE.sub("", value)):
-        raise invalid(f"{where} may hold only letters, digits, - _ . / and variables.")
-
-
-def _check_int(item: dict[str, Any], key: str, where: str, lo: int = 0, hi: int | None = None) -> None:
-    value = item.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        raise invalid(f"{where}.{key} must be an integer in [{lo}, {hi if hi is not None else 'inf'}].")
-
-
-def _check_clip(clip: Any, where: str) -> None:
-    if not isinstance(clip, dict) or set(clip) - {"StartTime", "EndTime"}:
-        raise invalid(f"{where} must be an object with StartTime and EndTime (ms).")
-    _check_int(clip, "StartTime", where)
-    _check_int(clip, "EndTime", where)
-    start, end = clip.get("StartTime") or 0, clip.get("EndTime") or 0
-    if end and end <= start:
-        raise invalid(f"{where}.EndTime ({end}) must be after StartTime ({start}); 0 means the end of the video.")
-
-
-def _check_item(kind: str, item: dict[str, Any], where: str, template: Template) -> None:
-    extra = sorted(set(item) - _ITEM_KEYS[kind])
-    if extra:
-        raise invalid(f"{where}.{extra[0]} is not a parameter of {kind} (known: {sorted(_ITEM_KEYS[kind])}).")
-    ids = item.get("TemplateId")
-    if kind == "Logo":
-        if not isinstance(ids, str) or not ids:
-            raise ApiError("MissingParameter", 400, f"The request is missing {where}.TemplateId parameter.")
-        ids = [ids]
-    elif not isinstance(ids, list) or not ids or not all(isinstance(t, str) and t for t in ids):
-        raise invalid(f"{where}.TemplateId must be a non-empty array of template ids (or All).")
-    known = template.ids(kind)
-    for tid in ids:
-        if tid != "All" and tid not in known:
-            raise invalid(f"{where}.TemplateId {tid} is not a {kind} template of workflow {template.template_id}.")
-    if "Clip" in item:
-        _check_clip(item["Clip"], f"{where}.Clip")
-    variables = SNAPSHOT_PATH_VARIABLES if kind == "Snapshot" else PATH_VARIABLES
-    for key in ("FileName", "FileIndex"):
-        if key in item:
-            _check_path(item[key], f"{where}.{key}", variables)
-    if kind == "Logo":
-        variables_ = item.get("Vars") or {}
-        if not isinstance(variables_, dict) or not all(isinstance(v, str) for v in variables_.values()):
-            raise invalid(f"{where}.Vars must be an object of string values.")
-        for key in variables_:
-            if key not in template.logo_vars:
-                raise invalid(f"{where}.Vars.{key}: the watermark template of workflow {template.template_id} has "
-                              f"no variable {key!r} (it has: {template.logo_vars}).")
-    if kind == "Snapshot":
-        for key in ("Width", "Height"):
-            _check_int(item, key, where, 0, 4096)
-        _check_int(item, "OffsetTime", where)
-        for key in ("SampleOffsets", "OffsetTimeList"):
-            values = item.get(key)
-            if values is not None and (not isinstance(values, list) or not all(
-                    isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values)):
-                raise invalid(f"{where}.{key} must be an array of non-negative numbers.")
-    if kind == "TranscodeVideo" and "LogoTemplateId" in item and item["LogoTemplateId"] not in template.ids("Logo"):
-        raise invalid(f"{where}.LogoTemplateId {item['LogoTemplateId']} is not a watermark template of workflow "
-                      f"{template.template_id}.")
-
-
-def validate_overrides(workflow_input: dict[str, Any] | None, template: Template) -> dict[str, list[dict[str, Any]]]:
-    """Input.OverrideParams checked as the vendor would, before anything is billed."""
-    params = (workflow_input or {}).get("OverrideParams")
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise invalid("Input.OverrideParams must be an object.")
-    unknown = sorted(set(params) - set(OVERRIDE_KINDS))
-    if unknown:
-        raise invalid(f"Input.OverrideParams.{unknown[0]} is not a supported override (known: {list(OVERRIDE_KINDS)}).")
-    for kind, items in params.items():
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise invalid(f"Input.OverrideParams.{kind} must be an array of objects.")
-        for n, item in enumerate(items):
-            _check_item(kind, item, f"Input.OverrideParams.{kind}[{n}]", template)
-    return params
 
 
 def _source_name(run: WorkflowRun) -> str:
@@ -261,7 +97,7 @@ def _path(pattern: str, run: WorkflowRun, fmt: str, **extra: Any) -> str:
         "fileName": source, "fileTitle": base.rsplit(".", 1)[0], "filePrefix": f"{folder}/" if folder else "",
         "vid": run.vid, "templateId": run.template_id, "random": new_hex(32), "outFormat": fmt, **extra,
     }
-    name = _VARIABLE.sub(lambda m: str(values.get(m.group(1), "")), pattern)
+    name = VARIABLE.sub(lambda m: str(values.get(m.group(1), "")), pattern)
     return name if name.endswith(f".{fmt}") else f"{name}.{fmt}"
 
 
@@ -286,7 +122,7 @@ def _rendition(state: EmulatorState, run: WorkflowRun, base_url: str, *, file_ty
     file_name = _path(override["FileName"], run, fmt) if override.get("FileName") else f"{file_id}.{fmt}"
     entry = {
         "FileId": file_id,
-        "StoreUri": f"tos-emulator-{run.space}/{file_name}",
+        "StoreUri": f"{space_bucket(run.space)}/{file_name}",
         "Format": fmt,
         "Duration": duration,
         "Size": len(data),
@@ -306,19 +142,28 @@ def _rendition(state: EmulatorState, run: WorkflowRun, base_url: str, *, file_ty
     return entry
 
 
+def _logo_vars(template: Template, logo_id: str, items: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The texts burnt in with watermark ``logo_id``: its variables' values from the Logo item naming it (or
+    All), only the variables that watermark has."""
+    keys = template.logo_vars_of(logo_id)
+    found = (match_override(items, logo_id) or {}).get("Vars") or {}
+    kept = {k: v for k, v in found.items() if k in keys}
+    return kept or None
+
+
 def _outputs(state: EmulatorState, run: WorkflowRun, template: Template, overrides: dict[str, list[dict[str, Any]]],
              base_url: str) -> list[dict[str, Any]]:
-    logo = _match(overrides.get("Logo", []), template.logo_id)
     outputs = []
     for definition in template.video:
         tid = template.video_id(definition)
-        override = _match(overrides.get("TranscodeVideo", []), tid) or {}
-        logo_vars = (logo or {}).get("Vars") or None if template.logo_vars else None
+        override = match_override(overrides.get("TranscodeVideo", []), tid) or {}
+        logo_id = override.get("LogoTemplateId") or template.logo_id
+        logo_vars = _logo_vars(template, logo_id, overrides.get("Logo", []))
         outputs.append(_rendition(state, run, base_url, file_type="video", definition=definition, template_id=tid,
                                   override=override, logo_vars=logo_vars))
     for name in template.audio:
         tid = template.audio_id(name)
-        override = _match(overrides.get("TranscodeAudio", []), tid) or {}
+        override = match_override(overrides.get("TranscodeAudio", []), tid) or {}
         outputs.append(_rendition(state, run, base_url, file_type="audio", definition=name, template_id=tid,
                                   override=override, logo_vars=None))
     return outputs
@@ -328,11 +173,11 @@ def _snapshots(
     run: WorkflowRun, template: Template, overrides: dict[str, list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     info = probe(run.source.data if run.source else sample_bytes())
-    bucket = f"tos-emulator-{run.space}"
+    bucket = space_bucket(run.space)
     shots = []
     for kind in template.snapshots:
         tid = template.snapshot_id(kind)
-        override = _match(overrides.get("Snapshot", []), tid) or {}
+        override = match_override(overrides.get("Snapshot", []), tid) or {}
         width = override.get("Width") or (info.width if info else 0)
         height = override.get("Height") or (info.height if info else 0)
         default = f"snapshot/{new_hex(16)}-{kind}" + ("-{{count}}" if kind == "sample" else "")
@@ -478,6 +323,7 @@ async def get_workflow_execution_result(ctx: Ctx) -> dict[str, Any]:
         "SpaceName": run.space,
         "Status": status,
         "CallbackArgs": run.callback_args,
+        "DirectUrl": run.direct_url,
         "CreateTime": iso(run.created),
         "EndTime": iso(run.end_time) if run.finished(ctx.now) else "",
         "TranscodeInfos": run.outputs if status == "0" else [],
@@ -493,13 +339,16 @@ async def get_workflow_template(ctx: Ctx) -> dict[str, Any]:
     template = template_of(ctx.config, template_id)
     if template is None:
         raise not_found(f"The TemplateId {template_id} does not exist.")
-    # A video transcode activity names its watermark template and that template's text variables.
+    # A video transcode activity names its watermark template and that template's text variables; the further
+    # watermark templates a TranscodeVideo override may choose are listed beside the activities.
     logo = {"TemplateId": template.logo_id, "Type": "Text", "Vars": template.logo_vars} if template.logo_vars else None
     activities: list[dict[str, Any]] = [
         {"Type": "Transcode", "TemplateId": template.video_id(d), **({"Logo": logo} if logo else {})}
         for d in template.video
     ]
+    others = [{"TemplateId": lid, "Type": "Text", "Vars": keys} for lid, keys in template.other_logos.items()]
     activities += [{"Type": "TranscodeAudio", "TemplateId": template.audio_id(a)} for a in template.audio]
     activities += [{"Type": "Snapshot", "TemplateId": template.snapshot_id(k), "SnapshotType": k.capitalize()}
                    for k in template.snapshots]
-    return {"WorkflowTemplate": {"TemplateId": template_id, "Name": template_id, "Activities": activities}}
+    body: dict[str, Any] = {"TemplateId": template_id, "Name": template_id, "Activities": activities}
+    return {"WorkflowTemplate": body | ({"LogoTemplates": others} if others else {})}

@@ -15,13 +15,14 @@ def _setup(args: argparse.Namespace) -> int:
     verify what was written (blocks load, bucket writable, each provider accepts the credentials). Idempotent."""
     from blocks.setup import MissingSettingError, save_blocks_from_env
     from deployments.work_pool import WorkPoolTypeError, ensure_work_pool
-    from flows.runtime.preflight import PreflightError, verify_setup
+    from flows.runtime.preflight_checks import PreflightError
+    from flows.runtime.preflight import verify_setup
     from flows.runtime.quotas import ensure_limits
     from flows.runtime.healing import ensure_automations
 
     async def go() -> tuple[list[str], list[PreflightError]]:
         saved = [] if args.limits_only else await save_blocks_from_env(
-            name=args.name, keep_existing=args.keep_existing,
+            name=args.name, keep_existing=args.keep_existing, example_prices=args.example_prices,
         )
         saved += await ensure_limits()
         if args.work_pool and not args.limits_only:
@@ -64,7 +65,8 @@ def _stack(args: argparse.Namespace) -> int:
     from flows.app import stack
 
     options = {k: getattr(args, k, None) for k in (
-        "state_dir", "host", "prefect_port", "emulator_port", "s3_port", "time_scale", "bucket",
+        "state_dir", "host", "prefect_port", "emulator_port", "s3_port", "callbacks_port", "time_scale",
+        "bucket",
     )}
     settings = stack.StackSettings.from_env(**options)
     if args.command != "up":
@@ -85,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         from emulator.cli import main as emulator_main
 
         return emulator_main(argv[1:])
+    if argv[:1] == ["callbacks"]:
+        from flows.app.callbacks_server import main as callbacks_main
+
+        return callbacks_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="clipflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--json", action="store_true", help="print the ProductionResult as one JSON object")
     demo.add_argument("--request", help="a ProductionRequest as JSON (default: one prompt into en + ja)")
     sub.add_parser("emulator", help="serve the provider emulator (see `clipflow emulator --help`)")
+    sub.add_parser("callbacks", help="receive VOD callbacks as Prefect events (`clipflow callbacks serve --help`)")
     setup = sub.add_parser(
         "setup", help="create/update blocks from CLIPFLOW_* env vars, the quota limits and the process work pool, "
         "then verify them",
@@ -110,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--limits-only", action="store_true", help="only create the global concurrency limits")
     setup.add_argument(
         "--keep-existing", action="store_true", help="leave blocks already saved under --name as they are (`clipflow up`)",
+    )
+    setup.add_argument(
+        "--example-prices", action="store_true",
+        help="save the emulator's example prices (illustrative, not vendor prices) in the clipflow-prices block; "
+        "a block a person edited is kept with --keep-existing (`clipflow up`)",
     )
     setup.add_argument(
         "--no-verify", dest="verify", action="store_false",
@@ -137,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.add_argument("--prefect-port", type=int, help="Prefect API and UI (default 4200)")
         stack.add_argument("--emulator-port", type=int, help="provider emulator (default 8765)")
         stack.add_argument("--s3-port", type=int, help="S3 server (default 5055)")
+        stack.add_argument("--callbacks-port", type=int, help="VOD callback receiver (default 8766)")
         if name == "up":
             stack.add_argument(
                 "--reset", action="store_true", help="put the demo configuration back: blocks, deployments and the "

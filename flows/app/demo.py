@@ -86,6 +86,21 @@ def summary(result: Any) -> str:
     return "\n".join(lines)
 
 
+def money_summary(result: Any, ledger: list[dict[str, Any]]) -> str:
+    """What the run estimated and bought, beside what the emulator billed (the same example price table)."""
+    from flows.costs.example_prices import EXAMPLE_SOURCE
+    from flows.costs.guard import money
+
+    amounts = [entry.get("amount") for entry in ledger]
+    billed = None if None in amounts else round(sum(amounts), 6)
+    currency = ledger[0]["currency"] if ledger else (result.cost.currency if result.cost else "")
+    line = f"  billed     {money(billed, currency)} for {len(ledger)} paid submissions in the emulator ledger"
+    if result.cost is not None:
+        line = (f"  cost       estimate {money(result.cost.estimate, result.cost.currency)}, spent "
+                f"{money(result.cost.spent, result.cost.currency)}\n{line}")
+    return f"{line}\n  prices     {EXAMPLE_SOURCE}"
+
+
 async def _run(request_json: dict[str, Any], env: dict[str, str]) -> Any:
     import boto3
 
@@ -99,7 +114,7 @@ async def _run(request_json: dict[str, Any], env: dict[str, str]) -> Any:
         aws_secret_access_key="clipflow-demo", region_name="us-east-1",
     )
     s3.create_bucket(Bucket=DEMO_BUCKET)
-    await save_blocks_from_env(env)
+    await save_blocks_from_env(env, example_prices=True)  # the emulator bills with the same table
     await ensure_limits()
     return await produce_video(ProductionRequest.model_validate(request_json))
 
@@ -112,7 +127,17 @@ def default_request() -> dict[str, Any]:
     }
 
 
+def require_local_extra(command: str) -> None:
+    """A worker installs clipflow without the ``local`` extra: say how to get it instead of a traceback."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        raise SystemExit(f"clipflow {command}: needs the local extra (moto, the emulated S3): run `make {command}`, "
+                         "or install `clipflow[local]` (`uv sync --extra local`)")
+
+
 def run_demo(as_json: bool = False, request_json: dict[str, Any] | None = None) -> int:
+    require_local_extra("demo")
     with tempfile.TemporaryDirectory(prefix="clipflow-demo-") as home:
         prepare_environment(home, DEMO_TIME_SCALE)
         from emulator.testing import running_emulator
@@ -126,10 +151,10 @@ def run_demo(as_json: bool = False, request_json: dict[str, Any] | None = None) 
 
             with show_progress():  # stderr: a live table on a terminal, plain lines otherwise
                 result = asyncio.run(_run(request_json or default_request(), demo_env(emu, s3_endpoint)))
-            billed = len(emu.ledger())
+            ledger = emu.ledger()
     if as_json:
         print(json.dumps(result.model_dump(mode="json")))
     else:
         print(summary(result))
-        print(f"  billed     {billed} paid submissions in the emulator ledger")
+        print(money_summary(result, ledger))
     return 0 if result.status.value == "succeeded" else 1

@@ -13,7 +13,6 @@ No variable is needed; every setting is an option or a ``CLIPFLOW_UP_*`` variabl
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import signal
@@ -27,154 +26,9 @@ from pathlib import Path
 
 import httpx
 
-from emulator.config import DEMO_ACCESS_KEY, DEMO_GATEWAY_KEY, DEMO_SECRET_KEY
-
-BUCKET = "clipflow-local"
-NIGHTLY = "produce-batch/nightly-batch"
-S3_KEYS = "local"  # moto accepts any key pair
-LOOPBACK = "127.0.0.1"  # the emulator (admin routes, any key) and moto (any key) never listen beyond this machine
-SERVER_AUTH, CLIENT_AUTH = "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING"
-
-
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: prefect.yaml and the default state directory
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    """Where the stack lives and listens. Defaults work with nothing set; ``CLIPFLOW_UP_<FIELD>`` overrides."""
-
-    state_dir: Path = ROOT / ".clipflow"
-    host: str = "127.0.0.1"
-    prefect_port: int = 4200
-    emulator_port: int = 8765
-    s3_port: int = 5055
-    time_scale: float = 0.01  # the emulator runs 100x fast, and so must the worker's waits
-    bucket: str = BUCKET
-    start_timeout: float = 180.0
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> StackSettings:
-        env = dict(os.environ if env is None else env)
-        values: dict[str, object] = {}
-        for name, kind in (
-            ("state_dir", Path), ("host", str), ("prefect_port", int), ("emulator_port", int), ("s3_port", int),
-            ("time_scale", float), ("bucket", str), ("start_timeout", float),
-        ):
-            raw = env.get(f"CLIPFLOW_UP_{name.upper()}")
-            if raw:
-                try:
-                    values[name] = kind(raw)
-                except ValueError:
-                    raise SystemExit(f"clipflow up: CLIPFLOW_UP_{name.upper()}={raw!r} is not a valid {kind.__name__}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
-
-    @classmethod
-    def recorded(cls, fallback: StackSettings) -> StackSettings:
-        """The settings ``up`` recorded in the state directory (``down`` and ``status`` use the same ports)."""
-        try:
-            raw = json.loads((fallback.state_dir / "stack.json").read_text())
-        except (OSError, ValueError):
-            return fallback
-        return cls(**{**raw, "state_dir": fallback.state_dir})
-
-    def record(self) -> None:
-        values = {k: v for k, v in self.__dict__.items() if k != "state_dir"}
-        (self.state_dir / "stack.json").write_text(json.dumps(values, indent=1))
-
-    @property
-    def api_host(self) -> str:
-        """Where this machine's clients reach the Prefect server (bound to ``host``)."""
-        return _client_host(self.host)
-
-    @property
-    def api_url(self) -> str:
-        return f"http://{self.api_host}:{self.prefect_port}/api"
-
-    @property
-    def ui_url(self) -> str:
-        return f"http://{self.api_host}:{self.prefect_port}"
-
-    @property
-    def emulator_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.emulator_port}"
-
-    @property
-    def s3_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.s3_port}"
-
-    @property
-    def logs(self) -> Path:
-        return self.state_dir / "logs"
-
-    def client_env(self) -> dict[str, str]:
-        """The environment every clipflow/Prefect command of this stack runs with (printed by ``up``)."""
-        return {
-            "PREFECT_API_URL": self.api_url,
-            "PREFECT_HOME": str((self.state_dir / "prefect").resolve()),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "CLIPFLOW_TIME_SCALE": str(self.time_scale),
-            "CLIPFLOW_LOCK_DIR": str((self.state_dir / "locks").resolve()),
-            "CLIPFLOW_VOLC_ACCESS_KEY": DEMO_ACCESS_KEY,
-            "CLIPFLOW_VOLC_SECRET_KEY": DEMO_SECRET_KEY,
-            "CLIPFLOW_VOD_ENDPOINT": self.emulator_url,
-            "CLIPFLOW_VISUAL_ENDPOINT": self.emulator_url,
-            "CLIPFLOW_GATEWAY_URL": self.emulator_url,
-            "CLIPFLOW_GATEWAY_KEY": DEMO_GATEWAY_KEY,
-            "CLIPFLOW_S3_ENDPOINT": self.s3_url,
-            "CLIPFLOW_S3_BUCKET": self.bucket,
-            "CLIPFLOW_S3_REGION": "us-east-1",
-            "CLIPFLOW_S3_ACCESS_KEY": S3_KEYS,
-            "CLIPFLOW_S3_SECRET_KEY": S3_KEYS,
-        }
-
-
-def _client_host(host: str) -> str:
-    bare = host.strip().strip("[]")
-    try:
-        address = ipaddress.ip_address(bare)
-    except ValueError:
-        return bare or LOOPBACK
-    if address.is_unspecified:
-        return LOOPBACK  # bound to every interface: this machine reaches it on loopback
-    return f"[{bare}]" if address.version == 6 else bare
-
-
-def is_loopback(host: str) -> bool:
-    bare = host.strip().strip("[]").lower().rstrip(".")
-    if bare == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(bare).is_loopback
-    except ValueError:
-        return False
-
-
-def exposure_problem(host: str, env: dict[str, str] | None = None) -> str | None:
-    """Why ``up --host host`` must not start: a Prefect API reachable from other machines without API auth
-    hands every block's secrets to anyone who can reach it. None for loopback, or with auth configured."""
-    if is_loopback(host):
-        return None
-    env = dict(os.environ if env is None else env)
-    missing = [name for name in (SERVER_AUTH, CLIENT_AUTH) if not env.get(name)]
-    if missing:
-        return (
-            f"--host {host} would expose the Prefect API beyond this machine, and anyone who reaches it can read "
-            "every block's secrets (the Volcengine keys, the gateway key, the S3 keys) and start paid runs. Set "
-            f"{' and '.join(missing)} (both to the same user:password) first, and put a TLS reverse proxy in front "
-            "(docs/operations.md, production setup). The emulator and S3 stay on 127.0.0.1 either way."
-        )
-    if env[SERVER_AUTH] != env[CLIENT_AUTH]:
-        return f"{SERVER_AUTH} and {CLIENT_AUTH} differ: the worker and clipflow's own calls would be refused"
-    return None
-
-
-def _auth_headers() -> dict[str, str]:
-    """Basic auth for clipflow's own REST calls when the stack's API requires it (as Prefect's client sends)."""
-    import base64
-
-    auth = os.environ.get(CLIENT_AUTH)
-    return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+from flows.app.stack_settings import (
+    CALLBACK_KEY, LOOPBACK, NIGHTLY, ROOT, S3_KEYS, StackSettings, auth_headers, exposure_problem,
+)
 
 
 def _bin(name: str) -> str:
@@ -227,9 +81,16 @@ def services(s: StackSettings) -> list[Service]:
             s.api_host.strip("[]"),
         ),
         Service(
+            "callbacks", s.callbacks_port,
+            [_bin("clipflow"), "callbacks", "serve", "--host", LOOPBACK, "--port", str(s.callbacks_port)],
+            _http_ok(f"{s.callbacks_url}/health"), {**env, "CLIPFLOW_CALLBACK_KEY": CALLBACK_KEY},
+            f"callback receiver    {s.callbacks_url}/vod/callbacks",
+        ),
+        Service(
             "emulator", s.emulator_port,
             [_bin("clipflow"), "emulator", "--host", LOOPBACK, "--port", str(s.emulator_port),
-             "--time-scale", str(s.time_scale)],
+             "--time-scale", str(s.time_scale), "--callback-url", f"{s.callbacks_url}/vod/callbacks",
+             "--callback-key", CALLBACK_KEY],
             _http_ok(f"{s.emulator_url}/_emulator/health"), {}, f"provider emulator    {s.emulator_url}",
         ),
         Service(
@@ -366,7 +227,7 @@ def _call(api: httpx.Client, method: str, url: str, attempts: int = 8, **kwargs:
 
 def pause_schedules(s: StackSettings, deployment: str = NIGHTLY) -> int:
     """Pause ``deployment``'s schedules over the REST API; returns how many were active."""
-    with httpx.Client(base_url=s.api_url, timeout=30.0, headers=_auth_headers()) as api:
+    with httpx.Client(base_url=s.api_url, timeout=30.0, headers=auth_headers()) as api:
         found = _call(api, "GET", f"/deployments/name/{deployment}")
         if found.status_code == 404:
             return 0
@@ -396,7 +257,7 @@ BLOCK_SLUGS = ("volcengine-credentials", "video-gateway-credentials", "s3-bucket
 
 
 def _api(s: StackSettings) -> httpx.Client:
-    return httpx.Client(base_url=s.api_url, timeout=30.0, headers=_auth_headers())
+    return httpx.Client(base_url=s.api_url, timeout=30.0, headers=auth_headers())
 
 
 def saved_blocks(s: StackSettings) -> list[str]:
@@ -445,7 +306,7 @@ def configure(s: StackSettings, say: Callable[[str], None], *, reset: bool = Fal
     say("  setup: blocks, quota limits, work pool (verified) ...")
     _run(s, "prefect block register", [_bin("prefect"), "block", "register", "-m", "blocks"])
     blocks = saved_blocks(s)
-    _run(s, "clipflow setup", [_bin("clipflow"), "setup", *([] if reset else ["--keep-existing"])])
+    _run(s, "clipflow setup", [_bin("clipflow"), "setup", "--example-prices", *([] if reset else ["--keep-existing"])])
     created = [f"{slug}/{BLOCK_NAME}" for slug in BLOCK_SLUGS if f"{slug}/{BLOCK_NAME}" not in blocks]
     if blocks and reset:
         say(f"  blocks: overwrote {', '.join(blocks)} with the demo's (emulator keys, bucket {s.bucket})")
@@ -563,3 +424,4 @@ def down(s: StackSettings, say: Callable[[str], None] = print) -> int:
 def status(s: StackSettings) -> Iterator[tuple[str, int | None]]:
     for service in [*services(s), worker(s)]:
         yield service.name, running_pid(s, service.name)
+

@@ -13,9 +13,10 @@ async def announce(title: str, estimate: CostEstimate, key: str) -> None:
     from prefect.logging import get_run_logger
 
     get_run_logger().info(
-        "Estimate for %s: %s%s (by stage: %s)", title, money(estimate.total, estimate.currency),
+        "Estimate for %s: %s%s (by stage: %s)%s", title, money(estimate.total, estimate.currency),
         "" if estimate.complete else f" + {len(estimate.unknown)} item(s) of unknown price",
         ", ".join(f"{s} {money(v, estimate.currency)}" for s, v in estimate.by("stage").items()),
+        f"; prices: {estimate.source}" if estimate.source else "",
     )
     if not in_batch_item():
         await acreate_markdown_artifact(markdown=estimate_markdown(title, estimate), key=key,

@@ -33,7 +33,8 @@ async def estimate_items(items: list[tuple[int, Any]], table: PriceTable) -> dic
 
 def combined(estimates: dict[int, CostEstimate], currency: str) -> CostEstimate:
     lines = [line for item in sorted(estimates) for line in estimates[item].lines]
-    return CostEstimate(currency=currency, lines=lines)
+    source = next((e.source for e in estimates.values()), "")
+    return CostEstimate(currency=currency, source=source, lines=lines)
 
 
 class MoneyBudget:
@@ -139,7 +140,7 @@ async def clip_estimates(specs: list[tuple[int, Any]], blocks: Any, table: Price
         record = await journal.read(await clip_fingerprint(spec, blocks))
         reused = record is not None and record.bought
         clip = billables(spec.provider, "submit", frames=getattr(spec, "frames", None), model=getattr(spec, "model", None))
-        out[n] = CostEstimate(currency=table.currency, lines=[
+        out[n] = CostEstimate(currency=table.currency, source=table.source, lines=[
             *(line(table, str(n), "generate", "clip", b, reused=reused) for b in clip),
             *(line(table, str(n), "import", "import", b) for b in billables("vod", "UploadMediaByUrl")),
         ])

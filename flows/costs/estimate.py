@@ -99,4 +99,5 @@ async def estimate_production(request: Any, table: PriceTable, item: str = "") -
     from flows.costs.memo import reused_stages
 
     reused = await reused_stages(request)
-    return CostEstimate(currency=table.currency, lines=production_lines(request, table, reused, item))
+    return CostEstimate(currency=table.currency, source=table.source,
+                        lines=production_lines(request, table, reused, item))

@@ -45,6 +45,7 @@ def estimate_markdown(title: str, estimate: CostEstimate) -> str:
     lines = [
         f"# Estimate for {title}: {money(estimate.total, cur)}"
         + ("" if estimate.complete else f" + unknown ({len(estimate.unknown)} item(s) without a price)"),
+        *([f"Prices: {estimate.source}"] if estimate.source else []),
         "", "| item | stage | what | quantity | unit price | amount |", "|---|---|---|---|---|---|",
     ]
     for l in estimate.lines:

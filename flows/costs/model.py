@@ -23,6 +23,7 @@ class CostLine(BaseModel):
 
 class CostEstimate(BaseModel):
     currency: str
+    source: str = Field("", description="Where the prices come from (the clipflow-prices block's source).")
     lines: list[CostLine] = Field(default_factory=list)
 
     @property

@@ -20,6 +20,10 @@ class PriceTable(BaseModel):
     """Unit prices of every paid action; ``None`` = unknown (set it in the ``clipflow-prices`` block)."""
 
     currency: str = Field("CNY", min_length=1, max_length=8, description="Currency of every price, e.g. CNY.")
+    source: str = Field(
+        "", max_length=200, description="Where these prices come from (your price list and its date); shown with "
+        "every estimate.",
+    )
     jimeng_per_second: float | None = Field(None, ge=0, description="Jimeng 3.0 Pro, per generated second.")
     gateway_per_clip: dict[str, float | None] = Field(
         default_factory=dict, description="Gateway model -> price per generated clip (a model not listed: unknown)."

@@ -54,7 +54,7 @@ async def before_translating(
         record = await journal.read(fp)
         if record is not None and record.bought:
             reused.add(f"translate/{language}")
-    estimate = CostEstimate(currency=table.currency, lines=translation_lines(
+    estimate = CostEstimate(currency=table.currency, source=table.source, lines=translation_lines(
         list(spec.target_languages), spec, seconds, table, frozenset(reused), item=vid,
     ))
     await announce(f"translate-{vid}", estimate, artifact_key(f"translate-{vid}", "estimate"))

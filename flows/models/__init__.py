@@ -22,6 +22,7 @@ from flows.models.rules import (
 )
 from flows.models.transcode import (
     AudioOverride, SnapshotOutput, SnapshotOverride, TranscodeOutput, TranscodeResult, TranscodeSpec, VideoOverride,
+    Watermark,
 )
 from flows.models.translate import (
     LanguageResult, ReviewDecision, ReviewOutcome, SubtitleStyle, TranslateSpec, TranslationOutput, UtteranceEdit,
@@ -36,4 +37,4 @@ __all__ = [
     "StoredClip", "StrictModel", "SubtitleStyle", "TargetLanguage", "TranscodeOutput", "TranscodeResult", "TranscodeSpec",
     "TranslateSpec", "TranslationOutput", "TranslationType", "UtteranceEdit", "clip_provider",
 ]
-__all__ += ["AudioOverride", "SnapshotOutput", "SnapshotOverride", "VideoOverride"]
+__all__ += ["AudioOverride", "SnapshotOutput", "SnapshotOverride", "VideoOverride", "Watermark"]

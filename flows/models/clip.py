@@ -17,11 +17,13 @@ from flows.models.rules import (
     IMAGE_REF_PATTERN, IMAGE_URL_PATTERN, MAX_TAKES_LIMIT, SEED_MAX, SEED_MIN, GatewayAspectRatio, GatewayModel,
     GatewaySize, JimengAspectRatio, StrictModel, image_url_rules,
 )
-from providers.gateway.models import model_rules
+from providers.gateway.models import FIRST_FRAME, LAST_FRAME, REFERENCE, ModelRules, model_rules
 from providers.jimeng.models import (
     IMAGE_MAX_LONG_SIDE, IMAGE_MAX_RATIO, IMAGE_MIN_SHORT_SIDE, PROMPT_MAX_CHARS, image_problem,
 )
 
+# veo3.1-components takes at most 3 reference images (api-notes section 5).
+REFERENCE_IMAGES_MAX = 3
 _JIMENG_IMAGE_RULES = (
     f"JPEG or PNG, at most 4.7 MB, short side >= {IMAGE_MIN_SHORT_SIDE} px, long side <= {IMAGE_MAX_LONG_SIDE} px, "
     f"long/short <= {IMAGE_MAX_RATIO:g}"
@@ -89,6 +91,10 @@ class JimengClipSpec(StrictModel):
             raise ValueError("image_base64: give image_url or image_base64, not both")
         return self
 
+    def image_refs(self) -> list[tuple[str, str]]:
+        """(field, reference) of each image given by reference: what preflight fetches and checks."""
+        return [("clip.image_url", self.image_url)] if self.image_url else []
+
 
 class GatewayClipSpec(StrictModel):
     """A clip from an OpenAI-style video gateway (grok-video-3, veo3.1, sora-2 ...)."""
@@ -104,7 +110,25 @@ class GatewayClipSpec(StrictModel):
     prompt: str = Field("", max_length=4000, description="Text prompt.")
     image_url: _image_ref(IMAGE_URL_PATTERN) | None = Field(
         None,
-        description="First-frame / reference image: an https:// URL the gateway fetches; checked before paying.",
+        description=(
+            "First frame (image-to-video): an https:// URL the gateway fetches; checked before paying. For "
+            "veo3.1-components, the first reference image."
+        ),
+    )
+    last_frame_url: _image_ref(IMAGE_URL_PATTERN) | None = Field(
+        None,
+        description=(
+            "Last frame, for veo3-frames and veo3.1-frames only (with the first frame in image_url): an https:// "
+            "URL, checked like image_url."
+        ),
+    )
+    reference_image_urls: list[_image_ref(IMAGE_URL_PATTERN)] = Field(
+        default_factory=list, max_length=REFERENCE_IMAGES_MAX,
+        json_schema_extra={"uniqueItems": True},
+        description=(
+            f"Reference images, for veo3.1-components only: https:// URLs, at most {REFERENCE_IMAGES_MAX} with "
+            "image_url; each checked like image_url."
+        ),
     )
     aspect_ratio: GatewayAspectRatio = Field(
         "3:2", description="grok-video-3: 2:3 3:2 1:1; veo3 family and sora-2: 16:9 9:16."
@@ -124,7 +148,42 @@ class GatewayClipSpec(StrictModel):
             raise ValueError(f"size: {rules.family} supports {list(rules.sizes)}, got {self.size!r}")
         if rules.min_images and not self.image_url:
             raise ValueError(f"image_url: {rules.family} generates from a first-frame image: give one")
+        self._image_roles(rules)
         return self
+
+    def _image_roles(self, rules: ModelRules) -> None:
+        """Which image fields the model takes (its roles, providers/gateway/models.py) and how many in all."""
+        if self.last_frame_url and LAST_FRAME not in rules.roles:
+            raise ValueError(f"last_frame_url: {rules.family} takes no last frame (veo3-frames and veo3.1-frames do)")
+        if self.last_frame_url and not self.image_url:
+            raise ValueError("last_frame_url: a last frame needs the first frame in image_url")
+        if self.reference_image_urls and REFERENCE not in rules.roles:
+            raise ValueError(
+                f"reference_image_urls: {rules.family} takes no reference images (veo3.1-components does)"
+            )
+        if self.image_url and FIRST_FRAME not in rules.roles and REFERENCE not in rules.roles:
+            raise ValueError(f"image_url: {rules.family} takes no image")
+        refs = self.image_refs()
+        first: dict[str, str] = {}
+        for field, ref in refs:
+            if ref in first:
+                name = field.removeprefix("clip.").split("[", 1)[0]
+                raise ValueError(f"{name}: an image must not be given twice (the same URL is in {first[ref]})")
+            first[ref] = field
+        if rules.max_images is not None and len(refs) > rules.max_images:
+            raise ValueError(
+                f"reference_image_urls: {rules.family} takes at most {rules.max_images} images in all "
+                f"(image_url and reference_image_urls), got {len(refs)}"
+            )
+
+    def image_refs(self) -> list[tuple[str, str]]:
+        """(field, URL) of each image, in the order of the wire's ``images``: first frame, then last frame or
+        the reference images."""
+        refs = [("clip.image_url", self.image_url)] if self.image_url else []
+        if self.last_frame_url:
+            refs.append(("clip.last_frame_url", self.last_frame_url))
+        refs += [(f"clip.reference_image_urls[{i}]", url) for i, url in enumerate(self.reference_image_urls)]
+        return refs
 
 
 def clip_provider(value: Any) -> str:

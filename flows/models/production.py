@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from flows.costs.model import RunCost
+from flows.costs.table import jimeng_seconds
 from flows.models.clip import ClipSpec, GeneratedClip, JimengClipSpec, selected_clip_variant
 from flows.models.edit import EditResult, EditSpec
 from flows.models.rules import SPACE_NAME_PATTERN, TITLE_MAX_CHARS, TITLE_PATTERN, BlockRefs, StrictModel
@@ -30,6 +31,43 @@ def _clip_errors_name_their_field(schema: dict[str, Any]) -> None:
         schema["then"] = {"properties": {"clip": selected_clip_variant(clip)}}
 
 
+Source = Literal["auto", "clip", "edit"]
+_SOURCE_HELP = (
+    "auto: the rendered edit when edit.render is on, else the generated clip; clip: always the clip; edit: the "
+    "rendered edit (needs edit.render, a paid render)."
+)
+
+
+class StageSources(StrictModel):
+    """Which video each later stage starts from: the generated clip, or the edit project rendered to a new Vid."""
+
+    model_config = ConfigDict(title="Sources")
+
+    transcode: Source = Field("auto", description="The video the transcode workflow starts from. " + _SOURCE_HELP)
+    translate: Source = Field("auto", description="The video the translations start from. " + _SOURCE_HELP)
+
+    def resolved(self, render: bool) -> dict[str, Literal["clip", "edit"]]:
+        """Stage -> ``clip`` or ``edit``, ``auto`` decided by ``edit.render``."""
+        return {
+            stage: ("edit" if render else "clip") if choice == "auto" else choice
+            for stage, choice in (("transcode", self.transcode), ("translate", self.translate))
+        }
+
+
+class StageVideos(BaseModel):
+    """The video each stage started from: ``transcode`` and ``translate`` are the clip's or the rendered Vid."""
+
+    clip: str
+    edit: str | None = Field(None, description="The Vid the edit project was built on.")
+    rendered: str | None = None
+    transcode: str | None = Field(None, description="None when transcode.source_file named a file of the space.")
+    transcode_file: str | None = None
+    translate: str
+    sources: dict[str, str] = Field(
+        default_factory=dict, description="Stage -> 'clip', 'edit' or (transcode) 'file', as resolved.",
+    )
+
+
 class ProductionRequest(StrictModel):
     """Everything one production needs: prompt to translated videos."""
 
@@ -49,7 +87,49 @@ class ProductionRequest(StrictModel):
     edit: EditSpec = Field(default_factory=EditSpec)
     transcode: TranscodeSpec = Field(default_factory=TranscodeSpec)
     translate: TranslateSpec = Field(default_factory=TranslateSpec)
+    sources: StageSources = Field(default_factory=StageSources, validate_default=True)
     blocks: BlockRefs = Field(default_factory=BlockRefs)
+
+    # Field validators (not model ones), so a refusal names its field: edit.cover_times_ms, sources.transcode.
+    @field_validator("edit")
+    @classmethod
+    def _cover_inside_clip(cls, edit: EditSpec, info: ValidationInfo) -> EditSpec:
+        """Cover times are ms into the edit, which lasts as long as the clip: Jimeng's by its frames; a gateway
+        clip's length is known once it is generated, and checked then, before the project is paid."""
+        clip = info.data.get("clip")
+        seconds = jimeng_seconds(getattr(clip, "frames", None)) if getattr(clip, "provider", "") == "jimeng" else None
+        if seconds and not edit.disable_cover and max(edit.cover_times_ms) >= seconds * 1000:
+            raise ValueError(f"cover_times_ms: each must be before the end of the {seconds:g} s clip "
+                             f"(< {int(seconds * 1000)} ms), got {max(edit.cover_times_ms)}")
+        return edit
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_exist(cls, sources: StageSources, info: ValidationInfo) -> StageSources:
+        """A stage that starts from the edit needs a render, holding what the stage works on."""
+        edit, translate = info.data.get("edit"), info.data.get("translate")
+        if edit is None:  # refused already, and named
+            return sources
+        if sources.transcode != "auto" and getattr(info.data.get("transcode"), "source_file", None):
+            raise ValueError(f"transcode: is '{sources.transcode}' but transcode.source_file names the file to "
+                             "transcode: leave sources.transcode 'auto' or clear transcode.source_file")
+        for stage, source in sources.resolved(edit.render).items():
+            if source != "edit":
+                continue
+            how = "is 'edit'" if getattr(sources, stage) == "edit" else "is 'auto' (the edit, as edit.render is on)"
+            if not edit.render:
+                raise ValueError(f"{stage}: is 'edit' but edit.render is false: turn on edit.render (a paid "
+                                 f"render) or set sources.{stage} to 'clip'")
+            if edit.disable_video:
+                raise ValueError(f"{stage}: {how} but edit.disable_video renders no picture: set sources.{stage} "
+                                 "to 'clip'")
+            needs_audio = translate is not None and (
+                translate.recognition == "ASR" or set(translate.translation_types) - {"SubtitleTranslation"}
+            )
+            if stage == "translate" and edit.disable_audio and needs_audio:
+                raise ValueError(f"{stage}: {how} but edit.disable_audio renders no sound to recognise or dub: set "
+                                 "sources.translate to 'clip', or keep the audio")
+        return sources
 
 
 class ProductionResult(BaseModel):
@@ -59,4 +139,5 @@ class ProductionResult(BaseModel):
     edit: EditResult
     transcode: TranscodeResult
     languages: list[LanguageResult]
+    videos: StageVideos | None = Field(None, description="Which Vid each stage started from.")
     cost: RunCost | None = Field(None, description="Estimate before paying and what this run bought (flows.costs).")

@@ -13,8 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from flows.models.rules import StrictModel, TargetLanguage, TranslationType, _unique_list
+from flows.models.translation_record import ProjectRecord
 from providers.states import JobState
-from providers.vod.models_translation import ALLOWED_TYPE_LISTS, TRANSLATION_TYPES
+from providers.vod.models_translation import ALLOWED_TYPE_LISTS, MAX_VOLUME, TRANSLATION_TYPES
 
 ReviewStage = Literal["none", "after_recognition", "after_translation"]
 # clipflow's review setting -> the vendor's ProcessConfig.SuspensionStageList entry (api-notes 3b).
@@ -27,6 +28,7 @@ TERMBASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 # A subtitle file in the bucket: a relative key (no leading slash, no spaces) ending in .srt or .vtt.
 SUBTITLE_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,1019}\.(?:srt|vtt)$"
 UTTERANCE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_CLIP_MS = 24 * 3600 * 1000  # a timing past a day is a typo, whatever the clip
 
 
 class SubtitleStyle(StrictModel):
@@ -120,8 +122,26 @@ class TranslateSpec(StrictModel):
 
 
 class UtteranceEdit(StrictModel):
+    """One line by id. In an answer only the fields given change; in a result every field is the line's own."""
+
     id: str = Field(pattern=UTTERANCE_ID_PATTERN, description="The utterance id from the review table.")
-    text: str = Field(min_length=1, max_length=2000, description="The corrected text (marks such as <v Name> kept).")
+    text: str | None = Field(
+        None, min_length=1, max_length=2000, description="The corrected text (marks such as <v Name> kept).",
+    )
+    speaker_id: str | None = Field(
+        None, min_length=1, max_length=128, description="A speaker id of the project (listed with the lines).",
+    )
+    start_ms: int | None = Field(None, ge=0, le=MAX_CLIP_MS, description="Start in the video, ms.")
+    end_ms: int | None = Field(None, ge=1, le=MAX_CLIP_MS, description="End in the video, ms (after start_ms).")
+    volume: int | None = Field(None, ge=0, le=MAX_VOLUME, description="The dubbed line's volume, 0-100.")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UtteranceEdit:
+        if self.start_ms is not None and self.end_ms is not None and self.end_ms <= self.start_ms:
+            raise ValueError(f"end_ms: must be after start_ms ({self.end_ms} <= {self.start_ms})")
+        if all(v is None for v in (self.text, self.speaker_id, self.start_ms, self.end_ms, self.volume)):
+            raise ValueError("text: an edit changes at least one of text, speaker_id, start_ms, end_ms, volume")
+        return self
 
 
 # The answer's consistency rules in its JSON schema: Prefect's server checks a resume's run_input against the
@@ -187,6 +207,7 @@ class TranslationOutput(BaseModel):
     kind: str  # output_video, voice_translation_video, facial_translation_video, foreground_audio, ... (provider kinds)
     vid: str | None = None
     file_name: str | None = None
+    duration_seconds: float | None = None  # DurationSecond as the provider reports it
     key: str | None = None  # in the bucket, when exported
     sha256: str | None = None
     size: int | None = None
@@ -214,7 +235,10 @@ class LanguageResult(BaseModel):
     source_srt_key: str | None = None
     source_vtt_key: str | None = None
     review: ReviewOutcome | None = None
+    # The target lines by utterance id (text, speaker, timing, volume): what revise-translation edits by id.
+    lines: list[UtteranceEdit] = Field(default_factory=list)
     error: str | None = None
+    project: ProjectRecord | None = None  # the project's own fields (version, speakers, tracks, error code...)
     takes: int = 1  # translation projects this language cost (VOD marks no failure transient: never re-bought)
 
     @property

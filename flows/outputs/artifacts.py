@@ -61,6 +61,10 @@ def production_markdown(result: ProductionResult, bucket_name: str) -> str:
         f"| edit project | `{edit.project_id}` | group {edit.group_id or '-'}, rendered {edit.rendered_vid or '-'} |",
         f"| transcode | `{tr.run_id}` | {tr.status.value}, {len(tr.outputs)} output(s) |",
     ]
+    if (videos := result.videos) is not None:  # which video the later stages started from
+        lines.append(f"| sources | - | transcode: {videos.sources.get('transcode')} "
+                     f"`{videos.transcode or videos.transcode_file}`, translate: {videos.sources.get('translate')} "
+                     f"`{videos.translate}` |")
     for lang in result.languages:
         lines.append(
             f"| translate {lang.language} | `{lang.project_id or '-'}` | {lang.status.value}"

@@ -75,11 +75,13 @@ def max_items() -> int:
 
 def check_item_count(count: int, source: str) -> None:
     """Refuse a batch of more items than ``CLIPFLOW_MAX_BATCH_ITEMS``, with the count, before any is validated."""
+    from flows.runtime.settings import variable
+
     limit = max_items()
     if count > limit:
         raise ManifestError(
-            f"{source}: {count:,} items, a batch takes at most {limit:,} (CLIPFLOW_MAX_BATCH_ITEMS): split it into "
-            "several batches"
+            f"{source}: {count:,} items, a batch takes at most {limit:,} ({variable('max_batch_items')}): split it "
+            "into several batches"
         )
 
 
@@ -258,13 +260,13 @@ def check_manifest_key(key: str) -> None:
     """A manifest is read only under ``CLIPFLOW_MANIFEST_PREFIX``: decided by name, before S3 is asked anything, so
     a batch cannot be pointed at review decisions, subtitles or any other object."""
     from flows.outputs.storage import key_under
-    from flows.runtime.settings import settings
+    from flows.runtime.settings import settings, variable
 
     prefix = settings().manifest_prefix
     if not key_under(key, prefix):
         raise ManifestError(
-            f"manifest_key: must be a .jsonl or .csv file under {prefix} in the bucket (CLIPFLOW_MANIFEST_PREFIX), "
-            f"e.g. {prefix}nightly.jsonl"
+            f"manifest_key: must be a .jsonl or .csv file under {prefix} in the bucket "
+            f"({variable('manifest_prefix')}), e.g. {prefix}nightly.jsonl"
         )
 
 

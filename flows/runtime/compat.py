@@ -1,7 +1,8 @@
-"""Every use of a private Prefect API (a ``prefect.…._name`` module or a ``_name`` attribute) in clipflow, in one
-place, so a Prefect upgrade breaks here and in ``tests/flows/runtime/test_compat.py``, not silently elsewhere.
+"""Every use of a private Prefect / prefect-redis API (a ``…._name`` module, a ``_name`` attribute or keyword, an
+internal module) in clipflow, in one place, so an upgrade breaks here and in ``tests/flows/runtime/test_compat.py``,
+not silently elsewhere. Importing this module imports no Prefect: each name is looked up when it is used.
 
-What clipflow relies on from Prefect 3.8 and where:
+What clipflow relies on from Prefect 3.8 / prefect-redis and where:
 
 - Private (this module):
   - ``prefect.concurrency._events.emit_concurrency_acquisition_events`` / ``emit_concurrency_release_events``:
@@ -10,26 +11,35 @@ What clipflow relies on from Prefect 3.8 and where:
     events, nothing else breaks.
   - ``prefect.transactions.Transaction._holder``: the lock holder of the running task's transaction
     (``transaction_lock_holder``), to stop a task whose cache lock was lost while held.
+  - The ``_sync=True`` keyword of Prefect's ``async_dispatch`` (``storage_read_path`` / ``storage_write_path``):
+    a storage block's ``read_path``/``write_path`` run synchronously even in a thread that carries an async
+    flow's run context (``flows.runtime.shared_files``, for storages that are neither local nor S3).
+  - ``prefect_redis.locking.RedisLockManager._lock_name_for_key`` (``redis_lock_name``): the Redis key the
+    stock manager locks a cache key under, which ``flows.runtime.redis_locks`` renews and releases.
+  - ``prefect.input.run_input.RunInput._description`` (``set_run_input_description``): the text the UI shows
+    above a pause's Resume form (``flows.stages.review_form``).
   - ``FileSystemLockManager._lock_path_for_key`` / ``_get_lock_info`` (only to check, in tests, that our lock
     files sit where Prefect's would and that Prefect's own reader parses them, so a stock manager or an older
     clipflow on the same machine honours our expirations).
-- Internal (not underscored, not documented): ``prefect.server.api.server.SubprocessASGIServer`` (benchmarks).
+- Internal (not underscored, not documented): ``prefect.server.api.server.SubprocessASGIServer`` and
+  ``prefect.client.base.PrefectHttpxAsyncClient`` / ``PrefectHttpxSyncClient`` (benchmarks).
 - Public, but behaviour we depend on (checked in test_compat): the ``LockManager`` protocol's signatures; that
   ``ResultStore.acquire_lock`` passes no ``hold_timeout`` (hence our own hold + renewal); the client's
   ``increment_concurrency_slots_with_lease`` / ``renew_concurrency_lease`` / ``release_concurrency_slots_with_lease``;
   the server's 60 s minimum lease (422 below), 423 + ``Retry-After`` when a limit is full, 410 when renewing a
-  lease that is gone, and the repossessor setting.
+  lease that is gone, and the repossessor setting. Also that a task keeps a list ``retry_delay_seconds`` and
+  indexes it on a retry, adds ``cache_expiration`` to a datetime when it stores a result, and reads
+  ``cache_policy.lock_manager`` when a run starts: ``flows.runtime.retry`` / ``caching`` resolve settings there,
+  never at import (checked in tests/flows/runtime/test_retry.py and test_caching.py).
 - Public, behaviour the review gate depends on (``flows.stages.review``; checked in tests/flows/stages/test_review.py
   and tests/e2e/test_review.py): ``suspend_flow_run``/``pause_flow_run`` with a ``key`` that already fired in this
   run return the stored ``wait_for_input`` answer instead of pausing again (the server rejects the repeated
   pause), which is how a resumed, re-run suspended flow gets its reviewer's answer.
-
-No longer used (replaced by public APIs): ``prefect.concurrency._asyncio.aacquire_concurrency_slots_with_lease``
-/ ``arelease_concurrency_slots_with_lease`` (pacing), ``FileSystemLockManager._get_lock_info`` overrides (caching).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -38,35 +48,41 @@ logger = logging.getLogger(__name__)
 
 SERVER_MIN_LEASE_SECONDS = 60.0  # the API answers 422 to a shorter lease_duration (create and renew)
 
-try:
-    from prefect.concurrency._events import (
-        emit_concurrency_acquisition_events as _emit_acquired,
-    )
-    from prefect.concurrency._events import (
-        emit_concurrency_release_events as _emit_released,
-    )
-except ImportError:  # pragma: no cover - a Prefect without them: no events (test_compat fails)
-    _emit_acquired = _emit_released = None
 
-EVENTS_AVAILABLE = _emit_acquired is not None and _emit_released is not None
+@functools.cache
+def concurrency_event_emitters() -> tuple[Any, Any]:
+    """``(emit_concurrency_acquisition_events, emit_concurrency_release_events)``, or Nones in a Prefect
+    without them (no events; test_compat fails)."""
+    try:
+        from prefect.concurrency._events import (
+            emit_concurrency_acquisition_events,
+            emit_concurrency_release_events,
+        )
+    except ImportError:  # pragma: no cover
+        return None, None
+    return emit_concurrency_acquisition_events, emit_concurrency_release_events
+
+
+def events_available() -> bool:
+    return None not in concurrency_event_emitters()
 
 
 def emit_acquired(limits: list[Any], occupy: int) -> dict[Any, Any] | None:
     """The events of ``concurrency()`` for slots just acquired; returns what ``emit_released`` needs."""
-    if not EVENTS_AVAILABLE or not limits:
+    if not events_available() or not limits:
         return None
     try:
-        return _emit_acquired(limits, occupy)
+        return concurrency_event_emitters()[0](limits, occupy)
     except Exception:  # noqa: BLE001 - events are informational
         logger.debug("could not emit concurrency acquisition events", exc_info=True)
         return None
 
 
 def emit_released(limits: list[Any], occupy: int, events: dict[Any, Any] | None) -> None:
-    if not EVENTS_AVAILABLE or not limits or events is None:
+    if not events_available() or not limits or events is None:
         return
     try:
-        _emit_released(limits, occupy, events)
+        concurrency_event_emitters()[1](limits, occupy, events)
     except Exception:  # noqa: BLE001
         logger.debug("could not emit concurrency release events", exc_info=True)
 
@@ -109,13 +125,50 @@ def transaction_lock_holder(transaction: Any) -> str | None:
     return getattr(transaction, "_holder", None)
 
 
-def private_apis() -> dict[str, Any]:
-    """Every private Prefect callable clipflow touches, by dotted name (for test_compat to check)."""
-    from prefect.locking.filesystem import FileSystemLockManager
+def storage_read_path(storage: Any, path: str) -> bytes:
+    """``storage.read_path(path)`` run synchronously in any context: ``_sync=True`` is the private switch of
+    Prefect's ``async_dispatch`` (without it a thread that carries an async flow's run context gets a coroutine)."""
+    return storage.read_path(path, _sync=True)
 
+
+def storage_write_path(storage: Any, path: str, content: bytes) -> None:
+    """``storage.write_path(path, content)`` run synchronously in any context (see ``storage_read_path``)."""
+    storage.write_path(path, content, _sync=True)
+
+
+def redis_lock_name(stock: Any, key: str) -> str:
+    """The Redis key prefect-redis's ``RedisLockManager`` (``stock``) locks ``key`` under
+    (``_lock_name_for_key``, private): our renewals and releases must touch the key the stock manager took."""
+    return stock._lock_name_for_key(key)
+
+
+def set_run_input_description(form: Any, description: str) -> None:
+    """The text the Prefect UI shows above a Resume form: ``RunInput._description`` (private), which
+    ``RunInput.save`` stores beside the schema. ``with_initial_data(description=…)`` sets it too, but a subclass
+    made afterwards (to add a schema) starts again from the default."""
+    form._description = description
+
+
+def prefect_http_client_types() -> tuple[type, type]:
+    """The httpx client classes Prefect's API clients send through (async, sync), from the internal
+    ``prefect.client.base``: the benchmarks count the requests those send."""
+    from prefect.client.base import PrefectHttpxAsyncClient, PrefectHttpxSyncClient
+
+    return PrefectHttpxAsyncClient, PrefectHttpxSyncClient
+
+
+def private_apis() -> dict[str, Any]:
+    """Every private Prefect / prefect-redis callable clipflow touches, by dotted name (for test_compat)."""
+    from prefect.locking.filesystem import FileSystemLockManager
+    from prefect_redis.locking import RedisLockManager
+
+    acquired, released = concurrency_event_emitters()
     return {
-        "prefect.concurrency._events.emit_concurrency_acquisition_events": _emit_acquired,
-        "prefect.concurrency._events.emit_concurrency_release_events": _emit_released,
+        "prefect.concurrency._events.emit_concurrency_acquisition_events": acquired,
+        "prefect.concurrency._events.emit_concurrency_release_events": released,
+        "prefect_redis.locking.RedisLockManager._lock_name_for_key": getattr(
+            RedisLockManager, "_lock_name_for_key", None
+        ),
         "prefect.locking.filesystem.FileSystemLockManager._lock_path_for_key": getattr(
             FileSystemLockManager, "_lock_path_for_key", None
         ),

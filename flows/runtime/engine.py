@@ -46,11 +46,12 @@ from flows.runtime.budget import refund, spend
 from flows.runtime.journal import (
     UNKNOWN_TIME, DuplicateSubmitRiskError, Journal, JournalRecord, SubmittedJob, now, send_in_flight,
 )
-from flows.runtime.locks import check_task_lock, this_process
+from flows.runtime.locks import check_task_lock
+from flows.runtime.processes import this_process
 from flows.runtime.quotas import quota_slot, quotas_for
 from flows.runtime.retry import backoff_delay
 from flows.runtime.settings import settings, time_scale
-from flows.runtime.waiting import poll_delays, scaled, wait_for
+from flows.runtime.waiting import job_schedule, scaled, wait_for
 from providers.errors import (
     AuthError,
     InvalidRequestError,
@@ -389,7 +390,8 @@ async def watch(
             return state is not None and (state.is_terminal or state in stop_at)
 
         result = await wait_for(
-            once, done, delays=poll_delays(poll.typical_seconds),
+            once, done,
+            **job_schedule(poll.provider, poll.action, job_id, poll.typical_seconds, pausable=bool(stop_at)),
             deadline_seconds=scaled(poll.deadline_seconds), describe=describe,
         )
     state = poll.state(result)

@@ -31,14 +31,14 @@ from typing import Union
 import aiologic
 import httpx
 
-from flows.runtime.settings import SettingsError, settings
+from flows.runtime.settings import SettingsError, settings, variable
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 MAX_REDIRECTS = 3
 REDIRECTS = (301, 302, 303, 307, 308)
-ALLOW_VARIABLE = "CLIPFLOW_FETCH_ALLOW_HOSTS"
+ALLOW_VARIABLE = variable("fetch_allow_hosts")
 # A host name (IDNA already applied by httpx), or an address / network in CIDR form.
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$")
 # inet_aton's numeric forms (decimal, octal, hex, 1 to 4 parts): glibc resolves them without DNS.

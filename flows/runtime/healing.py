@@ -31,7 +31,7 @@ from prefect.events.schemas.automations import AutomationCore, EventTrigger, Pos
 from prefect.states import Crashed
 
 from flows.runtime.incidents import emit
-from flows.runtime.settings import settings
+from flows.runtime.settings import settings, variable
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ async def heal(client: PrefectClient, run_id: uuid.UUID, limit: int) -> Outcome:
 async def _give_up(client: PrefectClient, run: FlowRun, chain: list[str], limit: int) -> Outcome:
     first = run.labels.get(FIRST_RUN_LABEL) or (chain[0] if chain else str(run.id))
     text = (f"{GAVE_UP} this production crashed {len(chain) + 1} times, {limit} successor runs is the limit "
-            f"(CLIPFLOW_MAX_SUCCESSORS); find why it crashes (worker logs, memory), then run it again by hand: "
+            f"({variable('max_successors')}); find why it crashes (worker logs, memory), then run it again by hand: "
             f"it resumes what was paid for")
     emit(GAVE_UP_EVENT,
          resource={"prefect.resource.id": f"clipflow.production.{first}", "prefect.resource.name": run.name,

@@ -34,7 +34,7 @@ from prefect.results import aget_default_result_storage
 from pydantic import BaseModel, Field, ValidationError
 
 from flows.runtime import shared_files
-from flows.runtime.settings import settings
+from flows.runtime.settings import settings, variable
 from providers.errors import ProviderError
 
 logger = logging.getLogger("clipflow.journal")
@@ -96,7 +96,7 @@ def send_in_flight(record: JournalRecord) -> bool:
     """Whether the process that sent ``record`` may still get its answer and record it: then nobody else may
     reconcile, re-send or release it. A record without ``answer_by`` (its sender gave up waiting, an older
     clipflow's, an unreadable one) belongs to a send that is over; so does one whose owner is seen dead."""
-    from flows.runtime.locks import Liveness, ProcessIdentity, process_state
+    from flows.runtime.processes import Liveness, ProcessIdentity, process_state
 
     if record.state != "sent" or record.answer_by is None:
         return False
@@ -231,7 +231,7 @@ def _single_process_only(storage: Any) -> None:
         raise UnconditionalJournalError(
             f"the result storage {_storage_name(storage)} cannot write conditionally (only local disk and S3 can), "
             "so the journal cannot decide which worker pays; use one of those, or set "
-            "CLIPFLOW_JOURNAL_SINGLE_PROCESS=true if only one process ever runs clipflow flows"
+            f"{variable('journal_single_process')}=true if only one process ever runs clipflow flows"
         )
 
 
@@ -270,7 +270,7 @@ async def verify_conditional_writes(storage: Any) -> None:
         raise UnconditionalJournalError(
             f"the result storage {_storage_name(storage)} ignores conditional writes (If-None-Match / If-Match): "
             "two workers could both pay for one request. Use storage that honours them, or set "
-            "CLIPFLOW_JOURNAL_SINGLE_PROCESS=true if only one process ever runs clipflow flows"
+            f"{variable('journal_single_process')}=true if only one process ever runs clipflow flows"
         )
 
 

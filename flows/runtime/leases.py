@@ -1,58 +1,22 @@
 """Prefect concurrency leases that a dead process cannot hold for long.
 
-Every slot clipflow takes from a Prefect global concurrency limit (the Jimeng jobs-in-flight slot in
-``flows.runtime.quotas.hold_slot``, the slow-quota turn in ``flows.runtime.pacing``) is a lease taken here:
+Every slot clipflow takes from a Prefect global concurrency limit (the jobs-in-flight slot in
+``flows.runtime.quotas.hold_slot``, the slow-quota turn in ``flows.runtime.pacing``) is a lease taken here.
+Prefect's own ``concurrency()`` is not used because it hides the lease id (needed to release a dead holder's
+slot), gives up renewing after three failures, and cancels the body when a lease is lost, which would abandon a
+wait on a job already paid for.
 
-- ``LEASE_SECONDS = 60``, the server's minimum (it answers 422 below). A daemon thread of the holding process
-  renews every lease it holds every ``RENEW_SECONDS = 15`` (retrying every ``RETRY_SECONDS = 3`` after a failed
-  renewal), so a 4-hour wait keeps its slot and a server hiccup of up to ~45 s costs nothing. (Prefect's own
-  ``concurrency()`` renews from a thread too, at 0.75 × the lease, i.e. every 45 s of a 60 s lease, and gives
-  up after three failed tries; and it does not tell us the lease id, which the registry below needs.)
-- Holder liveness: each held lease is written to ``<CLIPFLOW_LOCK_DIR>/leases/<lease id>.json`` (API URL, limit
-  names, host, pid, pid start time, boot id, pid namespace, renewed_at). Before every attempt to take a slot, a
-  process releases (``decrement-with-lease``) the registered leases of processes of this host that are dead
-  (``flows.runtime.locks.process_state``) and removes their files.
-- Holder liveness across machines (shared heartbeat): each held lease also has a heartbeat file
-  ``clipflow-leases/<lease id>.json`` in Prefect's default result storage (local disk on one machine, the S3
-  bucket in production: the storage of the submission journal, listed by ``flows.runtime.shared_files``) with
-  the limit names, host, pid, pid start time, boot id, pid namespace and ``renewed_at`` (UTC). A second daemon
-  thread (``clipflow-lease-heartbeat``, so a slow bucket never delays a lease renewal) rewrites it every
-  ``HEARTBEAT_SECONDS = 5`` (``$CLIPFLOW_LEASE_HEARTBEAT_SECONDS``); release (or a lost lease) deletes it.
-- Waiting: a full limit answers 423 with ``Retry-After`` (the server caps it at 30 s, plus jitter). After each
-  423 the waiter lists the heartbeats and releases (``decrement-with-lease``) every lease on its limits whose
-  holder is dead: a gone process of this host, or a heartbeat older than ``STALE_SECONDS = 25``
-  (``$CLIPFLOW_LEASE_STALE_SECONDS``; never under 3 of the holder's own heartbeat intervals) by the waiter's
-  clock; a live process of this host and a fresh heartbeat are never released. It removes their heartbeats
-  (a lease the server no longer knows, 404, just loses its file) and tries again at once; otherwise the next
-  attempt comes after ``min(Retry-After, POLL_SECONDS = 5)``.
+- A lease lasts ``LEASE_SECONDS`` (60, the server's minimum); a daemon thread renews it every ``RENEW_SECONDS``.
+- Each holder registers its lease on this machine (``lease_heartbeats.registry_directory``) and writes a shared
+  heartbeat every ``HEARTBEAT_SECONDS`` to the result storage (the journal's bucket in production).
+- A waiter answered 423 (limit full) releases the leases of dead holders first: a gone pid of this machine at
+  once, elsewhere a heartbeat older than ``STALE_SECONDS`` (``flows.runtime.lease_heartbeats``).
 
-Worst case before a re-run gets a slot held by a dead process (``BOUND_SECONDS = 60`` is the requirement):
-
-- on the same machine: the dead holder's lease is released before the re-run's first attempt, or within
-  ``POLL_SECONDS`` (5 s) if it was already waiting: ``WORST_CASE_LOCAL_SECONDS`` = 5 s;
-- on another machine, shared storage readable: the holder's last heartbeat was stamped before it died, so it is
-  stale ``STALE_SECONDS`` after the death at the latest; the waiter's next 423 comes within ``POLL_SECONDS``,
-  then one listing plus one release request (``STORAGE_SLACK_SECONDS`` = 1 s):
-  25 + 5 + 1 = 31 s (``WORST_CASE_REMOTE_SECONDS``), plus any clock skew by which the holder's clock runs
-  ahead of the waiter's. Typically 25-30 s. Tolerances: a live holder keeps its slot through
-  ``STALE_SECONDS - HEARTBEAT_SECONDS`` = 20 s of failed or slow heartbeat writes or clock skew (behind);
-  beyond that a waiter elsewhere may release it: the holder's next renewal then finds it *lost* (below);
-- on another machine, shared storage unreachable (fallback): the lease runs out ``LEASE_SECONDS`` (60 s) after
-  its last renewal, the server's repossessor revokes it on its next pass, and the waiter notices within
-  ``POLL_SECONDS``: 60 + 5 + 5 = 70 s with the server run with
-  ``PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS=5`` (``WORST_CASE_REMOTE_FALLBACK_SECONDS``; 80 s with the
-  default 15 s). 60 s is the floor the server allows for a lease; typically ~62 s.
-
-Heartbeats are matched by limit name, not API URL (machines may spell the server's address differently; a
-lease id unknown to the server is a no-op). A killed process can also leak a lease granted in the instant before
-its heartbeat was written (or an acquisition cancelled mid-request): that one frees itself by expiry, the
-fallback above. Expiry needs the repossessor, which runs in ``prefect server start`` but not in an ephemeral
-server (``prefect_test_harness``, no ``PREFECT_API_URL``): there only the releases of dead holders' leases apply.
-
-A lease whose renewal is refused (expired or revoked, e.g. after a server restart with in-memory lease storage)
-is *lost*: logged, ``Lease.held`` turns False (the pacing turn then asks again), and the body goes on, unlike
-Prefect's ``concurrency(strict=True)``, which cancels it; cancelling a wait on a job already paid for would not
-give the provider its slot back.
+Bounds (``BOUND_SECONDS`` = 60 is the promise): a dead holder on this machine frees its slot within
+``WORST_CASE_LOCAL_SECONDS`` (5 s); on another machine within ``WORST_CASE_REMOTE_SECONDS`` (stale + poll +
+one listing = 31 s, plus clock skew); with the shared storage unreachable the lease expires and the server's
+repossessor revokes it (``WORST_CASE_REMOTE_FALLBACK_SECONDS`` = 70 s with a 5 s repossessor loop). A lease
+whose renewal is refused is *lost*: logged, ``Lease.held`` turns False, and the body goes on.
 """
 
 from __future__ import annotations
@@ -80,8 +44,11 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.results import aget_default_result_storage
 
 from flows.runtime import compat, shared_files
-from flows.runtime.locks import Heartbeat, Liveness, ProcessIdentity, process_state, this_process
-from flows.runtime.settings import lock_directory, settings
+from flows.runtime.lease_heartbeats import (
+    SHARED_PREFIX, _GONE, reap_dead_leases, reap_stale_leases, registry_directory, shared_path,
+)
+from flows.runtime.processes import Heartbeat, Liveness, ProcessIdentity, process_state, this_process
+from flows.runtime.settings import lock_directory, settings, variable
 
 logger = logging.getLogger(__name__)
 
@@ -93,16 +60,14 @@ RECOMMENDED_REPOSSESSOR_LOOP_SECONDS = 5.0
 HEARTBEAT_SECONDS = 5.0  # a holder rewrites its shared heartbeat this often
 STALE_SECONDS = 25.0  # a heartbeat older than this (by the waiter's clock) belongs to a dead holder
 STORAGE_SLACK_SECONDS = 1.0  # the waiter's listing of the heartbeats plus the release request
-SHARED_PREFIX = "clipflow-leases"
-HEARTBEAT_ENV = "CLIPFLOW_LEASE_HEARTBEAT_SECONDS"
-STALE_ENV = "CLIPFLOW_LEASE_STALE_SECONDS"
+HEARTBEAT_ENV = variable("lease_heartbeat_seconds")
+STALE_ENV = variable("lease_stale_seconds")
 BOUND_SECONDS = 60.0  # the requirement: no slot of a dead process blocks a re-run longer than this
 WORST_CASE_LOCAL_SECONDS = POLL_SECONDS
 WORST_CASE_REMOTE_SECONDS = STALE_SECONDS + POLL_SECONDS + STORAGE_SLACK_SECONDS  # 31
 WORST_CASE_REMOTE_FALLBACK_SECONDS = LEASE_SECONDS + RECOMMENDED_REPOSSESSOR_LOOP_SECONDS + POLL_SECONDS  # 70
 
 _LOCKED = 423
-_GONE = (404, 410)
 
 _lease_beats = Heartbeat("clipflow-lease-renewal")
 _shared_beats = Heartbeat("clipflow-lease-heartbeat")  # its own thread: a slow bucket never delays a renewal
@@ -117,15 +82,6 @@ def heartbeat_seconds() -> float:
 def stale_seconds() -> float:
     """``STALE_SECONDS``, or ``$CLIPFLOW_LEASE_STALE_SECONDS``; never less than three heartbeats."""
     return max(settings().lease_stale_seconds, 3 * heartbeat_seconds())
-
-
-def shared_path(lease_id: UUID | str) -> str:
-    """Where a lease's heartbeat lives in the shared storage."""
-    return f"{SHARED_PREFIX}/{lease_id}.json"
-
-
-def registry_directory() -> Path:
-    return Path(lock_directory()) / "leases"
 
 
 def _now_iso() -> str:
@@ -299,146 +255,6 @@ def _write_entry(lease: Lease) -> None:
         os.replace(tmp, lease.path)
 
 
-def registered_leases() -> list[dict[str, Any]]:
-    """The registry's entries (unreadable ones skipped)."""
-    entries = []
-    try:
-        files = sorted(registry_directory().glob("*.json"))
-    except OSError:
-        return []
-    for path in files:
-        try:
-            entry = json.loads(path.read_text())
-            UUID(entry["lease_id"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        entry["path"] = path
-        entries.append(entry)
-    return entries
-
-
-def dead_leases(api_url: str) -> list[dict[str, Any]]:
-    """Registered leases on the server ``api_url`` whose holder process is dead (this host only)."""
-    dead = []
-    for entry in registered_leases():
-        who = ProcessIdentity.from_json(entry)
-        if entry.get("api_url") == api_url and who is not None and process_state(who) is Liveness.DEAD:
-            dead.append(entry)
-    return dead
-
-
-async def reap_dead_leases(client: Any) -> list[UUID]:
-    """Release the leases of dead processes of this host on ``client``'s server; returns their ids."""
-    reaped = []
-    for entry in dead_leases(str(client.api_url)):
-        lease_id = UUID(entry["lease_id"])
-        try:
-            await client.release_concurrency_slots_with_lease(lease_id)  # an unknown lease: 204, no-op
-        except Exception as exc:  # noqa: BLE001 - try again next time
-            logger.warning("could not release lease %s of dead pid %s (%s)", lease_id, entry.get("pid"),
-                           type(exc).__name__)
-            continue
-        Path(entry["path"]).unlink(missing_ok=True)
-        logger.info("released the slot of %s held by dead process %s on %s", ", ".join(entry.get("names", [])),
-                    entry.get("pid"), entry.get("host"))
-        reaped.append(lease_id)
-    return reaped
-
-
-# --- the shared heartbeats: holders on any machine -----------------------------------------------------------
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def shared_heartbeats(storage: Any) -> list[dict[str, Any]]:
-    """The heartbeats in ``storage`` (blocking; unreadable ones skipped), each with its ``"path"``."""
-    entries = []
-    for path, raw in shared_files.scan(storage, SHARED_PREFIX):
-        try:
-            entry = json.loads(raw)
-            UUID(entry["lease_id"])
-            if not isinstance(entry.get("names"), list):
-                continue
-        except (ValueError, KeyError, TypeError):
-            continue
-        entry["path"] = path
-        entries.append(entry)
-    return entries
-
-
-def stale_heartbeats(
-    entries: Sequence[dict[str, Any]], names: Sequence[str], stale: float | None = None,
-    now: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """The heartbeats of leases on any of ``names`` whose holder is dead: a process of this host that is gone,
-    or a process elsewhere whose ``renewed_at`` is older than ``stale`` seconds (``stale_seconds()``, and at
-    least three of the holder's own heartbeat intervals). A live process of this host is never stale, nor is a
-    heartbeat without a readable ``renewed_at``."""
-    stale = stale_seconds() if stale is None else stale
-    now = now or datetime.now(timezone.utc)
-    wanted = set(names)
-    found = []
-    for entry in entries:
-        if not wanted.intersection(entry.get("names", [])):
-            continue
-        who = ProcessIdentity.from_json(entry)
-        state = process_state(who) if who is not None else Liveness.UNKNOWN
-        if state is Liveness.ALIVE:
-            continue
-        if state is Liveness.DEAD:
-            found.append(entry)
-            continue
-        renewed = _parse_time(entry.get("renewed_at"))
-        if renewed is None:
-            continue
-        try:
-            own = 3 * float(entry.get("heartbeat_seconds") or 0)
-        except (TypeError, ValueError):
-            own = 0.0
-        if (now - renewed).total_seconds() > max(stale, own):
-            found.append(entry)
-    return found
-
-
-async def reap_stale_leases(client: Any, names: Sequence[str], storage: Any, stale: float | None = None) -> list[UUID]:
-    """Release the leases on ``names`` whose shared heartbeat says their holder is dead (``stale_heartbeats``)
-    and remove the heartbeats; returns their ids. An unreachable storage reaps nothing (lease expiry remains)."""
-    if storage is None:
-        return []
-    try:
-        entries = await asyncio.to_thread(shared_heartbeats, storage)
-    except Exception as exc:  # noqa: BLE001 - the lease expiry still frees it
-        logger.warning("cannot list the lease heartbeats (%s: %s); a dead holder elsewhere frees its slot only "
-                       "when its lease expires", type(exc).__name__, exc)
-        return []
-    reaped = []
-    for entry in stale_heartbeats(entries, names, stale):
-        lease_id = UUID(entry["lease_id"])
-        try:
-            await client.release_concurrency_slots_with_lease(lease_id)
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code not in _GONE:
-                logger.warning("could not release stale lease %s (%s)", lease_id, exc.response.status_code)
-                continue
-        except Exception as exc:  # noqa: BLE001 - try again next time
-            logger.warning("could not release stale lease %s (%s)", lease_id, type(exc).__name__)
-            continue
-        try:
-            await asyncio.to_thread(shared_files.delete, storage, entry["path"])
-        except Exception as exc:  # noqa: BLE001 - released already; the next waiter removes it
-            logger.debug("could not remove heartbeat %s (%s)", entry["path"], type(exc).__name__)
-        logger.info("released the slot of %s held by process %s on %s (heartbeat %s)",
-                    ", ".join(entry.get("names", [])), entry.get("pid"), entry.get("host"), entry.get("renewed_at"))
-        reaped.append(lease_id)
-    return reaped
-
-
 async def _default_storage() -> Any:
     from flows.runtime.resources import per_run
 
@@ -510,6 +326,7 @@ async def acquire_lease(
     if storage is _NO_STORAGE:
         storage = await _default_storage()
     heartbeat = heartbeat_seconds() if heartbeat is None else heartbeat
+    stale = stale_seconds() if stale is None else stale
     async with get_client() as client:
         api_url = str(client.api_url)
         while True:

@@ -42,17 +42,14 @@ its last renewal (the stock ``RedisLockManager`` would keep it forever: Prefect 
 
 from __future__ import annotations
 
-import enum
 import errno
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
-import weakref
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -61,7 +58,8 @@ from typing import Any
 
 import anyio
 
-from flows.runtime.settings import lock_directory, settings
+from flows.runtime.processes import Heartbeat, Liveness, ProcessIdentity, at_fork_in_child, process_state, this_process
+from flows.runtime.settings import lock_directory, settings, variable
 from providers.errors import ProviderError
 
 
@@ -80,198 +78,8 @@ BOUND_SECONDS = 60.0  # the requirement: no lock of a dead process blocks a re-r
 WORST_CASE_LOCAL_SECONDS = POLL_SECONDS
 WORST_CASE_REMOTE_SECONDS = HOLD_SECONDS + POLL_SECONDS
 
-LOCK_MANAGER_ENV = "CLIPFLOW_LOCK_MANAGER"
-REDIS_URL_ENV = "CLIPFLOW_LOCK_REDIS_URL"
-
-
-# --- who holds something: process identity and liveness -----------------------------------------------------
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks since boot) from ``/proc/<pid>/stat``; None without that file."""
-    raw = _read(f"/proc/{pid}/stat")
-    if not raw or ")" not in raw:
-        return None
-    fields = raw.rsplit(")", 1)[1].split()  # the command name (in parentheses) may contain spaces
-    if len(fields) < 20:
-        return None
-    return fields[0], fields[19]
-
-
-def _pid_namespace() -> str | None:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return None
-
-
-@dataclass(frozen=True)
-class ProcessIdentity:
-    """A process as other processes can check it: ``pid`` alone is reused by the OS, the start time is not."""
-
-    host: str
-    pid: int
-    start: str | None = None  # /proc/<pid>/stat starttime
-    boot: str | None = None  # /proc/sys/kernel/random/boot_id
-    pidns: str | None = None  # /proc/self/ns/pid: pids of another namespace are not visible here
-
-    def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "pid": self.pid, "pid_start": self.start, "boot_id": self.boot,
-                "pid_namespace": self.pidns}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ProcessIdentity | None:
-        host, pid = data.get("host"), data.get("pid")
-        if not isinstance(host, str) or not isinstance(pid, int):
-            return None
-        return cls(host, pid, data.get("pid_start"), data.get("boot_id"), data.get("pid_namespace"))
-
-
-_me: ProcessIdentity | None = None
-
-
-def this_process() -> ProcessIdentity:
-    """This process (computed again after a fork)."""
-    global _me
-    if _me is None or _me.pid != os.getpid():
-        stat = _proc_stat(os.getpid())
-        _me = ProcessIdentity(socket.gethostname(), os.getpid(), stat[1] if stat else None,
-                              _read("/proc/sys/kernel/random/boot_id"), _pid_namespace())
-    return _me
-
-
-class Liveness(enum.Enum):
-    ALIVE = "alive"
-    DEAD = "dead"
-    UNKNOWN = "unknown"  # another host or pid namespace: only an expiry can tell
-
-
-def process_state(who: ProcessIdentity, local_host: str | None = None) -> Liveness:
-    """Whether ``who`` still runs, as far as this process can see."""
-    me = this_process()
-    if who.host != (local_host or me.host):
-        return Liveness.UNKNOWN
-    if who.pidns and me.pidns and who.pidns != me.pidns:
-        return Liveness.UNKNOWN
-    if who.boot and me.boot and who.boot != me.boot:
-        return Liveness.UNKNOWN  # same host name, another kernel: leave it to the expiry
-    if who.pid == me.pid:
-        return Liveness.ALIVE if who.start in (None, me.start) else Liveness.DEAD
-    try:
-        os.kill(who.pid, 0)
-    except ProcessLookupError:
-        return Liveness.DEAD
-    except PermissionError:
-        pass  # exists, another user's
-    except OSError:
-        return Liveness.UNKNOWN
-    stat = _proc_stat(who.pid)
-    if stat is None:
-        if os.path.isdir("/proc/self"):  # /proc exists, the pid vanished meanwhile
-            return Liveness.DEAD
-        return Liveness.ALIVE  # no /proc: a living pid is all we can tell
-    state, start = stat
-    if state in ("Z", "X", "x"):  # killed, not yet reaped by its parent
-        return Liveness.DEAD
-    if who.start is not None and start != who.start:
-        return Liveness.DEAD  # the pid now belongs to another process
-    return Liveness.ALIVE
-
-
-# --- a per-process background beat --------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Job:
-    every: float
-    retry: float
-    beat: Callable[[], bool]
-    due: float
-
-
-class Heartbeat:
-    """One daemon thread calling registered ``beat()``s periodically. A beat returns True to be called again
-    ``every`` seconds, False to be dropped; one that raises is logged and retried after ``retry`` seconds.
-    The thread exits when nothing is registered and starts again on the next ``add``."""
-
-    _instances: weakref.WeakSet[Heartbeat] = weakref.WeakSet()
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._reset()
-        Heartbeat._instances.add(self)
-
-    def _reset(self) -> None:
-        self._cond = threading.Condition()
-        self._jobs: dict[Hashable, _Job] = {}
-        self._thread: threading.Thread | None = None
-
-    def add(self, key: Hashable, every: float, beat: Callable[[], bool], retry: float | None = None) -> None:
-        with self._cond:
-            self._jobs[key] = _Job(every, retry or max(0.05, every / 3), beat, time.monotonic() + every)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def remove(self, key: Hashable) -> None:
-        with self._cond:
-            self._jobs.pop(key, None)
-            self._cond.notify_all()
-
-    def __contains__(self, key: Hashable) -> bool:
-        with self._cond:
-            return key in self._jobs
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._jobs)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._jobs:
-                    self._thread = None
-                    return
-                now = time.monotonic()
-                ready = [(k, j) for k, j in self._jobs.items() if j.due <= now]
-                if not ready:
-                    self._cond.wait(min(j.due for j in self._jobs.values()) - now)
-                    continue
-            for key, job in ready:
-                try:
-                    keep: bool | None = bool(job.beat())
-                except Exception:  # noqa: BLE001 - a beat must never kill the thread
-                    logger.warning("%s: %r failed; retrying in %.1f s", self.name, key, job.retry, exc_info=True)
-                    keep = None
-                with self._cond:
-                    if self._jobs.get(key) is job:
-                        if keep is False:
-                            del self._jobs[key]
-                        else:
-                            job.due = time.monotonic() + (job.every if keep else job.retry)
-
-
-_fork_hooks: list[Callable[[], None]] = []
-
-
-def _after_fork_in_child() -> None:  # threads are not copied by fork: nothing is held or renewed in the child
-    for heartbeat in list(Heartbeat._instances):
-        heartbeat._reset()
-    for hook in _fork_hooks:
-        hook()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+LOCK_MANAGER_ENV = variable("lock_manager")
+REDIS_URL_ENV = variable("lock_redis_url")
 
 
 # --- the lock manager ---------------------------------------------------------------------------------------
@@ -321,12 +129,12 @@ class _Hold:
 _lock_beats = Heartbeat("clipflow-lock-renewal")
 _holds: dict[tuple[str, str], _Hold] = {}  # (path, holder) -> the lock this process holds
 _holds_guard = threading.Lock()
-_fork_hooks.append(_holds.clear)
+at_fork_in_child(_holds.clear)
 
 # Keys of cache locks this process held and lost while holding them (expired and taken over, a Redis restart):
 # the task holding one stops before its next paid call (``check_task_lock``). Cleared when it is acquired again.
 _lost_keys: set[tuple[str, str]] = set()  # (key, holder)
-_fork_hooks.append(_lost_keys.clear)
+at_fork_in_child(_lost_keys.clear)
 
 
 class LockLostError(ProviderError):

@@ -35,10 +35,10 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.runtime.leases import held_lease
 from flows.runtime.pacing import local_slots_for, pacer_for
-from flows.runtime.settings import settings
+from flows.runtime.settings import settings, variable
 from providers.quotas import Quota, all_quotas
 
-MODE_ENV = "CLIPFLOW_QUOTA_LIMITS"
+MODE_ENV = variable("quota_limits")
 MODES = ("strict", "lenient", "off")
 
 logger = logging.getLogger(__name__)

@@ -13,10 +13,12 @@ from urllib.parse import urlparse
 
 import anyio
 
+from flows.runtime import compat
 from flows.runtime.locks import (
-    HOLD_SECONDS, LOCK_MANAGER_ENV, POLL_SECONDS, REDIS_URL_ENV, RENEW_SECONDS, PollingLocks, _fork_hooks, _Hold,
-    _holds_guard, _lock_beats, _mark_held, _mark_lost, _utcnow, logger,
+    HOLD_SECONDS, LOCK_MANAGER_ENV, POLL_SECONDS, REDIS_URL_ENV, RENEW_SECONDS, PollingLocks, _Hold, _holds_guard,
+    _lock_beats, _mark_held, _mark_lost, _utcnow, logger,
 )
+from flows.runtime.processes import at_fork_in_child
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
 
@@ -69,7 +71,7 @@ def _masked(url: str) -> str:
 
 
 _redis_holds: dict[tuple[str, str, str], _Hold] = {}  # (server, lock name, holder) -> held and renewed here
-_fork_hooks.append(_redis_holds.clear)
+at_fork_in_child(_redis_holds.clear)
 
 
 class RedisLeaseLockManager(PollingLocks):
@@ -134,7 +136,7 @@ class RedisLeaseLockManager(PollingLocks):
                 f"renew_seconds={self.renew_seconds})")
 
     def lock_name(self, key: str) -> str:
-        return self.stock._lock_name_for_key(key)
+        return compat.redis_lock_name(self.stock, key)
 
     def _hold_key(self, key: str, holder: str) -> tuple[str, str, str]:
         return (_masked(self.url), self.lock_name(key), holder)

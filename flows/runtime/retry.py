@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 from prefect import Task
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.tasks import exponential_backoff
 
 from flows.runtime.settings import time_scale
 from providers.errors import ProviderError
@@ -21,11 +20,34 @@ def is_retryable(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> 
     return isinstance(exc, ProviderError) and exc.retryable
 
 
+MIN_RETRY_DELAY = 0.01
+
+
+class ScaledDelays(list[float]):
+    """Retry delays in provider seconds, read by the task engine as wall-clock seconds scaled by the time scale
+    of the moment it retries: ``@task(**retry_options())`` runs at import, where no setting may be read.
+
+    Prefect 3.8 keeps a list ``retry_delay_seconds`` as it is and indexes it when a run fails (a callable would
+    be called at decoration). The list itself holds the unscaled delays (what the API's task-run policy shows)."""
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[float]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> float | list[float]:
+        scale = time_scale()
+        if isinstance(index, slice):
+            return [max(d * scale, MIN_RETRY_DELAY) for d in super().__getitem__(index)]
+        return max(super().__getitem__(index) * scale, MIN_RETRY_DELAY)
+
+
 def retry_options(retries: int = 3, base_delay: float = 10.0) -> dict[str, Any]:
-    """Task options shared by every stage task. Delays shrink with CLIPFLOW_TIME_SCALE for emulator runs."""
+    """Task options shared by every stage task: exponential backoff from ``base_delay`` (10, 20, 40 s …), each
+    delay multiplied by CLIPFLOW_TIME_SCALE when the retry happens. Reads no setting."""
     return {
         "retries": retries,
-        "retry_delay_seconds": exponential_backoff(backoff_factor=max(base_delay * time_scale(), 0.01))(retries),
+        "retry_delay_seconds": ScaledDelays(base_delay * 2**attempt for attempt in range(min(retries, 50))),
         "retry_jitter_factor": 0.5,
         "retry_condition_fn": is_retryable,
     }

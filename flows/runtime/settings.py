@@ -13,7 +13,7 @@ import datetime as dt
 import os
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CLIPFLOW_"
@@ -109,6 +109,23 @@ class ClipflowSettings(BaseSettings):
     fetch_concurrency: int = Field(
         4, ge=1, le=64, description="Most downloads of user URLs at once in one process; the others wait."
     )
+    callbacks: bool = Field(
+        False,
+        description="Transcode and translation waits end on VOD's completion callback (the receiver's "
+        "clipflow.callback.* event) and poll only every callback_poll_seconds as a fallback.",
+    )
+    callback_poll_seconds: float = Field(
+        900.0, ge=30, allow_inf_nan=False,
+        description="With callbacks on: provider seconds between fallback status calls of a wait.",
+    )
+    callback_key: SecretStr | None = Field(
+        None, description="The callback authentication key set in the VOD console; the receiver refuses every "
+        "callback whose X-VOD-SIGNATURE does not match it.",
+    )
+    callback_url: str = Field(
+        "", description="The callback URL exactly as set in the VOD console (it is part of the signature); "
+        "empty: the URL the receiver was called on.",
+    )
 
     @field_validator("lock_manager", "quota_limits", "retry_policy", mode="before")
     @classmethod
@@ -124,6 +141,51 @@ class ClipflowSettings(BaseSettings):
     def variables(cls) -> dict[str, str]:
         """``CLIPFLOW_<FIELD>`` → description, for docs and ``--help``."""
         return {f"{ENV_PREFIX}{name.upper()}": f.description or "" for name, f in cls.model_fields.items()}
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        """The variable of ``field`` (``CLIPFLOW_<FIELD>``), for messages and child environments, so a name is
+        spelled only here."""
+        if field not in cls.model_fields:
+            raise KeyError(f"no clipflow setting {field!r}")
+        return f"{ENV_PREFIX}{field.upper()}"
+
+
+# The variables ``clipflow setup`` builds the blocks from (credentials live in blocks, not in the settings).
+SETUP_VARIABLES: dict[str, str] = {
+    "CLIPFLOW_VOLC_ACCESS_KEY": "Volcengine access key id",
+    "CLIPFLOW_VOLC_SECRET_KEY": "Volcengine secret access key",
+    "CLIPFLOW_VOLC_SESSION_TOKEN": "optional STS session token",
+    "CLIPFLOW_VOLC_REGION": "signature region (default cn-north-1)",
+    "CLIPFLOW_VOD_ENDPOINT": "VOD base URL (default https://vod.volcengineapi.com)",
+    "CLIPFLOW_VISUAL_ENDPOINT": "visual/Jimeng base URL (default https://visual.volcengineapi.com)",
+    "CLIPFLOW_GATEWAY_URL": "video gateway base URL (optional)",
+    "CLIPFLOW_GATEWAY_KEY": "video gateway API key (optional)",
+    "CLIPFLOW_GATEWAY_MODELS": "comma-separated models the gateway serves (optional; default: the known models)",
+    "CLIPFLOW_S3_ENDPOINT": "S3-compatible endpoint (TOS, MinIO; empty for AWS)",
+    "CLIPFLOW_S3_ACCESS_KEY": "bucket access key",
+    "CLIPFLOW_S3_SECRET_KEY": "bucket secret key",
+    "CLIPFLOW_S3_REGION": "bucket region",
+    "CLIPFLOW_S3_BUCKET": "bucket name",
+}
+# Read by one program each, never by a flow: the checkout a worker's pull step enters (deployments/steps.py),
+# the prefix of ``clipflow up``'s own settings (flows/app/stack.py), where a benchmark child writes its profile.
+HOME_VARIABLE = "CLIPFLOW_HOME"
+UP_PREFIX = "CLIPFLOW_UP_"
+BENCH_PROFILE_VARIABLE = "CLIPFLOW_BENCH_PROFILE"
+
+
+def variable(field: str) -> str:
+    """``CLIPFLOW_<FIELD>`` of a ``ClipflowSettings`` field (KeyError for an unknown one)."""
+    return ClipflowSettings.variable(field)
+
+
+def setup_variable(name: str) -> str:
+    """``CLIPFLOW_<NAME>`` of a variable ``clipflow setup`` reads (``volc_access_key`` …; KeyError otherwise)."""
+    full = f"{ENV_PREFIX}{name.upper()}"
+    if full not in SETUP_VARIABLES:
+        raise KeyError(f"no clipflow setup variable {name!r}")
+    return full
 
 
 def settings() -> ClipflowSettings:

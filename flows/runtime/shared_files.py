@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from flows.runtime import compat
+
 
 class UnlistableStorageError(TypeError):
     """A storage this module cannot list (neither a local directory nor an S3 bucket)."""
@@ -32,7 +34,10 @@ class UnconditionalStorageError(TypeError):
 
 
 def _is_local(storage: Any) -> bool:
-    return hasattr(storage, "basepath") and not hasattr(storage, "bucket_name")
+    """A directory on this machine (``LocalFileSystem``). A ``RemoteFileSystem``'s basepath is a URL (``s3://``,
+    ``memory://`` …), no directory here: it goes through the block's own read_path/write_path."""
+    return (hasattr(storage, "basepath") and not hasattr(storage, "bucket_name")
+            and "://" not in str(storage.basepath or ""))
 
 
 def _is_s3(storage: Any) -> bool:
@@ -109,7 +114,7 @@ def read_bytes(storage: Any, path: str) -> bytes | None:
         if _is_s3(storage):
             client = storage.credentials.get_s3_client()
             return client.get_object(Bucket=storage.bucket_name, Key=_s3_key(storage, path))["Body"].read()
-        return storage.read_path(path, _sync=True)
+        return compat.storage_read_path(storage, path)
     except Exception as exc:
         if is_missing(exc):
             return None
@@ -132,7 +137,7 @@ def write_bytes(storage: Any, path: str, content: bytes) -> None:
         client = storage.credentials.get_s3_client()
         client.put_object(Bucket=storage.bucket_name, Key=_s3_key(storage, path), Body=content)
         return
-    storage.write_path(path, content, _sync=True)
+    compat.storage_write_path(storage, path, content)
 
 
 # Conditional writes: what decides which of several processes pays is a write only one of them can win.

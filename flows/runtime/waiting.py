@@ -19,12 +19,15 @@ can run against an emulator whose clock runs faster than the wall clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from flows.runtime.settings import time_scale
+from flows.runtime.callback_events import CallbackEvent, callback_for, listen
+from flows.runtime.settings import settings, time_scale
 from providers.errors import ProviderError, ThrottledError, TransportError
 
 T = TypeVar("T")
@@ -165,6 +168,44 @@ def _tolerable(exc: ProviderError) -> bool:
     return exc.retryable or isinstance(exc, TransportError)
 
 
+def job_schedule(
+    provider: str, status_action: str, job_id: str, typical_seconds: float, *, pausable: bool = False
+) -> dict[str, Any]:
+    """``wait_for`` keywords for waiting on one provider job: ``delays``, ``callback``, ``fallback_delays``.
+
+    With callbacks on (``CLIPFLOW_CALLBACKS``) and a job VOD announces, the wait listens for its callback event
+    and polls only every ``CLIPFLOW_CALLBACK_POLL_SECONDS``; the normal schedule is the fallback. A wait that may
+    end at a pause keeps the normal schedule (VOD announces the end of a job, not a pause)."""
+    normal = poll_delays(typical_seconds)
+    current = settings()
+    callback = callback_for(provider, status_action, job_id) if current.callbacks else None
+    if callback is None:
+        return {"delays": normal, "callback": None, "fallback_delays": None}
+    delays = normal if pausable else itertools.repeat(current.callback_poll_seconds * time_scale())
+    return {"delays": delays, "callback": callback, "fallback_delays": poll_delays(typical_seconds)}
+
+
+class _Schedule:
+    """Offsets (wall-clock seconds since the start) of a delays iterable, walked forward past a given time."""
+
+    def __init__(self, delays: Iterable[float]) -> None:
+        self._delays = iter(delays)
+        self._slot = 0.0
+        self._last: float | None = None
+
+    def after(self, t: float) -> float:
+        """Next offset later than ``t`` (slots that passed are skipped, not polled in a burst)."""
+        while True:
+            try:
+                self._last = max(0.0, float(next(self._delays)))
+            except StopIteration:
+                if self._last is None:
+                    raise ValueError("delays must not be empty") from None
+            self._slot += self._last
+            if self._slot > t or self._last <= 0:
+                return self._slot
+
+
 async def wait_for(
     poll: Callable[[], Awaitable[T]],
     is_done: Callable[[T], bool],
@@ -176,6 +217,8 @@ async def wait_for(
     clock: Callable[[], float] = time.monotonic,
     max_failures: int = 3,
     retry_delay: float | None = None,
+    callback: CallbackEvent | None = None,
+    fallback_delays: Iterable[float] | None = None,
 ) -> T:
     """Poll on the ``delays`` schedule until ``is_done(result)``; return that result.
 
@@ -184,62 +227,100 @@ async def wait_for(
     failures) are retried after ``retry_delay`` (default 5 s scaled, doubling; at least ``retry_after`` when
     throttled), and re-raised after ``max_failures`` consecutive failures. A retry does not consume a
     schedule slot; slots that passed during a retry are skipped rather than polled in a burst.
+
+    With ``callback``, the wait also listens for that Prefect event and polls at once when it arrives (one
+    status call reads the final state), and once when the subscription is up (the job may have ended before).
+    If the subscription fails, polling continues on ``fallback_delays`` (the normal schedule, counted from the
+    start) instead of ``delays``.
     """
     start = clock()
-    schedule = iter(delays)
+    schedule = _Schedule(delays)
     base_retry = retry_delay if retry_delay is not None else 5.0 * time_scale()
-    slot = 0.0
-    last_delay: float | None = None
+    arrived, failed, ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    listener = asyncio.ensure_future(listen(callback, arrived, failed, ready)) if callback is not None else None
+    checked_when_ready = False  # one status call once subscribed: the job may have ended before that
 
-    def advance(after: float) -> float:
-        """Next schedule offset later than ``after``."""
-        nonlocal slot, last_delay
-        while True:
-            try:
-                last_delay = max(0.0, float(next(schedule)))
-            except StopIteration:
-                if last_delay is None:
-                    raise ValueError("delays must not be empty") from None
-            slot += last_delay
-            if slot > after or last_delay <= 0:
-                return slot
-
-    due = advance(-1.0)
-    polls = failures = 0
-    while True:
-        at = min(due, deadline_seconds)
-        wait = at - (clock() - start)
-        if wait > 0:
-            await sleep(wait)
-        polls += 1
+    async def nap(seconds: float) -> None:
+        """Sleep, but wake when the callback arrives, the subscription is up (once) or it breaks."""
+        if arrived.is_set() or (failed.is_set() and not on_fallback) or (ready.is_set() and not checked_when_ready):
+            return
+        if listener is None or listener.done():
+            await sleep(seconds)
+            return
+        wakers = [asyncio.ensure_future(sleep(seconds)), asyncio.ensure_future(arrived.wait())]
+        if not checked_when_ready:
+            wakers.append(asyncio.ensure_future(ready.wait()))
         try:
-            result = await poll()
-        except ProviderError as exc:
-            if not _tolerable(exc):
-                raise
-            failures += 1
-            if failures > max_failures:
-                raise
-            backoff = base_retry * 2 ** (failures - 1)
-            if isinstance(exc, ThrottledError) and exc.retry_after:
-                backoff = max(backoff, exc.retry_after)
+            await asyncio.wait([*wakers, listener], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waker in wakers:
+                waker.cancel()
+
+    try:
+        due = schedule.after(-1.0)
+        polls = failures = 0
+        on_fallback = False
+        while True:
+            at = min(due, deadline_seconds)
+            wait = at - (clock() - start)
+            if wait > 0:
+                await nap(wait)
+            if failed.is_set() and not on_fallback:
+                on_fallback = True  # the normal schedule from here on, as if callbacks were off
+                schedule = _Schedule(fallback_delays if fallback_delays is not None else [base_retry])
+                due = schedule.after(clock() - start)
+                continue
+            called_back = arrived.is_set()
+            if called_back:
+                arrived.clear()
+                checked_when_ready = True  # this read serves both
+                logger.info("%s: completion callback arrived; reading the final state", describe)
+            elif ready.is_set() and not checked_when_ready:
+                checked_when_ready = True
+                logger.debug("%s: listening for the callback; reading the state once", describe)
+            elif clock() - start < at:
+                continue  # woke a little early: sleep the rest
+            at = min(at, clock() - start)
+            polls += 1
+            try:
+                result = await poll()
+            except ProviderError as exc:
+                if not _tolerable(exc):
+                    raise
+                failures += 1
+                if failures > max_failures:
+                    raise
+                backoff = base_retry * 2 ** (failures - 1)
+                if isinstance(exc, ThrottledError) and exc.retry_after:
+                    backoff = max(backoff, exc.retry_after)
+                elapsed = clock() - start
+                if at >= deadline_seconds or elapsed >= deadline_seconds:
+                    raise WaitTimeoutError(describe, elapsed, polls) from exc
+                logger.warning("%s: status call failed (%s); retrying in %.1f s", describe, exc, backoff)
+                due = elapsed + backoff
+                continue
+            failures = 0
+            if is_done(result):
+                return result
             elapsed = clock() - start
             if at >= deadline_seconds or elapsed >= deadline_seconds:
-                raise WaitTimeoutError(describe, elapsed, polls) from exc
-            logger.warning("%s: status call failed (%s); retrying in %.1f s", describe, exc, backoff)
-            due = elapsed + backoff
-            continue
-        failures = 0
-        if is_done(result):
-            return result
-        elapsed = clock() - start
-        if at >= deadline_seconds or elapsed >= deadline_seconds:
-            raise WaitTimeoutError(describe, elapsed, polls)
-        due = advance(elapsed)
+                raise WaitTimeoutError(describe, elapsed, polls)
+            if due <= elapsed:  # an early read (callback, subscribed) keeps the slot it came before
+                due = schedule.after(elapsed)
+            if called_back:  # the callback is ahead of the status read: read again soon, once
+                due = min(due, elapsed + base_retry)
+    finally:
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
 
 
 __all__ = [
+    "CallbackEvent",
     "WaitTimeoutError",
+    "callback_for",
+    "job_schedule",
     "notice_bound",
     "poll_delays",
     "poll_offsets",

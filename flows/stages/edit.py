@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from prefect import flow, task
@@ -71,6 +72,9 @@ def build_project_request(title: str, clip: ImportedClip, spec: EditSpec) -> Cre
         name=title, space_name=clip.space_name, vid=clip.vid,
         duration_ms=int((clip.duration_seconds or 5.0) * 1000),
         width=spec.width, height=spec.height, fps=spec.fps, video_codec=spec.video_codec, crf=spec.crf,
+        preset=spec.preset, audio_codec=spec.audio_codec, audio_bitrate=spec.audio_bitrate,
+        background_color=spec.background_color, alpha=spec.alpha, disable_video=spec.disable_video,
+        disable_audio=spec.disable_audio, disable_cover=spec.disable_cover, cover_time_ms=list(spec.cover_times_ms),
     )
     return CreateProjectRequest(project_name=title, space=clip.space_name, edit_param=edit_param, project_type="track")
 
@@ -106,6 +110,10 @@ async def render_project(request: SubmitDirectEditTaskRequest, refs: BlockRefs, 
     return result.output_vid
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 @flow(name="create-edit-project", log_prints=True)
 async def create_edit_project(
     title: str, clip: ImportedClip, spec: EditSpec | None = None, blocks: BlockRefs | None = None
@@ -116,6 +124,11 @@ async def create_edit_project(
     creds = await resources.volcengine(refs)
     account = resources.account_id(creds)
     result = await create_project(request, refs, fingerprint("vod", "CreateProject", _project_wire(request), account))
+    # What the project was built from and with, as sent (added here, not in the cached task's result).
+    sent = request.edit_param.to_wire()
+    result = result.model_copy(update={
+        "source_vid": clip.vid, "output": sent.get("Output"), "canvas": sent.get("Canvas"),
+    })
     if spec.render:
         render = SubmitDirectEditTaskRequest(uploader=clip.space_name, edit_param=request.edit_param)
         render_fp = fingerprint("vod", "SubmitDirectEditTaskAsync", _project_wire(request), account)
@@ -124,5 +137,6 @@ async def create_edit_project(
         await publish_ids(title, "edit", {
             "source_vid": clip.vid, "project_id": result.project_id, "group_id": result.group_id,
             "rendered_vid": result.rendered_vid,
+            "output": _compact(result.output), "canvas": _compact(result.canvas),
         }, of=clip.vid)
     return result

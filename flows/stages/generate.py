@@ -120,7 +120,7 @@ def build_clip_request(spec: ClipSpec, first_frame: bytes | None = None) -> Jime
         prompt=spec.prompt,
         aspect_ratio=spec.aspect_ratio,
         size=spec.size,
-        images=[spec.image_url] if spec.image_url else [],
+        images=[ref for _, ref in spec.image_refs()],  # first frame, then the last frame or the references
     )
 
 
@@ -225,7 +225,7 @@ async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> Submitted
     request = build_clip_request(spec)
     if isinstance(request, JimengVideoRequest):
         if request.first_frame_ref:
-            from flows.runtime.preflight import fetch_image
+            from flows.runtime.preflight_images import fetch_image
 
             # Read once for this submit and checked again: the bytes sent are the bytes checked.
             request = build_clip_request(spec, await fetch_image(refs, request.first_frame_ref, "jimeng"))

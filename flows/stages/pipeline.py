@@ -16,7 +16,8 @@ from flows.outputs.artifacts import publish_production
 from flows.stages.edit import create_edit_project
 from flows.stages.entry import validated_flow
 from flows.stages.generate import build_clip_request, clip_fingerprint, generate_clip
-from flows.models import ClipSpec, ProductionRequest, ProductionResult
+from flows.models import ClipSpec, EditResult, ProductionRequest, ProductionResult
+from flows.models.production import StageVideos
 from flows.stages.requests import PLACEHOLDER_VID, plan_production
 from flows.stages.transcode import start_transcode_workflow
 from flows.stages.translate import ai_translate, validate_translation
@@ -49,6 +50,23 @@ async def validate_production(request: ProductionRequest) -> None:
     validate_translation(PLACEHOLDER_VID, request.space_name, request.translate)
     ProductionRequest.model_validate(request.model_dump())
     await clip_fingerprint(request.clip, request.blocks)
+
+
+def stage_videos(request: ProductionRequest, clip_vid: str, edit: EditResult) -> StageVideos:
+    """The Vid each stage starts from, as ``request.sources`` says (validated: 'edit' comes with a render)."""
+    sources = request.sources.resolved(request.edit.render)
+    vids = {"clip": clip_vid, "edit": edit.rendered_vid}
+    for stage, source in sources.items():
+        if vids[source] is None:  # a request changed in code after validation
+            raise ValueError(f"sources.{stage} is 'edit' but the edit stage rendered no video")
+    videos = StageVideos(
+        clip=clip_vid, edit=edit.source_vid or clip_vid, rendered=edit.rendered_vid,
+        transcode=vids[sources["transcode"]], translate=vids[sources["translate"]] or clip_vid, sources=dict(sources),
+    )
+    if request.transcode.source_file:  # the transcode starts from a file of the space (DirectUrl), not a Vid
+        videos.sources["transcode"] = "file"
+        videos.transcode, videos.transcode_file = None, request.transcode.source_file
+    return videos
 
 
 async def run_production(
@@ -103,22 +121,27 @@ async def _chain(
     async with progress.stage("edit", request.title):
         edit = await stage(create_edit_project)(request.title, clip.imported, request.edit, refs)
     seen("edit", edit)
-    source_vid = edit.rendered_vid or clip.imported.vid
-    # Renditions and translations both start from the source video: neither waits for the other. Both run to
-    # the end even when one fails, so nothing paid for is left half-watched.
+    videos = stage_videos(request, clip.imported.vid, edit)
+    transcode_vid = edit.rendered_vid or clip.imported.vid  # what 'auto' gives: passed, unused, with a source_file
+    # Renditions and translations start from their sources (the clip, or the rendered edit): neither waits for
+    # the other. Both run to the end even when one fails, so nothing paid for is left half-watched.
     # With a review gate the translations run inline: Prefect can suspend a top-level run (freeing its worker
     # while a person reviews) but not a subflow (flows.stages.review).
     translate = ai_translate.fn if request.translate.review != "none" else stage(ai_translate)
 
     async def transcoding() -> Any:
-        async with progress.stage("transcode", f"{request.title}: {request.transcode.template_id}"):
+        source = f"the {videos.sources['transcode']} {videos.transcode or videos.transcode_file}"
+        detail = f"{request.title}: {request.transcode.template_id} from {source}"
+        async with progress.stage("transcode", detail):
             return await stage(start_transcode_workflow)(
-                source_vid, request.space_name, request.transcode, refs, title=request.title
+                videos.transcode or transcode_vid, request.space_name, request.transcode, refs, title=request.title
             )
 
     async def translating() -> Any:
-        async with progress.stage("translate", f"{request.title}: {', '.join(request.translate.target_languages)}"):
-            return await translate(source_vid, request.space_name, request.translate, refs)
+        languages = ", ".join(request.translate.target_languages)
+        detail = f"{request.title}: {languages} from the {videos.sources['translate']} {videos.translate}"
+        async with progress.stage("translate", detail):
+            return await translate(videos.translate, request.space_name, request.translate, refs)
 
     transcoded, translated = await asyncio.gather(transcoding(), translating(), return_exceptions=True)
     if not isinstance(transcoded, BaseException):
@@ -135,7 +158,7 @@ async def _chain(
     result = ProductionResult(
         title=request.title,
         status=JobState.SUCCEEDED if ok else JobState.PAUSED if waiting else JobState.FAILED,
-        clip=clip, edit=edit, transcode=transcode, languages=languages, cost=cost_so_far(priced),
+        clip=clip, edit=edit, transcode=transcode, languages=languages, videos=videos, cost=cost_so_far(priced),
     )
     bucket = await resources.bucket(refs)
     await publish_production(result, bucket)

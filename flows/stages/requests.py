@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from flows.costs.estimate import clip_seconds
 from flows.models import ImportedClip, ProductionRequest
 from flows.models.rules import PROJECT_NAME_MAX_CHARS, TITLE_MAX_CHARS
 from flows.stages.edit import build_project_request, tagged_project
@@ -31,6 +32,7 @@ from providers.vod.models import (
 
 # Placeholders of the shape the real values have (lengths included: they end up inside keys and names).
 PLACEHOLDER_VID = "v0" + "0" * 30
+PLACEHOLDER_RENDERED_VID = "v0" + "1" * 30  # the rendered edit: a stage that starts from it buys something else
 PLACEHOLDER_FINGERPRINT = "0" * 64
 PLACEHOLDER_SHA256 = "0" * 64
 PLACEHOLDER_PROJECT_ID = "p" + "0" * 63
@@ -86,7 +88,9 @@ def plan_upload(request: ProductionRequest) -> UploadMediaByUrlRequest:
 
 def plan_project(request: ProductionRequest) -> CreateProjectRequest:
     """CreateProject as sent, the title tagged; a name the tag pushes over the vendor's limit names ``title``."""
-    imported = ImportedClip(vid=PLACEHOLDER_VID, space_name=request.space_name)
+    # As long as the clip asked for: the cover times must fall inside it.
+    seconds = clip_seconds(request.clip)
+    imported = ImportedClip(vid=PLACEHOLDER_VID, space_name=request.space_name, duration_seconds=seconds)
     built = build_project_request(request.title, imported, request.edit)
     try:
         return tagged_project(built, PLACEHOLDER_FINGERPRINT)
@@ -99,6 +103,18 @@ def plan_project(request: ProductionRequest) -> CreateProjectRequest:
             if len(request.title) > TITLE_MAX_CHARS else f"as the edit project's name: {exc.rule}"
         )
         raise RequestValidationError("title", rule, provider=exc.provider, action=exc.action) from None
+
+
+def plan_workflow(request: ProductionRequest, source_vid: str = PLACEHOLDER_VID) -> StartWorkflowRequest:
+    """StartWorkflow as the transcode stage sends it (a watermark key read later from the template stands in as
+    the vendor's example key); a refused ``DirectUrl`` names the form's ``transcode.source_file``."""
+    try:
+        return build_workflow_request(source_vid, request.space_name, request.transcode)
+    except RequestValidationError as exc:
+        if not exc.field.startswith("DirectUrl"):
+            raise
+        raise RequestValidationError("transcode.source_file", exc.rule, provider=exc.provider,
+                                     action=exc.action) from None
 
 
 def subtitle_keys(request: ProductionRequest, project_id: str = PLACEHOLDER_PROJECT_ID) -> list[str]:
@@ -117,10 +133,11 @@ def plan_production(request: ProductionRequest) -> ProductionPlan:
         SubmitDirectEditTaskRequest(uploader=request.space_name, edit_param=project.edit_param)
         if request.edit.render else None
     )
-    source_vid = PLACEHOLDER_VID
-    workflow = build_workflow_request(source_vid, request.space_name, request.transcode)
+    sources = request.sources.resolved(request.edit.render)
+    vids = {"clip": PLACEHOLDER_VID, "edit": PLACEHOLDER_RENDERED_VID}
+    workflow = plan_workflow(request, vids[sources["transcode"]])
     translations = {
-        language: build_translation_request(source_vid, request.space_name, language, request.translate)
+        language: build_translation_request(vids[sources["translate"]], request.space_name, language, request.translate)
         for language in request.translate.target_languages
     }
     keys = subtitle_keys(request)

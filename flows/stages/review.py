@@ -6,10 +6,12 @@ A translation submitted with ``review`` set pauses at the vendor's ``SuspensionS
 1. stores the draft subtitles (source and target, SRT and WebVTT, vendor marks kept) under
    ``subtitles/{project}/draft/`` and publishes a table artifact of the utterances with their ids (key
    ``review-{project}``: unique per production and language, since each has its own project);
-2. waits for a ``ReviewDecision`` (approve / edit by utterance id / edit with a corrected .srt or .vtt in the
-   bucket / reject), the form Prefect shows on the run's Resume button and ``POST /flow_runs/{id}/resume``
-   takes as ``run_input``;
-3. applies edits with UpdateAITranslationUtterances, continues with ContinueAITranslationWorkflow through the
+2. waits for an answer on the run's Resume form, which opens with the draft lines in it
+   (``flows.stages.review_form``: approve / edit the lines in place or by utterance id: text, speaker, timing,
+   volume / a corrected .srt or .vtt in the bucket / reject), what ``POST /flow_runs/{id}/resume`` takes as
+   ``run_input``;
+3. checks the edits as the vendor does (``flows.stages.review_edits``), applies them with
+   UpdateAITranslationUtterances, continues with ContinueAITranslationWorkflow through the
    paid-job engine (``CONTINUE``: journaled, never sent twice; a lost answer is settled by reading whether the
    project left ProcessSuspended), waits, and collects every output.
 
@@ -52,7 +54,7 @@ from pydantic import ValidationError
 
 from flows.models import BlockRefs, LanguageResult, ReviewDecision, ReviewOutcome, TranslateSpec
 from flows.outputs.artifacts import publish_languages, utterance_rows
-from flows.outputs.subtitles import SubtitleParseError, cues_from_translation, parse_subtitles
+from flows.outputs.subtitles import cues_from_translation
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
 from flows.runtime.engine import PaidAction, Receipt, buy, watch
@@ -60,24 +62,18 @@ from flows.runtime.journal import JournalRecord, fingerprint
 from flows.runtime.quotas import quota_slot
 from flows.runtime.retry import retry_options
 from flows.runtime.settings import time_scale
+from flows.stages.review_edits import apply_edits, planned_edits
+from flows.stages.review_form import ReviewInputError, answer_to_decision, review_form  # noqa: F401 - re-exported
 from flows.stages.translation_outputs import collect_translation, put_subtitles, translation_poll
-from providers.errors import ProviderError, RequestValidationError
+from providers.errors import ProviderError
 from providers.states import JobState
-from providers.vod.models_translation import (
-    REVIEW_ADDITIONS,
-    ContinueAITranslationWorkflowRequest,
-    UpdateAITranslationUtterancesRequest,
-)
+from providers.vod.models_translation import REVIEW_ADDITIONS, ContinueAITranslationWorkflowRequest
 
 REVIEW_DEPLOYMENT = "review-translation/review-translation"
 TIMED_OUT = "timed out: nobody answered by the review deadline"  # the reason the deadline's answer carries
 BACKSTOP_SECONDS = 3600  # Prefect fails a suspended run this long after our own deadline was missed
 HANDOFF: ContextVar[bool] = ContextVar("clipflow_review_handoff", default=False)
 _ASKING: dict[uuid.UUID, asyncio.Lock] = {}  # per flow run: its languages are asked one at a time
-
-
-class ReviewInputError(ValueError):
-    """A reviewer's answer that cannot be applied (unknown utterance id, unreadable file): nothing was paid."""
 
 
 def review_key(project_id: str) -> str:
@@ -101,13 +97,6 @@ def review_mode() -> Literal["suspend", "pause", "handoff"]:
 async def read_project(space_name: str, project_id: str, refs: BlockRefs) -> Any:
     async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetAITranslationProject"):
         return await vod.get_ai_translation_project(space_name, project_id, additions=list(REVIEW_ADDITIONS))
-
-
-def _reviewed_side(project: Any, spec: TranslateSpec) -> tuple[str, list[Any], list[Any]]:
-    """The lines a reviewer corrects: the target ones after translation, the source ones after recognition."""
-    if spec.review == "after_translation" and project.target_utterances:
-        return "target", list(project.target_utterances), list(project.target_clips)
-    return "source", list(project.source_utterances), list(project.source_clips)
 
 
 def _table(project: Any) -> list[dict[str, Any]]:
@@ -157,8 +146,9 @@ def _resume_hint(run_id: str | None) -> str:
     target = f"flow run {run_id}" if run_id else "the run"
     return (
         f"Resume {target} in the Prefect UI, or POST /api/flow_runs/{run_id or 'RUN_ID'}/resume with "
-        '{"run_input": {"action": "approve"}} (or "edit" with "edits": [{"id": ..., "text": ...}] or '
-        '"subtitle_key", or "reject" with a "reason")'
+        '{"run_input": {"action": "approve"}} (or "edit" with the form\'s "lines" corrected in place, "edits": '
+        '[{"id": ..., "text"/"speaker_id"/"start_ms"/"end_ms"/"volume": ...}] or "subtitle_key", or "reject" '
+        'with a "reason")'
     )
 
 
@@ -210,115 +200,29 @@ async def ask_reviewer(project_id: str, space_name: str, language: str, spec: Tr
     assert ctx is not None and ctx.flow_run is not None, "the review gate runs inside a flow run"
     run_id, key = ctx.flow_run.id, review_key(project_id)
     seconds = spec.review_timeout_hours * 3600
+    # The form opens with the draft lines in it (re-read on a suspended run's re-run: the same, it is paused).
+    form, drafts = review_form(await read_project(space_name, project_id, refs), spec)
     logger.info("Translation %s (%s) waits for review. %s", project_id, language, _resume_hint(str(run_id)))
     try:
         if review_mode() == "suspend":
             scheduled = await _schedule_deadline(project_id, space_name, language, spec, refs, run_id, seconds)
             backstop = int(seconds) + (BACKSTOP_SECONDS if scheduled else 0)
-            return await asuspend_flow_run(wait_for_input=ReviewDecision, timeout=backstop, key=key)
-        timer = asyncio.ensure_future(_deadline(run_id, key, seconds, spec.on_review_timeout))
-        try:
-            return await apause_flow_run(
-                wait_for_input=ReviewDecision, timeout=int(seconds) + BACKSTOP_SECONDS, key=key,
-                poll_interval=max(1, round(10 * time_scale())),
-            )
-        finally:
-            timer.cancel()
+            answer = await asuspend_flow_run(wait_for_input=form, timeout=backstop, key=key)
+        else:
+            timer = asyncio.ensure_future(_deadline(run_id, key, seconds, spec.on_review_timeout))
+            try:
+                answer = await apause_flow_run(
+                    wait_for_input=form, timeout=int(seconds) + BACKSTOP_SECONDS, key=key,
+                    poll_interval=max(1, round(10 * time_scale())),
+                )
+            finally:
+                timer.cancel()
     except ValidationError as exc:
         raise ReviewInputError(f"review of {project_id}: the answer is not valid: {exc}") from None
+    return answer_to_decision(answer, drafts)
 
 
-# --- applying the answer ------------------------------------------------------------------------------------
-
-
-SUBTITLE_MAX_BYTES = 2 * 1024 * 1024  # a corrected subtitle file; a real one is a few KB
-
-
-def check_subtitle_key(key: str, project_id: str) -> None:
-    """A corrected file is read only from the project's own folder (``subtitles/<project id>/``), so an answer
-    cannot pull another project's subtitles (or any other object) into this one. Decided by name, before S3."""
-    from flows.outputs.storage import key_under
-
-    safe_id = bool(project_id) and "/" not in project_id and project_id not in (".", "..")
-    if not (safe_id and key_under(key, f"subtitles/{project_id}/")):
-        raise ReviewInputError(
-            f"subtitle_key: must be a file under subtitles/{project_id}/ (the project's own folder, where its "
-            f"drafts are), e.g. subtitles/{project_id}/fixed.srt"
-        )
-
-
-async def read_subtitle_file(bucket: Any, key: str) -> str:
-    """The text of a corrected subtitle file: HEAD-checked against ``SUBTITLE_MAX_BYTES`` before it is read.
-    Errors name the field and the rule, never the object's content."""
-    from flows.outputs.storage import ObjectTooLargeError, read_small_object, s3_error_code
-
-    where = f"s3://{bucket.name}/{key}"
-    try:
-        body = await read_small_object(bucket.client, bucket.name, key, max_bytes=SUBTITLE_MAX_BYTES)
-    except ObjectTooLargeError as exc:
-        size = f"{exc.size:,} bytes" if exc.size is not None else "larger"
-        raise ReviewInputError(
-            f"subtitle_key: {where} is {size}; a corrected subtitle file is at most {SUBTITLE_MAX_BYTES:,} bytes "
-            "(2 MiB)"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - boto's error types vary by endpoint; the code is enough
-        raise ReviewInputError(f"subtitle_key: cannot read {where} ({s3_error_code(exc)})") from None
-    try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ReviewInputError(f"subtitle_key: {where} is not UTF-8 text (SRT or WebVTT)") from None
-
-
-async def _file_edits(bucket: Any, key: str, reviewed: list[Any], clips: list[Any]) -> list[dict[str, str]]:
-    """A corrected .srt/.vtt: its cues replace the reviewed lines' texts in time order (same count)."""
-    text = await read_subtitle_file(bucket, key)
-    try:
-        cues = parse_subtitles(text)
-    except SubtitleParseError as exc:  # its message names a line number, not the line
-        raise ReviewInputError(f"subtitle_key: s3://{bucket.name}/{key} is not SRT/WebVTT: {exc}") from None
-    drafts = cues_from_translation(reviewed, clips)
-    if len(cues) != len(drafts):
-        raise ReviewInputError(
-            f"subtitle_key: s3://{bucket.name}/{key} has {len(cues)} cue(s), the draft has {len(drafts)}: the "
-            "corrected file must keep every cue (edit texts, keep the cues and their order)"
-        )
-    return [{"id": d.utterance_id, "text": c.text} for d, c in zip(drafts, cues, strict=True)
-            if d.utterance_id and c.text != d.text]
-
-
-async def planned_edits(decision: ReviewDecision, project: Any, spec: TranslateSpec, refs: BlockRefs) -> list[dict[str, str]]:
-    """The answer as utterance edits, every id checked against the project (before anything is paid)."""
-    known = {u.id: u for u in [*(project.source_utterances or []), *(project.target_utterances or [])]}
-    edits: list[dict[str, str]] = []
-    for n, edit in enumerate(decision.edits):
-        if edit.id not in known:
-            raise ReviewInputError(f"edits[{n}].id: {edit.id!r} is not an utterance of project {project.project_id}")
-        if edit.text != known[edit.id].text:
-            edits.append({"id": edit.id, "text": edit.text})
-    if decision.subtitle_key:
-        check_subtitle_key(decision.subtitle_key, project.project_id)
-        _, reviewed, clips = _reviewed_side(project, spec)
-        by_id = {e["id"]: e for e in edits}
-        for e in await _file_edits(await resources.bucket(refs), decision.subtitle_key, reviewed, clips):
-            by_id.setdefault(e["id"], e)  # an edit by id wins over the file's line
-        edits = list(by_id.values())
-    return edits
-
-
-async def apply_edits(space_name: str, project_id: str, edits: list[dict[str, str]], refs: BlockRefs) -> None:
-    """UpdateAITranslationUtterances (bills nothing; the same edit twice sets the same text)."""
-    if not edits:
-        return
-    try:
-        request = UpdateAITranslationUtterancesRequest.model_validate({
-            "SpaceName": space_name, "ProjectId": project_id, "UpdateType": "Utterances",
-            "Utterances": [{"Id": e["id"], "Text": e["text"]} for e in edits],
-        })
-    except RequestValidationError as exc:
-        raise ReviewInputError(f"edits: {exc}") from exc
-    async with await resources.client("vod", refs) as vod, quota_slot("vod", "UpdateAITranslationUtterances"):
-        await vod.update_ai_translation_utterances(request)
-    get_run_logger().info("Applied %d edit(s) to translation %s", len(edits), project_id)
+# --- continuing the project ---------------------------------------------------------------------------------
 
 
 async def _continue(client: Any, request: ContinueAITranslationWorkflowRequest) -> Receipt:

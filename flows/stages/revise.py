@@ -1,7 +1,10 @@
 """revise-translation: correct a FINISHED translation and re-export it, without paying for a new project.
 
-Edits (by utterance id, or a corrected .srt/.vtt under ``subtitles/{project}/`` in the bucket, at most 2 MiB, whose
-cues replace the target lines in order) go in with UpdateAITranslationUtterances; RefreshAITranslationProject
+Edits (by utterance id: text, speaker, timing, volume; the ids are in every translation's result, ``lines``, and
+its ``lines-<project>`` table artifact; or a corrected .srt/.vtt under ``subtitles/{project}/`` in the bucket, at
+most 2 MiB, whose cues replace the target lines in order) are checked as the vendor does (speakers of the project,
+timing inside the video, lines in order without overlap) and go in with UpdateAITranslationUtterances;
+RefreshAITranslationProject
 (``RefreshType: whole``) then re-exports the project (``InExporting`` -> ``ExportSucceed`` | ``ExportFailed``),
 bought through the paid-job engine: the purchase is journaled by project + edits + ``take``, so a re-run of the
 same revision reuses it and a lost answer is settled by reading the project's status, never by exporting twice.
@@ -23,7 +26,9 @@ from flows.runtime import resources
 from flows.runtime.engine import PaidAction, Receipt, buy, watch
 from flows.runtime.journal import Journal, JournalRecord, fingerprint
 from flows.runtime.quotas import quota_slot
-from flows.stages.review import ReviewInputError, apply_edits, check_subtitle_key, planned_edits, read_project
+from flows.stages.review import read_project
+from flows.stages.review_edits import apply_edits, check_subtitle_key, planned_edits
+from flows.stages.review_form import ReviewInputError
 from flows.stages.translate import CLOCK_SKEW_SECONDS
 from flows.stages.translation_outputs import collect_translation, translation_poll
 from providers.states import JobState

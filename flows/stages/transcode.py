@@ -1,8 +1,10 @@
 """Stage 3: StartWorkflow (transcode template with overrides), waited on until it finishes.
 
-Every override of the vendor page is built from ``TranscodeSpec``. The text watermark goes under the template's
-own variable key, read with the free GetWorkflowTemplate before anything is paid. ``spec.run`` is the deliberate
-re-run knob: it is part of the fingerprint (so of the cache key and the ClientToken), never sent to the vendor.
+Every field of the vendor page is built from ``TranscodeSpec``: the source (a Vid, or ``source_file`` of the
+production's space as DirectUrl) and every override, one item or several per kind. The text watermark goes under
+the template's own variable key, read with the free GetWorkflowTemplate before anything is paid, which also
+checks the keys of ``watermarks``. ``spec.run`` is the deliberate re-run knob: it is part of the fingerprint (so
+of the cache key and the ClientToken), never sent to the vendor.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.models import BlockRefs, SnapshotOutput, TranscodeOutput, TranscodeResult, TranscodeSpec
+from flows.models import (
+    AudioOverride, BlockRefs, SnapshotOutput, SnapshotOverride, TranscodeOutput, TranscodeResult, TranscodeSpec,
+    VideoOverride,
+)
 from flows.outputs.artifacts import publish_renditions
 from flows.runtime import resources
 from flows.runtime.caching import cached_task_options
@@ -51,42 +56,58 @@ def _drop_none(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
-def build_overrides(spec: TranscodeSpec, logo_variable: str | None = None) -> dict[str, Any]:
-    """Input.OverrideParams of the vendor page, from the spec; an override with nothing to say is left out."""
-    overrides: dict[str, Any] = {}
-    if spec.watermark_text:
-        key = logo_variable or spec.watermark_variable or UNRESOLVED_LOGO_KEY
-        overrides["Logo"] = [{"TemplateId": spec.logo_template_id, "Vars": {key: spec.watermark_text}}]
-    video = spec.video
-    video_item = _drop_none({
-        "Clip": _clip(spec.clip_start_ms, spec.clip_end_ms),
+def _video_item(video: VideoOverride | None, clip: dict[str, int] | None) -> dict[str, Any] | None:
+    body = _drop_none({
+        "Clip": clip or (_clip(video.clip_start_ms, video.clip_end_ms) if video else None),
         "FileName": video.file_name if video else None,
         "LogoTemplateId": video.logo_template_id if video else None,
     })
-    if video_item:
-        overrides["TranscodeVideo"] = [{"TemplateId": list(video.template_ids) if video else ["All"], **video_item}]
-    audio = spec.audio
-    audio_item = _drop_none({
-        "Clip": _clip(audio.clip_start_ms, audio.clip_end_ms), "FileName": audio.file_name,
-    }) if audio else {}
-    if audio and audio_item:
-        overrides["TranscodeAudio"] = [{"TemplateId": list(audio.template_ids), **audio_item}]
-    shot = spec.snapshot
-    if shot and (item := _drop_none({
+    return {"TemplateId": list(video.template_ids) if video else ["All"], **body} if body else None
+
+
+def _audio_item(audio: AudioOverride) -> dict[str, Any] | None:
+    body = _drop_none({"Clip": _clip(audio.clip_start_ms, audio.clip_end_ms), "FileName": audio.file_name})
+    return {"TemplateId": list(audio.template_ids), **body} if body else None
+
+
+def _snapshot_item(shot: SnapshotOverride) -> dict[str, Any] | None:
+    body = _drop_none({
         "FileName": shot.file_name, "FileIndex": shot.file_index, "OffsetTime": shot.offset_time_ms,
         "SampleOffsets": shot.sample_offsets_s, "OffsetTimeList": shot.offset_time_list_ms,
         "Width": shot.width, "Height": shot.height,
-    })):
-        overrides["Snapshot"] = [{"TemplateId": list(shot.template_ids), **item}]
-    return overrides
+    })
+    return {"TemplateId": list(shot.template_ids), **body} if body else None
+
+
+def build_overrides(spec: TranscodeSpec, logo_variable: str | None = None) -> dict[str, Any]:
+    """Input.OverrideParams of the vendor page, from the spec: per kind, the first item then the ``more_*``
+    ones, in the form's order; an item with nothing to say is left out, and so is a kind without items."""
+    logos = [{"TemplateId": w.logo_template_id, "Vars": dict(w.texts)} for w in spec.watermarks]
+    if spec.watermark_text:
+        key = logo_variable or spec.watermark_variable or UNRESOLVED_LOGO_KEY
+        logos.insert(0, {"TemplateId": spec.logo_template_id, "Vars": {key: spec.watermark_text}})
+    kinds: dict[str, list[dict[str, Any] | None]] = {
+        "Logo": list(logos),
+        "TranscodeVideo": [_video_item(spec.video, _clip(spec.clip_start_ms, spec.clip_end_ms))]
+        + [_video_item(v, None) for v in spec.more_video],
+        "TranscodeAudio": [_audio_item(a) for a in ([spec.audio] if spec.audio else []) + spec.more_audio],
+        "Snapshot": [_snapshot_item(x) for x in ([spec.snapshot] if spec.snapshot else []) + spec.more_snapshot],
+    }
+    return {kind: kept for kind, items in kinds.items() if (kept := [i for i in items if i])}
 
 
 def build_workflow_request(
     vid: str, space_name: str, spec: TranscodeSpec, client_token: str = "", *, logo_variable: str | None = None
 ) -> StartWorkflowRequest:
+    """StartWorkflow for ``vid``, or (``spec.source_file``) for that file of ``space_name`` by DirectUrl: only the
+    production's own space is ever named (no BucketName: VOD takes the space's bucket)."""
     overrides = build_overrides(spec, logo_variable)
+    source: dict[str, Any] = (
+        {"direct_url": {"FileName": spec.source_file, "SpaceName": space_name}} if spec.source_file
+        else {"vid": vid}
+    )
     return StartWorkflowRequest(
-        vid=vid,
+        **source,
         template_id=spec.template_id,
         input={"OverrideParams": overrides} if overrides else None,
         priority=spec.priority,
@@ -163,10 +184,33 @@ def choose_logo_variable(spec: TranscodeSpec, template: dict[str, Any]) -> str:
     return keys[0]
 
 
+def check_watermarks(spec: TranscodeSpec, template: dict[str, Any]) -> None:
+    """Every key of ``spec.watermarks`` is a text variable of its watermark template (of any, for All)."""
+    logos = logo_variables(template)
+    for n, mark in enumerate(spec.watermarks):
+        if mark.logo_template_id != "All" and mark.logo_template_id not in logos:
+            raise RequestValidationError(
+                f"transcode.watermarks[{n}].logo_template_id", f"workflow template {spec.template_id!r} has no text "
+                f"watermark {mark.logo_template_id!r} (its text watermarks: {sorted(logos) or 'none'})",
+                provider="vod", action=TEMPLATE_ACTION,
+            )
+        keys = logos[mark.logo_template_id] if mark.logo_template_id != "All" else list(
+            dict.fromkeys(k for ks in logos.values() for k in ks)
+        )
+        for key in mark.texts:
+            if key not in keys:
+                raise RequestValidationError(
+                    f"transcode.watermarks[{n}].texts.{key}", f"not a text variable of watermark "
+                    f"{mark.logo_template_id!r} in workflow template {spec.template_id!r} (its variables: {keys})",
+                    provider="vod", action=TEMPLATE_ACTION,
+                )
+
+
 @task(task_run_name="read_template-{spec.template_id}", **retry_options())
 async def resolve_logo_variable(spec: TranscodeSpec, refs: BlockRefs) -> str | None:
-    """Read the template (free) and choose the watermark key; None when there is no watermark text."""
-    if not spec.watermark_text:
+    """Read the template (free), check the watermark keys the spec names and choose the key of
+    ``watermark_text``; None when there is no watermark text."""
+    if not spec.watermark_text and not spec.watermarks:
         return None
     try:
         async with await resources.client("vod", refs) as vod, quota_slot("vod", TEMPLATE_ACTION):
@@ -176,13 +220,15 @@ async def resolve_logo_variable(spec: TranscodeSpec, refs: BlockRefs) -> str | N
             raise RequestValidationError("transcode.template_id", f"workflow template {spec.template_id!r} "
                                          f"cannot be read ({exc.code or exc})", provider="vod",
                                          action=TEMPLATE_ACTION) from None
-        if spec.watermark_variable:  # this endpoint cannot tell: trust the key the user named
+        # This endpoint cannot tell: trust the keys the user named (watermarks' always are).
+        if spec.watermark_variable or not spec.watermark_text:
             return spec.watermark_variable
         raise RequestValidationError(
             "transcode.watermark_variable", f"this VOD endpoint does not offer {TEMPLATE_ACTION}, so the template's "
             "watermark variable cannot be read: name it", provider="vod", action=TEMPLATE_ACTION,
         ) from None
-    return choose_logo_variable(spec, template)
+    check_watermarks(spec, template)
+    return choose_logo_variable(spec, template) if spec.watermark_text else None
 
 
 # --- paying and collecting ---------------------------------------------------------------------------------
@@ -199,7 +245,7 @@ async def transcode_video(
     or a re-run after a crash resumes waiting on the same run (journal and ClientToken); once it has finished
     the task is cached, and a re-run neither pays nor polls again."""
     job = await submit_transcode_workflow(vid, space_name, spec, refs, fp, logo_variable)
-    return await wait_transcode_workflow(job, refs, spec)
+    return await wait_transcode_workflow(job, refs, spec, build_overrides(spec, logo_variable))
 
 
 async def submit_transcode_workflow(
@@ -213,8 +259,12 @@ async def submit_transcode_workflow(
     return await buy(START_WORKFLOW, request, fp=fp, refs=refs)
 
 
-def collect_result(run_id: str, status: Any, result: WorkflowExecutionResult, spec: TranscodeSpec) -> TranscodeResult:
-    """Every rendition and snapshot the run reported, by id and store URI (never a signed URL)."""
+def collect_result(
+    run_id: str, status: Any, result: WorkflowExecutionResult, spec: TranscodeSpec,
+    overrides: dict[str, Any] | None = None,
+) -> TranscodeResult:
+    """Every rendition and snapshot the run reported, by id and store URI (never a signed URL), with the source
+    and the overrides the run was started with (as sent)."""
     outputs = [
         TranscodeOutput(
             file_id=t.file_id, store_uri=t.store_uri, file_name=t.file_name, format=t.format, file_type=t.file_type,
@@ -233,17 +283,21 @@ def collect_result(run_id: str, status: Any, result: WorkflowExecutionResult, sp
         for s in result.snapshot_infos
     ]
     return TranscodeResult(
-        run_id=run_id, status=status, outputs=outputs, snapshots=snapshots, template_id=spec.template_id, run=spec.run
+        run_id=run_id, status=status, outputs=outputs, snapshots=snapshots, template_id=spec.template_id, run=spec.run,
+        source_vid=None if spec.source_file else (result.vid or None), source_file=spec.source_file,
+        overrides=overrides or {},
     )
 
 
 async def wait_transcode_workflow(
-    job: SubmittedJob, refs: BlockRefs, spec: TranscodeSpec | None = None
+    job: SubmittedJob, refs: BlockRefs, spec: TranscodeSpec | None = None, overrides: dict[str, Any] | None = None
 ) -> TranscodeResult:
     execution = await watch(WORKFLOW_RUN, job.job_id, refs=refs, describe=f"VOD workflow run {job.job_id}")
     async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetWorkflowExecutionResult"):
         result = await vod.get_workflow_execution_result(job.job_id)
-    return collect_result(job.job_id, execution.state, result, spec or TranscodeSpec())
+    if not result.vid and execution.vid:
+        result = result.model_copy(update={"vid": execution.vid})
+    return collect_result(job.job_id, execution.state, result, spec or TranscodeSpec(), overrides)
 
 
 @flow(name="start-transcode-workflow", log_prints=True)
@@ -251,13 +305,15 @@ async def start_transcode_workflow(
     vid: str, space_name: str = "demo", spec: TranscodeSpec | None = None, blocks: BlockRefs | None = None,
     title: str | None = None,
 ) -> TranscodeResult:
-    """Start the transcode workflow for ``vid`` and return its renditions once it finishes. The renditions
-    table artifact is keyed by ``title`` (the production's), else by the source video."""
+    """Start the transcode workflow for ``vid`` (or for ``spec.source_file`` of the space, then ``vid`` is not
+    used) and return its renditions once it finishes. The renditions table artifact is keyed by ``title`` (the
+    production's), else by the source."""
     refs, spec = blocks or BlockRefs(), spec or TranscodeSpec()
     creds = await resources.volcengine(refs)
-    # Before paying (a refusal costs nothing); without watermark text there is nothing to read.
-    logo_variable = await resolve_logo_variable(spec, refs) if spec.watermark_text else None
+    # Before paying (a refusal costs nothing); without watermark texts there is nothing to read.
+    watermarked = spec.watermark_text or spec.watermarks
+    logo_variable = await resolve_logo_variable(spec, refs) if watermarked else None
     fp = workflow_fingerprint(vid, space_name, spec, resources.account_id(creds), logo_variable=logo_variable)
     result = await transcode_video(vid, space_name, spec, refs, fp, logo_variable)
-    await publish_renditions(result, title or "transcode", of=vid)
+    await publish_renditions(result, title or "transcode", of=spec.source_file or vid)
     return result

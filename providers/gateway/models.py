@@ -21,6 +21,12 @@ QUERY_ACTION = "video.query"
 _MS_THRESHOLD = 1e11
 
 
+# The roles an image of ``images`` can play. The page has one list of links ("垫图图片链接"); what each position
+# means comes from the model: a frames model reads [first, last], a components model reads references.
+FIRST_FRAME, LAST_FRAME, REFERENCE = "first_frame", "last_frame", "reference"
+IMAGE_ROLES = (FIRST_FRAME, LAST_FRAME, REFERENCE)
+
+
 @dataclass(frozen=True)
 class ModelRules:
     family: str
@@ -30,6 +36,8 @@ class ModelRules:
     size_required: bool = False
     min_images: int = 0
     max_images: int | None = None
+    # What the images of ``images`` stand for, in order (IMAGE_ROLES): which clip form fields the model takes.
+    roles: tuple[str, ...] = (FIRST_FRAME,)
 
 
 # Source of each constraint:
@@ -39,12 +47,15 @@ class ModelRules:
 # - 16:9 | 9:16 for the veo3 family and sora-2: assumed from the upstream models (Veo and Sora 2 render
 #   landscape or portrait only); not stated by the seed page.
 # - veo3-frames needing 1-2 images: assumed from "first/last frame" (a first frame is the minimum).
+# - Roles (what the clip form offers): grok-video-3 (the page's example has one image), veo3/veo3.1 and sora-2
+#   one first frame; a last frame only for the frames models, references only for veo3.1-components (api-notes).
+#   The wire check counts images only where a count is documented; the form gives one image to the others.
 GROK = ModelRules("grok-video-3", ("2:3", "3:2", "1:1"), True, ("720P",), True)
-VEO_COMPONENTS = ModelRules("veo3.1-components", ("16:9", "9:16"), max_images=3)
-VEO_FRAMES = ModelRules("veo3-frames", ("16:9", "9:16"), min_images=1, max_images=2)
+VEO_COMPONENTS = ModelRules("veo3.1-components", ("16:9", "9:16"), max_images=3, roles=(REFERENCE,))
+VEO_FRAMES = ModelRules("veo3-frames", ("16:9", "9:16"), min_images=1, max_images=2, roles=(FIRST_FRAME, LAST_FRAME))
 VEO = ModelRules("veo3", ("16:9", "9:16"))
 SORA = ModelRules("sora-2", ("16:9", "9:16"))
-UNKNOWN = ModelRules("unknown")
+UNKNOWN = ModelRules("unknown", roles=IMAGE_ROLES)
 
 
 def model_rules(model: str) -> ModelRules:

@@ -51,6 +51,26 @@ PROJECT_STATUSES: Final = (
     "ExportFailed",
 )
 
+# ErrorCode of a project and its meaning (GetAITranslationProject page, ErrorCode list).
+ERROR_CODES: Final[dict[int, str]] = {
+    0: "任务执行成功 (succeeded)",
+    500200: "回调状态为空 (the callback status was empty)",
+    500210: "AI 翻译后处理失败 (post-processing after the AI translation failed)",
+    500100: "AI 翻译工作流内部错误 (internal error of the AI translation workflow)",
+    500110: "背景音分离失败 (separating the background audio failed)",
+    500120: "字幕文本翻译失败 (subtitle text translation failed)",
+    500130: "语音翻译失败 (voice translation failed)",
+    500140: "面容翻译失败 (facial translation failed)",
+}
+
+
+def error_meaning(code: int | None) -> str | None:
+    """What an ErrorCode means per the vendor's list; None when no code was sent, and says so for one not listed."""
+    if code is None:
+        return None
+    return ERROR_CODES.get(code, f"not in the vendor's list of codes ({code})")
+
+
 # What a person reviewing a paused project needs: both sides' lines, their timing (clips) and speakers.
 REVIEW_ADDITIONS: Final = ("Speakers", "SourceUtterances", "SourceClips", "TargetUtterances", "TargetClips")
 # UpdateType -> the body field naming a subtitle file already in the space (None: edit utterances by Id).
@@ -548,6 +568,22 @@ class AITranslationProject(VodResult):
     def created_time(self) -> dt.datetime | None:
         """``CreatedAt`` (unix seconds, sent as a string) as an aware UTC datetime."""
         return unix_time(self.created_at)
+
+    @property
+    def updated_time(self) -> dt.datetime | None:
+        """``UpdatedAt`` (unix seconds, sent as a string) as an aware UTC datetime."""
+        return unix_time(self.updated_at)
+
+    @property
+    def error_meaning(self) -> str | None:
+        """``ErrorCode`` in words (``ERROR_CODES``)."""
+        return error_meaning(self.error_code)
+
+    @property
+    def recognition_type(self) -> str | None:
+        """``OperatorConfig.SubtitleRecognitionConfig.RecognitionType``: OCR or ASR."""
+        config = self.operator_config.subtitle_recognition_config if self.operator_config else None
+        return config.recognition_type if config else None
 
     @property
     def output_vid(self) -> str | None:

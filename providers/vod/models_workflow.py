@@ -26,10 +26,37 @@ CLIENT_TOKEN_MAX = 64
 SNAPSHOT_SIZE_MAX = 4096
 
 
+FILE_NAME_MAX_BYTES = 1024
+
+
 class DirectUrl(VodParams):
+    """A file already in a space's storage, by its FileName. The name is a location a caller chose, so it is
+    held to one object key's rules here too: no URL, no leading '/', no empty, '.' or '..' part."""
+
     file_name: NonEmptyStr
     space_name: str | None = None  # required by the vendor for built-in workflows
-    bucket_name: str | None = None
+    bucket_name: str | None = None  # the space's own bucket (ListSpace); VOD finds it from SpaceName when absent
+
+    @field_validator("file_name")
+    @classmethod
+    def _file_name(cls, v: str) -> str:
+        if "://" in v:
+            raise rule_error("must be a FileName inside the space, not a URL")
+        if len(v.encode()) > FILE_NAME_MAX_BYTES or v.startswith("/") or "\\" in v or any(
+            ord(c) < 32 or ord(c) == 127 for c in v
+        ):
+            raise rule_error(f"must be a relative path of at most {FILE_NAME_MAX_BYTES} bytes, without backslashes "
+                             "or control characters")
+        if any(part in ("", ".", "..") for part in v.split("/")):
+            raise rule_error("must not have empty, '.' or '..' parts")
+        return v
+
+    @field_validator("space_name", "bucket_name")
+    @classmethod
+    def _named(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise rule_error("must be non-empty when set")
+        return v
 
 
 class ClipRange(OpenVodParams):
@@ -47,8 +74,15 @@ class ClipRange(OpenVodParams):
 
 
 class LogoOverride(OpenVodParams):
-    template_id: str
-    vars: dict[str, str] | None = None
+    template_id: NonEmptyStr
+    vars: dict[str, str] | None = None  # the watermark template's variable key -> text (several at once)
+
+    @field_validator("vars")
+    @classmethod
+    def _vars(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is not None and any(not k.strip() for k in v):
+            raise rule_error("variable keys must be non-empty")
+        return v
 
 
 class SnapshotOverride(OpenVodParams):

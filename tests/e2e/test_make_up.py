@@ -63,12 +63,14 @@ def _make(clone: Path, target: str, env: dict[str, str], args: str = "", timeout
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_make_up_run_over_rest_fetch_results_make_down(tmp_path: Path) -> None:
     clone = tmp_path / "clipflow"
     _copy_checkout(clone)
-    ports = {"prefect": free_port(), "emulator": free_port(), "s3": free_port()}
-    args = f"--prefect-port {ports['prefect']} --emulator-port {ports['emulator']} --s3-port {ports['s3']}"
+    ports = {"prefect": free_port(), "emulator": free_port(), "s3": free_port(), "callbacks": free_port()}
+    args = (f"--prefect-port {ports['prefect']} --emulator-port {ports['emulator']} --s3-port {ports['s3']} "
+            f"--callbacks-port {ports['callbacks']}")
     env = clean_env(PATH=f"{UV_DIR}{os.pathsep}{os.environ['PATH']}")
     api_url = f"http://127.0.0.1:{ports['prefect']}/api"
     try:
@@ -78,7 +80,7 @@ def test_make_up_run_over_rest_fetch_results_make_down(tmp_path: Path) -> None:
 
         # Re-running is safe: everything is found running, nothing is started twice or written over.
         again = _make(clone, "up", env, args, timeout=600)
-        assert "starting" not in again and again.count("already running") == 4, again
+        assert "starting" not in again and again.count("already running") == 5, again
         assert "blocks: kept" in again and "deploy: prefect.yaml" not in again, again
         assert "nightly schedule: left as it was (paused)" in again, again
 
@@ -144,7 +146,7 @@ def _make_up_keeps_what_a_person_set(clone: Path, env: dict[str, str], args: str
     configuration and says what it overwrote."""
     import boto3
 
-    from flows.app.stack import StackSettings
+    from flows.app.stack_settings import StackSettings
 
     stack = StackSettings(state_dir=clone / ".clipflow", prefect_port=ports["prefect"],
                           emulator_port=ports["emulator"], s3_port=ports["s3"])

@@ -116,8 +116,9 @@ async def assert_chosen(field: Any, value: str) -> None:
 
 
 async def test_resume_a_review_from_the_ui_form(stack: Stack, tmp_path: Any) -> None:
-    """A person answers from the run page: Resume → the review form Prefect renders from ReviewDecision →
-    action reject with a reason → Submit. The run ends with that language rejected and nothing more paid."""
+    """A person answers from the run page: Resume → the review form, which opens with the draft lines in it →
+    action reject with a reason → Submit (the lines go back unchanged, which the form's rules accept). The run
+    ends with that language rejected and nothing more paid."""
     from tests.e2e.browser import chromium_page, form_field
 
     deployment = stack.api.deployment("ai-translate", "translate-video")
@@ -130,6 +131,10 @@ async def test_resume_a_review_from_the_ui_form(stack: Stack, tmp_path: Any) -> 
         await page.goto(f"{stack.server.url}/runs/flow-run/{created['id']}")
         await page.get_by_role("button", name="Resume", exact=True).first.click()
         dialog = page.get_by_role("dialog")
+        drafts = await asyncio.to_thread(target_utterances, stack, project_id)
+        await dialog.locator("textarea, input").first.wait_for()
+        values = await dialog.locator("textarea, input").evaluate_all("fields => fields.map(f => f.value)")
+        assert {u.text for u in drafts} <= set(values), values  # every draft line, ready to correct in place
         action = form_field(page, "Action (Optional)")
         await action.locator(".p-select-button__icon").click()  # the enum's list opens from its chevron
         await page.locator(".p-pop-over-content [role=listbox]").get_by_role("option", name="reject", exact=True).click()

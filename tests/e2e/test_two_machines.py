@@ -23,7 +23,7 @@ import pytest
 
 from blocks.setup import DEFAULT_BLOCK_NAME
 from tests.e2e.api import FINAL
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, stop_together
 from tests.e2e.services import RedisServer, Worker, redis_server_path, tail
 from tests.e2e.test_deployments import production_parameters
 from tests.e2e.test_workers import ONE_PRODUCTION, assert_billed_once, worker_of
@@ -96,7 +96,9 @@ def machines(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         }
         for deployment in deployments.values():
             stop.callback(stack.api.http.delete, f"/deployments/{deployment['id']}")
-        workers, local = [], []
+        workers: list[Worker] = []
+        local: list[Path] = []
+        stop.callback(stop_together, workers)  # the workers SIGTERMed together: their shutdowns overlap
         for name in MACHINES:
             home = root / name
             env = {
@@ -109,9 +111,8 @@ def machines(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 "CLIPFLOW_LOCK_REDIS_URL": redis_server.url,
             }
             worker = Worker(name, POOL, env, home / "cwd")
-            stop.callback(worker.stop)
-            worker.start()
             workers.append(worker)
+            worker.start()
             local.append(home / "storage")
         yield Machines(stack, redis_server, workers, local, deployments)
 

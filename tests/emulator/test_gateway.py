@@ -81,3 +81,26 @@ def test_throttled_with_saturation_message(emu: EmulatorHandle, gw: httpx.Client
     refused = gw.post("/v1/video/create", json=GROK)
     assert refused.status_code == 429 and "饱和" in refused.json()["error"]["message"]
     assert int(refused.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(("model", "images"), [
+    ("veo3-frames", ["https://a/first.png", "https://a/last.png"]),
+    ("veo3.1-components", ["https://a/1.png", "https://a/2.png", "https://a/3.png"]),
+])
+def test_several_images_are_accepted_as_the_page_says(emu: EmulatorHandle, gw: httpx.Client, model: str,
+                                                      images: list[str]) -> None:
+    from emulator.params import fingerprint
+
+    body = {"model": model, "prompt": "a door opens", "aspect_ratio": "16:9", "size": "720P", "images": images}
+    assert gw.post("/v1/video/create", json=body).status_code == 200
+    assert [e["fingerprint"] for e in emu.ledger()] == [fingerprint(body)]
+
+
+@pytest.mark.parametrize(("model", "count"), [("veo3-frames", 3), ("veo3-frames", 0), ("veo3.1-components", 4)])
+def test_too_many_or_too_few_images_for_the_model(
+    emu: EmulatorHandle, gw: httpx.Client, model: str, count: int
+) -> None:
+    body = {"model": model, "prompt": "x", "images": [f"https://a/{n}.png" for n in range(count)]}
+    response = gw.post("/v1/video/create", json=body)
+    assert response.status_code == 400 and model in response.json()["error"]["message"]
+    assert emu.ledger() == []

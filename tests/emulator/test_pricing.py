@@ -32,6 +32,17 @@ def test_entries_are_priced(emu: EmulatorHandle, vod: httpx.Client, cv: httpx.Cl
 
 
 def test_an_unknown_price_is_no_amount(emu: EmulatorHandle, cv: httpx.Client) -> None:
-    jimeng_submit(cv, prompt="a heron")  # the default table: every price unknown
+    emu.configure(prices={"currency": "CNY"})  # clipflow's default table: every price unknown
+    jimeng_submit(cv, prompt="a heron")
     [entry] = emu.ledger()
     assert entry["amount"] is None and entry["billed"][0]["unit_price"] is None and entry["billed"][0]["units"] == 5.0
+
+
+def test_by_default_the_emulator_bills_its_example_prices(emu: EmulatorHandle, cv: httpx.Client) -> None:
+    from flows.costs.example_prices import EXAMPLE_PRICES
+
+    jimeng_submit(cv, prompt="a heron", frames=241)
+    [entry] = emu.ledger()
+    assert entry["currency"] == EXAMPLE_PRICES.currency == "CNY"
+    assert entry["billed"] == [{"price_key": "jimeng", "unit": "second", "units": 10.0, "unit_price": 0.5}]
+    assert entry["amount"] == 5.0

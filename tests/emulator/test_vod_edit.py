@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -75,3 +77,49 @@ def test_direct_edit_failure_and_validation(emu: EmulatorHandle, vod: httpx.Clie
     assert bad.status_code == 400
     missing = call(vod, "GetDirectEditProgress", "2018-01-01", method="GET", query={"ReqId": "nope"})
     assert missing.status_code == 404
+
+
+FULL_OUTPUT = {
+    "Alpha": True, "Fps": 30,
+    "Codec": {"VideoCodec": "h265", "Preset": "fast", "Crf": 20, "AudioCodec": "aac", "AudioBitrate": 192},
+    "DisableVideo": False, "DisableAudio": True, "Cover": {"DisableCover": False, "CoverTime": [0, 1500]},
+}
+
+
+def test_every_output_leaf_is_accepted_and_kept_with_the_project(emu: EmulatorHandle, vod: httpx.Client) -> None:
+    edit_param = {**EDIT_PARAM, "Output": FULL_OUTPUT,
+                  "Canvas": {"Width": 1080, "Height": 1920, "BackgroundColor": "#11223344"}}
+    project = result(create(vod, EditParam=edit_param))
+    found = result(call(vod, "SearchGlobalProject", "2018-01-01", body={"Space": "demo"}))["Detail"]
+    assert found[0]["ProjectId"] == project["ProjectId"]
+    assert json.loads(found[0]["LatestEditParam"]) == edit_param
+
+
+def _with_output(**patch: object) -> dict:
+    return {**EDIT_PARAM, "Output": {**FULL_OUTPUT, **patch}}
+
+
+@pytest.mark.parametrize(("edit_param", "named"), [
+    (_with_output(Alpha="yes"), "Output.Alpha"),
+    (_with_output(Fps=0), "Output.Fps"),
+    (_with_output(Codec={"Preset": "placebo"}), "Output.Codec.Preset"),
+    (_with_output(Codec={"AudioCodec": "mp3"}), "Output.Codec.AudioCodec"),
+    (_with_output(Codec={"AudioBitrate": 1000}), "Output.Codec.AudioBitrate"),
+    (_with_output(Codec={"Crf": 52}), "Output.Codec.Crf"),
+    (_with_output(DisableVideo=1), "Output.DisableVideo"),
+    (_with_output(Cover={"CoverTime": [-5]}), "Output.Cover.CoverTime"),
+    (_with_output(Cover={"DisableCover": True, "CoverTime": [0]}), "CoverTime is given while DisableCover"),
+    (_with_output(DisableVideo=True, DisableAudio=True), "DisableVideo and DisableAudio are both true"),
+    (_with_output(Alpha=True, Codec={"VideoCodec": "h264"}), "Output.Alpha needs"),
+    ({**EDIT_PARAM, "Canvas": {"Width": 1920, "Height": 1080, "BackgroundColor": "black"}}, "Canvas.BackgroundColor"),
+])
+def test_bad_edit_params_are_refused_unbilled(emu: EmulatorHandle, vod: httpx.Client, edit_param: dict,
+                                              named: str) -> None:
+    for action, body in (
+        ("CreateProject", {"ProjectName": "p", "Space": "demo", "EditParam": edit_param, "ProjectType": "track"}),
+        ("SubmitDirectEditTaskAsync", {"Uploader": "demo", "Application": "VideoTrackToB", "EditParam": edit_param}),
+    ):
+        response = call(vod, action, "2018-01-01", body=body)
+        assert response.status_code == 400 and error_code(response) == "InvalidParameter.InvalidParam"
+        assert named in response.json()["ResponseMetadata"]["Error"]["Message"]
+    assert emu.ledger() == []

@@ -218,14 +218,21 @@ def test_edits_refused_while_processing_and_for_unknown_ids(emu: EmulatorHandle,
     assert act(vod, "RefreshAITranslationProject", running, RefreshType="whole").status_code == 400
     paused = submit_paused(vod, "SubtitleTranslation")
     emu.advance(500)
-    utterance = get(vod, paused, "TargetUtterances")["TargetUtterances"][0]
+    drafted = get(vod, paused, "TargetUtterances,TargetClips")
+    utterance, second = drafted["TargetUtterances"][:2]
+    first_end = next(c["Trim"]["End"] for c in drafted["TargetClips"] if c["Id"] == utterance["ClipId"])
     for edits in ([{"Id": "nope", "Text": "t"}], [{"Id": utterance["Id"]}],
                   [{"Id": utterance["Id"], "Text": "<a MuteSpeech> "}],
                   [{"Id": utterance["Id"], "Start": 2000, "End": 1000}],
                   [{"Id": utterance["Id"], "SpeakerId": "nobody"}],
-                  [{"Id": utterance["Id"], "Volume": 101}]):
+                  [{"Id": utterance["Id"], "Volume": 101}],
+                  [{"Id": utterance["Id"], "Text": "ok"}, {"Id": second["Id"], "Start": first_end - 1}]):
         bad = update(vod, paused, UpdateType="Utterances", Utterances=edits)
         assert bad.status_code == 400, edits
+    overlap = update(vod, paused, UpdateType="Utterances", Utterances=[{"Id": second["Id"], "Start": first_end - 1}])
+    assert f"{second['Id']} would start at {first_end - 1} ms" in overlap.json()["ResponseMetadata"]["Error"]["Message"]
+    touching = update(vod, paused, UpdateType="Utterances", Utterances=[{"Id": second["Id"], "Start": first_end}])
+    assert touching.status_code == 200, touching.text  # the next line may start where the previous ends
     assert update(vod, paused, UpdateType="Nope").status_code == 400
     assert get(vod, paused, "TargetUtterances")["TargetUtterances"][0] == utterance  # nothing half-applied
     assert billed(emu) == ["SubmitAITranslationWorkflow"] * 2

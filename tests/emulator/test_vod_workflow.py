@@ -213,3 +213,57 @@ def test_a_template_without_a_text_watermark_refuses_logo_text(emu: EmulatorHand
     response = call(vod, "StartWorkflow", "2020-08-01", body=body)
     assert response.status_code == 400 and "no variable 'input_text'" in response.text
     assert emu.ledger() == []
+
+
+# --- DirectUrl: a file of the space, checked as an object key of that space ---------------------------------
+
+
+def test_direct_url_with_the_space_bucket_is_recorded(emu: EmulatorHandle, vod: httpx.Client) -> None:
+    direct = {"FileName": "demo-sample.mp4", "SpaceName": "demo", "BucketName": "tos-emulator-demo"}
+    body = {"DirectUrl": json.dumps(direct), "TemplateId": TEMPLATE}
+    run_id = result(call(vod, "StartWorkflow", "2020-08-01", body=body))["RunId"]
+    assert execution(vod, run_id)["DirectUrl"] == direct and execution(vod, run_id)["Vid"] == ""
+    out = finished_result(emu, vod, run_id)
+    assert out["DirectUrl"] == direct and out["TranscodeInfos"][0]["Duration"] == 3.008  # the file's own length
+    assert len(emu.ledger()) == 1
+
+
+@pytest.mark.parametrize("direct,code,names", [
+    ({"FileName": "demo-sample.mp4", "Space": "demo"}, "InvalidParameter", "DirectUrl.Space"),
+    ({"FileName": "", "SpaceName": "demo"}, "MissingParameter", "DirectUrl.FileName"),
+    ({"FileName": "/demo-sample.mp4"}, "InvalidParameter", "DirectUrl.FileName"),
+    ({"FileName": "x/../demo-sample.mp4"}, "InvalidParameter", "DirectUrl.FileName"),
+    ({"FileName": "https://example.com/a.mp4"}, "InvalidParameter", "DirectUrl.FileName"),
+    ({"FileName": "demo-sample.mp4", "SpaceName": ""}, "InvalidParameter", "DirectUrl.SpaceName"),
+    ({"FileName": "demo-sample.mp4", "BucketName": "other-bucket"}, "InvalidParameter", "DirectUrl.BucketName"),
+])
+def test_bad_direct_url_is_refused_and_not_billed(
+    emu: EmulatorHandle, vod: httpx.Client, direct: dict, code: str, names: str
+) -> None:
+    response = call(vod, "StartWorkflow", "2020-08-01", body={"DirectUrl": json.dumps(direct), "TemplateId": TEMPLATE})
+    assert response.status_code == 400 and error_code(response) == code
+    assert names in response.json()["ResponseMetadata"]["Error"]["Message"]
+    assert emu.ledger() == []
+
+
+# --- several watermark templates: each rendition gets the texts of its own ----------------------------------
+
+
+def test_further_watermark_templates_are_listed_and_chosen_per_rendition(emu: EmulatorHandle, vod: httpx.Client) -> None:
+    emu.configure(workflow_templates={FULL: ["480p", "720p", "logo:caption", "logo:date", "logo:badge/label"]})
+    listed = result(call(vod, "GetWorkflowTemplate", "2023-07-01", method="GET", query={"TemplateId": FULL}))
+    assert listed["WorkflowTemplate"]["Activities"][0]["Logo"]["Vars"] == ["caption", "date"]
+    assert listed["WorkflowTemplate"]["LogoTemplates"] == [
+        {"TemplateId": f"{FULL}-logo-badge", "Type": "Text", "Vars": ["label"]}]
+    overrides = {
+        "Logo": [{"TemplateId": f"{FULL}-logo", "Vars": {"caption": "a", "date": "b"}},
+                 {"TemplateId": f"{FULL}-logo-badge", "Vars": {"label": "c"}}],
+        "TranscodeVideo": [{"TemplateId": [f"{FULL}-720p"], "LogoTemplateId": f"{FULL}-logo-badge"}],
+    }
+    run_id = result(call(vod, "StartWorkflow", "2020-08-01", body=with_input(overrides)))["RunId"]
+    out = finished_result(emu, vod, run_id)
+    assert [i["LogoVars"] for i in out["TranscodeInfos"]] == [{"caption": "a", "date": "b"}, {"label": "c"}]
+    bad = {"Logo": [{"TemplateId": f"{FULL}-logo-badge", "Vars": {"caption": "x"}}]}
+    response = call(vod, "StartWorkflow", "2020-08-01", body=with_input(bad))
+    assert response.status_code == 400 and "Vars.caption" in response.json()["ResponseMetadata"]["Error"]["Message"]
+    assert len(emu.ledger()) == 1

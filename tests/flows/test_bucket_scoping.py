@@ -23,7 +23,8 @@ import pytest
 from emulator.config import DEMO_VID
 from flows.models import BlockRefs, ProductionRequest, TranslateSpec
 from flows.outputs.manifest import ManifestError
-from flows.runtime.preflight import PreflightError, PreflightMemo, preflight_production
+from flows.runtime.preflight_checks import PreflightError, PreflightMemo
+from flows.runtime.preflight import preflight_production
 from providers.states import JobState
 from tests.flows.runtime.test_preflight_images import png
 from tests.flows.stages.test_review import (  # noqa: F401 - _runs_of_this_test is an autouse fixture
@@ -398,7 +399,8 @@ async def test_the_items_artifact_is_capped_while_the_result_keeps_every_row(pip
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     from flows.outputs.artifacts import artifact_key
-    from flows.stages.batch import ARTIFACT_MAX_ROWS, produce_batch
+    from flows.stages.batch_rows import ARTIFACT_MAX_ROWS
+    from flows.stages.batch import produce_batch
 
     t = tag()
     count = ARTIFACT_MAX_ROWS + 5

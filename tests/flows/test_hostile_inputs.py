@@ -36,7 +36,8 @@ from pydantic import ValidationError
 
 from flows.models import ProductionRequest
 from flows.runtime.fetch import FetchNotAllowed, check_url
-from flows.runtime.preflight import PreflightError, PreflightMemo, preflight_production
+from flows.runtime.preflight_checks import PreflightError, PreflightMemo
+from flows.runtime.preflight import preflight_production
 from tests.flows.runtime.hostile_server import HostileServer, gzip_bomb, hostile_server
 from tests.flows.runtime.test_preflight_images import png
 from tests.harness import Pipeline
@@ -366,7 +367,8 @@ async def test_a_batch_of_hostile_urls_pays_nothing_and_ends_within_the_deadline
 ) -> None:
     """The slow rows are checked side by side (a few at a time), so one slow row cannot stall the batch for
     longer than a deadline or two."""
-    from flows.stages.batch import ItemStatus, produce_batch
+    from flows.stages.batch_rows import ItemStatus
+    from flows.stages.batch import produce_batch
 
     urls = [case.make(images, admin, pipeline.emulator) for case in FETCH_CASES]
     urls += [images.drip(png(640, 360), every=1.0) for _ in range(3)]

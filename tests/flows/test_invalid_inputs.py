@@ -265,6 +265,14 @@ CASES: list[Case] = [
     C("transcode video repeated template", {"transcode": {"video": {"template_ids": ["All", "All"]}}},
       "transcode.video.template_ids", "uniqueItems"),
     C("transcode run negative", {"transcode": {"run": -1}}, "transcode.run", "minimum"),
+    C("transcode source file absolute", {"transcode": {"source_file": "/etc/passwd"}}, "transcode.source_file",
+      "pattern"),
+    C("transcode source file climbs out", {"transcode": {"source_file": "x/../../other/a.mp4"}},
+      "transcode.source_file", NOT_IN_SCHEMA, "'..'"),
+    C("transcode eleven video items", {"transcode": {"more_video": [{"template_ids": [f"v{n}"]} for n in range(11)]}},
+      "transcode.more_video", "maxItems"),
+    C("transcode watermark text too long", {"transcode": {"watermarks": [{"texts": {"caption": "w" * 201}}]}},
+      "transcode.watermarks.0.texts.caption", "maxLength"),
     C("transcode callback args too long", {"transcode": {"callback_args": "c" * 513}}, "transcode.callback_args",
       "maxLength"),
     # --- blocks ---------------------------------------------------------------------------------------------
@@ -297,6 +305,15 @@ VALID: list[tuple[str, dict[str, Any]]] = [
         "video": {"file_name": "out/{{fileTitle}}_{{templateId}}.{{outFormat}}", "logo_template_id": "logo-1"},
         "audio": {"template_ids": ["audio-1"], "clip_start_ms": 500, "clip_end_ms": 900, "file_name": "a/{{vid}}"},
         "snapshot": {"sample_offsets_s": [0.5, 1], "width": 0, "height": 4096, "file_name": "s/{{count}}"},
+    }}),
+    ("a file of the space, several items and watermark variables", {"transcode": {
+        "source_file": "uploads/港口 intro.mp4",
+        "watermarks": [{"logo_template_id": "logo-1", "texts": {"caption": "港口", "date": "2026-12-07"}},
+                       {"logo_template_id": "logo-2", "texts": {"label": "NEW"}}],
+        "video": {"template_ids": ["v-480"], "file_name": "r/{{fileTitle}}_s"},
+        "more_video": [{"template_ids": ["v-720"], "clip_start_ms": 0, "clip_end_ms": 900, "logo_template_id": "logo-2"}],
+        "more_audio": [{"template_ids": ["a-1"], "file_name": "a/{{vid}}"}, {"template_ids": ["a-2"]}],
+        "more_snapshot": [{"template_ids": ["s-1"], "width": 320}],
     }}),
     ("image-to-video by bucket key", clip(prompt="", image_url="frames/first-frame.png")),
     ("image-to-video by s3 URI", clip(prompt="", image_url="s3://my-bucket/frames/first-frame.png")),
@@ -441,7 +458,8 @@ def test_csv_rows_are_refused_naming_item_line_field_and_rule() -> None:
 
 @pytest.mark.slow
 async def test_a_batch_of_every_invalid_case_pays_nothing(pipeline: Any) -> None:
-    from flows.stages.batch import ItemStatus, produce_batch
+    from flows.stages.batch_rows import ItemStatus
+    from flows.stages.batch import produce_batch
 
     from flows.stages.entry import oversized_integer
 

@@ -85,6 +85,10 @@ def from_schema(node: dict[str, Any]) -> st.SearchStrategy[Any]:
     if "anyOf" in node:
         return st.one_of(*(from_schema(option) for option in node["anyOf"]))
     kind = node.get("type")
+    if kind == "object" and "patternProperties" in node:  # a map (e.g. watermark variable -> text)
+        [(key_pattern, value)] = node["patternProperties"].items()
+        return st.dictionaries(st.from_regex(key_pattern, fullmatch=True), from_schema(value),
+                               min_size=node.get("minProperties", 0), max_size=min(node.get("maxProperties", 5), 5))
     if kind == "object":
         required = set(node.get("required", [])) | (ALWAYS_GENERATED & set(node.get("properties", {})))
         props = node.get("properties", {})

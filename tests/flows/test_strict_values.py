@@ -196,7 +196,8 @@ def _oversized(case: Hostile) -> bool:
 async def test_a_batch_of_every_hostile_row_pays_nothing(pipeline: Pipeline) -> None:
     """As manifest rows: each an invalid row naming its field; rows with integers past 64 bits keep the batch
     run itself from being created (its parameters could not be listed), naming the row."""
-    from flows.stages.batch import ItemStatus, produce_batch
+    from flows.stages.batch_rows import ItemStatus
+    from flows.stages.batch import produce_batch
 
     mark, runs = len(pipeline.emulator.ledger()), await _runs_of_produce_video()
     rows = [h for h in HOSTILE if not _oversized(h)]

@@ -42,7 +42,8 @@ def test_a_client_error_is_not_retried() -> None:
 def test_the_deployments_up_checks_are_the_ones_prefect_yaml_declares() -> None:
     """`up` creates only the missing deployments by name: the names (and the nightly one it pauses) come from
     prefect.yaml itself, so a deployment added there is never taken for one that exists."""
-    from flows.app.stack import NIGHTLY, declared_deployments
+    from flows.app.stack_settings import NIGHTLY
+    from flows.app.stack import declared_deployments
 
     names = declared_deployments()
     assert {"produce-video", "translate-video", "review-translation", "nightly-batch"} <= set(names)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from flows.app.cli import main
-from flows.app.stack import (
-    CLIENT_AUTH, SERVER_AUTH, StackSettings, _auth_headers, exposure_problem, is_loopback, services, up,
+from flows.app.stack import services, up
+from flows.app.stack_settings import (
+    CLIENT_AUTH, SERVER_AUTH, StackSettings, auth_headers, exposure_problem, is_loopback,
 )
 
 AUTH = "admin:correct-horse-battery"
@@ -74,6 +75,6 @@ def test_the_emulator_and_s3_bind_loopback_whatever_the_host() -> None:
 
 def test_the_stack_s_own_rest_calls_carry_the_client_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CLIENT_AUTH, raising=False)
-    assert _auth_headers() == {}
+    assert auth_headers() == {}
     monkeypatch.setenv(CLIENT_AUTH, AUTH)
-    assert _auth_headers() == {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
+    assert auth_headers() == {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}

@@ -4,6 +4,7 @@ middle of a paid task does not block the re-run (the problem: Prefect holds the 
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import os
 import select
 import signal
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from prefect import flow, task
 
-from flows.runtime import caching, compat, locks
+from flows.runtime import caching, compat, locks, processes
 from flows.runtime.caching import SafeFileSystemLockManager, cached_task_options, keyed_cache, storage_key
 from flows.runtime.settings import lock_directory
 
@@ -86,7 +87,7 @@ def test_a_cached_task_holds_an_expiring_lock_while_it_runs(prefect_api: str) ->
     assert len(seen) == 1
     info = seen[0]
     assert info is not None and info.process is not None, "the task body ran without its lock"
-    assert (info.process.host, info.process.pid) == (locks.this_process().host, os.getpid())
+    assert (info.process.host, info.process.pid) == (processes.this_process().host, os.getpid())
     assert info.expiration is not None, "Prefect's hold_timeout=None must not make the lock eternal"
     assert not caching.lock_manager().is_locked(storage_key(key))
 
@@ -156,3 +157,57 @@ def test_a_rerun_is_not_blocked_by_a_killed_run(prefect_api: str, tmp_path: Path
     print(f"re-run of a killed run's cached task done in {took:.1f} s")
     assert result == "rerun"
     assert took < 30, f"the re-run took {took:.1f} s"
+
+
+def test_cached_task_options_read_no_setting_until_a_run_uses_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("CLIPFLOW_LOCK_MANAGER", "CLIPFLOW_CACHE_DAYS", "CLIPFLOW_LOCK_DIR"):
+        monkeypatch.setenv(name, "not a value")  # what an import sees must not matter
+
+    @task(**cached_task_options(lambda p: "k"))
+    def paid() -> None: ...
+
+    monkeypatch.setenv("CLIPFLOW_LOCK_MANAGER", "file")
+    monkeypatch.setenv("CLIPFLOW_CACHE_DAYS", "3")
+    monkeypatch.setenv("CLIPFLOW_LOCK_DIR", str(tmp_path / "first"))
+    policy = paid.cache_policy
+    assert isinstance(policy, caching.RuntimeLockPolicy)
+    first = policy.lock_manager
+    assert first.lock_files_directory == (tmp_path / "first").resolve()
+    assert policy.lock_manager is first  # one manager while the settings stay the same (its holds live there)
+    now = dt.datetime.now(dt.timezone.utc)
+    assert now + paid.cache_expiration == now + dt.timedelta(days=3)
+
+    monkeypatch.setenv("CLIPFLOW_LOCK_DIR", str(tmp_path / "second"))
+    monkeypatch.setenv("CLIPFLOW_CACHE_DAYS", "0.5")
+    assert policy.lock_manager.lock_files_directory == (tmp_path / "second").resolve()
+    assert now + paid.cache_expiration == now + dt.timedelta(hours=12)
+    monkeypatch.setenv("CLIPFLOW_LOCK_MANAGER", "zookeeper")
+    with pytest.raises(ValueError, match="CLIPFLOW_LOCK_MANAGER"):
+        policy.lock_manager  # noqa: B018 - the property is the code under test
+    copy = policy.configure(key_storage=str(tmp_path / "keys"))  # Prefect's own copy of a policy
+    monkeypatch.setenv("CLIPFLOW_LOCK_MANAGER", "file")
+    assert isinstance(copy, caching.RuntimeLockPolicy) and copy.lock_manager is not first
+
+
+@pytest.mark.timeout(120)
+def test_a_cached_result_expires_after_the_cache_days_of_its_run(
+    prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"test-{uuid.uuid4().hex}"
+
+    @task(**cached_task_options(lambda p: p["key"]))
+    def paid(key: str) -> str:
+        return "paid"
+
+    @flow
+    def run(key: str) -> Any:
+        return paid(key, return_state=True)
+
+    monkeypatch.setenv("CLIPFLOW_CACHE_DAYS", "0.25")  # set after the task was decorated
+    before = dt.datetime.now(dt.timezone.utc)
+    state = run(key)
+    expiration = state.data.metadata.expiration
+    assert expiration is not None
+    assert dt.timedelta(hours=5.9) < expiration - before < dt.timedelta(hours=6.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import uuid
@@ -34,10 +35,11 @@ def test_every_private_api_we_use_exists_with_the_signature_we_call() -> None:
     apis = compat.private_apis()
     missing = [name for name, fn in apis.items() if fn is None]
     assert not missing, f"Prefect no longer has {missing}: update flows/runtime/compat.py"
-    assert compat.EVENTS_AVAILABLE
+    assert compat.events_available()
     expected = {
         "prefect.concurrency._events.emit_concurrency_acquisition_events": ["limits", "occupy"],
         "prefect.concurrency._events.emit_concurrency_release_events": ["limits", "occupy", "events"],
+        "prefect_redis.locking.RedisLockManager._lock_name_for_key": ["key"],
         "prefect.locking.filesystem.FileSystemLockManager._lock_path_for_key": ["key"],
         "prefect.locking.filesystem.FileSystemLockManager._get_lock_info": ["key", "use_cache"],
     }
@@ -173,12 +175,103 @@ async def test_server_lease_behaviour(prefect_api: str) -> None:
         assert (await client.read_global_concurrency_limit_by_name(name)).active_slots == 0
 
         # The events Prefect's concurrency() emits, which held_lease emits through compat.
-        events = compat._emit_acquired(granted.limits, 1)
+        emit_acquired, emit_released = compat.concurrency_event_emitters()
+        events = emit_acquired(granted.limits, 1)
         assert set(events) == {limit.id for limit in granted.limits}
-        compat._emit_released(granted.limits, 1, events)
+        emit_released(granted.limits, 1, events)
 
 
 def test_the_subprocess_api_server_the_benchmarks_start_has_what_they_call() -> None:
     server = compat.subprocess_api_server()
     assert callable(server.start) and "timeout" in params(server.start) and callable(server.stop)
     assert hasattr(type(server), "api_url")
+
+
+def test_the_benchmarks_count_what_prefects_client_sends() -> None:
+    """bench/ counts the requests whose httpx client is one of these classes: Prefect's API client must send
+    through them (the async one for PrefectClient, the sync one for SyncPrefectClient)."""
+    async_type, sync_type = compat.prefect_http_client_types()
+    seen: list[type] = []
+    send_async, send_sync = httpx.AsyncClient.send, httpx.Client.send
+
+    def note(client: Any, request: httpx.Request) -> None:
+        if request.url.port == 9:  # this test's client, not another test's leftovers in the background
+            seen.append(type(client))
+
+    async def spy_async(self: httpx.AsyncClient, request: httpx.Request, *a: Any, **kw: Any) -> httpx.Response:
+        note(self, request)
+        return await send_async(self, request, *a, **kw)
+
+    def spy_sync(self: httpx.Client, request: httpx.Request, *a: Any, **kw: Any) -> httpx.Response:
+        note(self, request)
+        return send_sync(self, request, *a, **kw)
+
+    answer = httpx.MockTransport(lambda request: httpx.Response(200, json="👋"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx.AsyncClient, "send", spy_async)
+        patch.setattr(httpx.Client, "send", spy_sync)
+        with SyncPrefectClient("http://127.0.0.1:9/api", httpx_settings={"transport": answer}) as client:
+            client.hello()
+
+        async def hello() -> None:
+            async with PrefectClient("http://127.0.0.1:9/api", httpx_settings={"transport": answer}) as client:
+                await client.hello()
+
+        asyncio.run(hello())
+    assert seen and all(issubclass(t, (async_type, sync_type)) for t in seen), seen
+    assert any(issubclass(t, async_type) for t in seen) and any(issubclass(t, sync_type) for t in seen), seen
+
+
+async def test_storage_paths_stay_synchronous_inside_an_async_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``_sync=True`` a storage block's read_path/write_path hand back a coroutine here (async_dispatch
+    sees the running loop); shared_files calls them for storages that are neither local nor S3."""
+    from prefect.filesystems import RemoteFileSystem
+
+    from flows.runtime import shared_files
+
+    monkeypatch.chdir(tmp_path)
+    base = f"memory://clipflow-compat-{uuid.uuid4().hex}"
+    storage = RemoteFileSystem(basepath=base)
+    assert compat.storage_write_path(storage, "a/b.json", b'{"x": 1}') is None
+    assert compat.storage_read_path(storage, "a/b.json") == b'{"x": 1}'
+    shared_files.write_bytes(storage, "c.json", b"[]")
+    assert shared_files.read_bytes(storage, "c.json") == b"[]"
+    assert compat.storage_read_path(storage, "c.json") == b"[]"  # in the block's storage, not a local "memory:" dir
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_redis_lock_name_is_the_one_the_stock_manager_locks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prefect_redis.locking as stock_locking
+
+    names: list[str] = []
+
+    class RecordingLock:
+        def __init__(self, client: Any, name: str, **kwargs: Any) -> None:
+            names.append(name)
+
+        def acquire(self, **kwargs: Any) -> bool:
+            return True
+
+    monkeypatch.setattr(stock_locking, "Lock", RecordingLock)
+    stock = stock_locking.RedisLockManager(connection_url="redis://127.0.0.1:9/0")  # connects on first use only
+    assert stock.acquire_lock("clipflow-abc", holder="me")
+    assert names == [compat.redis_lock_name(stock, "clipflow-abc")]
+
+
+def test_a_run_input_description_is_what_save_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Resume form's text reaches the UI only through RunInput._description, which save() stores."""
+    import prefect.input.run_input as run_input
+    from prefect.input.run_input import RunInput, keyset_from_base_key
+
+    class Form(RunInput):
+        note: str = ""
+
+    stored: dict[str, Any] = {}
+    monkeypatch.setattr(run_input, "create_flow_run_input",
+                        lambda key, value, flow_run_id=None: stored.update({key: value}))
+    compat.set_run_input_description(Form, "Check the lines, then resume.")
+    keyset = keyset_from_base_key("review")
+    Form.save(keyset, flow_run_id=uuid.uuid4(), _sync=True)
+    assert stored[keyset["description"]] == "Check the lines, then resume."

@@ -227,6 +227,7 @@ async def test_every_lost_vod_answer_is_recovered_and_billed_once(pipeline: Pipe
     result = await produce_video(request)
 
     assert result.status is JobState.SUCCEEDED, result
+    assert all(lang.project_id for lang in result.languages)  # a lost translation answer: found in the same run
     counts = billed(pipeline)
     assert counts[action] == 1
     assert all(n == 1 for n in counts.values()), counts

@@ -137,7 +137,7 @@ async def test_a_send_in_flight_elsewhere_is_waited_for_not_sent_again(pipeline:
 
 async def test_a_dead_owners_send_is_taken_over_at_once(pipeline: Pipeline) -> None:
     """Same host, owner process gone: nothing to wait for (its answer_by is an hour away)."""
-    from flows.runtime.locks import this_process
+    from flows.runtime.processes import this_process
 
     request, fp = await project_purchase()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -28,7 +28,7 @@ from flows.models import BlockRefs, EditSpec, ImportedClip
 from flows.runtime.journal import DuplicateSubmitRiskError, Journal, JournalRecord, fingerprint, now
 from flows.runtime import incidents
 from flows.runtime.engine import buy
-from flows.runtime.locks import this_process
+from flows.runtime.processes import this_process
 from flows.stages.edit import CREATE_PROJECT, build_project_request, tagged_project
 from flows.stages.generate import JIMENG_SUBMIT
 from providers.errors import InvalidRequestError, ProviderError

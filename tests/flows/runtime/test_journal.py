@@ -222,7 +222,7 @@ async def test_preflight_refuses_a_default_result_storage_that_ignores_condition
     """What `clipflow setup` and every run check: the journal's storage (Prefect's default result storage)."""
     from prefect.settings import PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK, temporary_settings
 
-    from flows.runtime.preflight import PreflightError, PreflightMemo, check_journal
+    from flows.runtime.preflight_checks import PreflightError, PreflightMemo, check_journal
 
     server = s3.server
     creds = AwsCredentials(

@@ -30,16 +30,11 @@ from prefect.results import aget_default_result_storage
 from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 
 from flows.runtime import compat, leases, shared_files
-from flows.runtime.leases import (
-    acquire_lease,
-    dead_leases,
-    held_leases,
-    reap_stale_leases,
-    registered_leases,
-    shared_heartbeats,
-    stale_heartbeats,
+from flows.runtime.lease_heartbeats import (
+    dead_leases, reap_stale_leases, registered_leases, shared_heartbeats, stale_heartbeats,
 )
-from flows.runtime.locks import this_process
+from flows.runtime.leases import acquire_lease, held_leases
+from flows.runtime.processes import this_process
 from flows.runtime.quotas import ensure_limits, hold_slot, rate_slot
 from providers.quotas import Quota
 
@@ -65,8 +60,8 @@ asyncio.run(main())
 # own local lock directory (so no local registry entry is shared); only the shared storage is common.
 REMOTE_HOLDER = """
 import dataclasses
-from flows.runtime import locks
-locks._me = dataclasses.replace(locks.this_process(), host="another-machine")
+from flows.runtime import processes
+processes._me = dataclasses.replace(processes.this_process(), host="another-machine")
 """ + HOLDER
 
 
@@ -130,8 +125,8 @@ def test_lease_figures() -> None:
     assert leases.time_to_recover(remote=False) == leases.POLL_SECONDS <= 60
     # Another machine: its last heartbeat is stale STALE s after its death, our next 423 comes within POLL s,
     # then one listing and one release request.
-    assert (leases.HEARTBEAT_SECONDS, leases.STALE_SECONDS) == (5, 25)
-    assert leases.WORST_CASE_REMOTE_SECONDS == leases.time_to_recover(remote=True) == 25 + 5 + 1
+    assert leases.WORST_CASE_REMOTE_SECONDS == leases.time_to_recover(remote=True) == (
+        leases.STALE_SECONDS + leases.POLL_SECONDS + 1)
     assert leases.WORST_CASE_REMOTE_SECONDS <= leases.BOUND_SECONDS == 60
     assert leases.BOUND_SECONDS - leases.WORST_CASE_REMOTE_SECONDS >= 25  # room for clock skew, a slow bucket
     # A live holder survives 3 missed heartbeats (and that much skew) before a waiter may call it dead.
@@ -139,7 +134,8 @@ def test_lease_figures() -> None:
     assert leases.STALE_SECONDS < leases.LEASE_SECONDS - leases.RENEW_SECONDS  # faster than expiry could be
     # Fallback, shared storage unreachable: lease expiry + the repossessor's pass (5 s loop) + our next attempt.
     assert leases.WORST_CASE_REMOTE_FALLBACK_SECONDS == leases.time_to_recover(remote=True, shared_storage=False)
-    assert leases.WORST_CASE_REMOTE_FALLBACK_SECONDS == 60 + 5 + 5
+    assert leases.WORST_CASE_REMOTE_FALLBACK_SECONDS == (
+        leases.LEASE_SECONDS + leases.RECOMMENDED_REPOSSESSOR_LOOP_SECONDS + leases.POLL_SECONDS)
     assert leases.time_to_recover(remote=True, repossessor_loop_seconds=15, shared_storage=False) == 80
 
 

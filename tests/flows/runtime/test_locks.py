@@ -20,16 +20,10 @@ from typing import Any
 import anyio
 import pytest
 
-from flows.runtime import compat, locks, redis_locks
+from flows.runtime import compat, locks, processes, redis_locks
 from flows.runtime.caching import lock_manager
-from flows.runtime.locks import (
-    Liveness,
-    ProcessIdentity,
-    SafeFileSystemLockManager,
-    held_lock_count,
-    process_state,
-    this_process,
-)
+from flows.runtime.locks import SafeFileSystemLockManager, held_lock_count
+from flows.runtime.processes import Liveness, ProcessIdentity, process_state, this_process
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -144,7 +138,6 @@ def timed_acquire(manager: SafeFileSystemLockManager, key: str, holder: str, tim
 
 
 def test_production_figures_meet_the_60_second_bound() -> None:
-    assert locks.HOLD_SECONDS == 30 and locks.RENEW_SECONDS == 5
     # Another machine: free when the expiration (last renewal + HOLD) passes, noticed at the next poll.
     assert locks.WORST_CASE_REMOTE_SECONDS == locks.HOLD_SECONDS + locks.POLL_SECONDS <= locks.BOUND_SECONDS
     # This machine: the next poll after the death.
@@ -152,7 +145,8 @@ def test_production_figures_meet_the_60_second_bound() -> None:
     # A living holder has several renewals before its lock could expire.
     assert locks.HOLD_SECONDS / locks.RENEW_SECONDS >= 5
     manager = SafeFileSystemLockManager("/tmp/unused")
-    assert (manager.hold_seconds, manager.renew_seconds, manager.poll_seconds) == (30, 5, 0.1)
+    assert (manager.hold_seconds, manager.renew_seconds, manager.poll_seconds) == (
+        locks.HOLD_SECONDS, locks.RENEW_SECONDS, locks.POLL_SECONDS)
 
 
 # --- liveness -----------------------------------------------------------------------------------------------
@@ -169,12 +163,12 @@ def test_process_state() -> None:
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        stat = locks._proc_stat(child.pid)
+        stat = processes._proc_stat(child.pid)
         start = stat[1] if stat else None
         assert process_state(ProcessIdentity(me.host, child.pid, start, me.boot, me.pidns)) is Liveness.ALIVE
         child.kill()
         deadline = time.monotonic() + 10
-        while (locks._proc_stat(child.pid) or ("?",))[0] != "Z" and time.monotonic() < deadline:
+        while (processes._proc_stat(child.pid) or ("?",))[0] != "Z" and time.monotonic() < deadline:
             time.sleep(0.01)
         # Killed, not yet reaped by us (its parent): a zombie is dead too.
         assert process_state(ProcessIdentity(me.host, child.pid, start, me.boot, me.pidns)) is Liveness.DEAD

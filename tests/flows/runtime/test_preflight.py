@@ -14,17 +14,8 @@ import pytest
 
 from blocks.setup import build_blocks
 from flows.models import BlockRefs, ProductionRequest
-from flows.runtime.preflight import (
-    ATTEMPTS,
-    PROBE_PREFIX,
-    PreflightError,
-    PreflightMemo,
-    PreflightUnavailableError,
-    _bucket_error,
-    preflight,
-    preflight_production,
-    verify_setup,
-)
+from flows.runtime.preflight_checks import ATTEMPTS, PROBE_PREFIX, PreflightError, PreflightMemo, PreflightUnavailableError, _bucket_error
+from flows.runtime.preflight import preflight, preflight_production, verify_setup
 from providers.vod.client import VodClient
 from tests.harness import Pipeline
 
@@ -219,7 +210,8 @@ async def test_batch_of_20_over_2_spaces_reads_each_space_once(
 ) -> None:
     """Budget 0: nothing may be paid, so the items are skipped after the preflight; the bad space's items are
     invalid rows naming the space, the others are not."""
-    from flows.stages.batch import ItemStatus, produce_batch
+    from flows.stages.batch_rows import ItemStatus
+    from flows.stages.batch import produce_batch
 
     tag = uuid.uuid4().hex[:6]
     items = [
@@ -240,7 +232,8 @@ async def test_batch_of_20_over_2_spaces_reads_each_space_once(
 async def test_batch_item_in_a_missing_space_is_invalid_and_the_others_run(
     pipeline: Pipeline, media_list_calls: Counter[str]
 ) -> None:
-    from flows.stages.batch import ItemStatus, produce_batch
+    from flows.stages.batch_rows import ItemStatus
+    from flows.stages.batch import produce_batch
 
     tag = uuid.uuid4().hex[:6]
     items = [
@@ -259,7 +252,8 @@ async def test_batch_item_in_a_missing_space_is_invalid_and_the_others_run(
 async def test_generate_clips_refuses_a_missing_space_before_paying(
     pipeline: Pipeline, media_list_calls: Counter[str]
 ) -> None:
-    from flows.stages.batch import ItemStatus, generate_clips
+    from flows.stages.batch_rows import ItemStatus
+    from flows.stages.batch import generate_clips
 
     specs = [request(clip={"prompt": f"Rain on a window {n} {uuid.uuid4().hex[:6]}"}).clip for n in range(5)]
     result = await generate_clips(specs=specs, space_name="nowhere")

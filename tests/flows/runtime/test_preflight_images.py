@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from emulator.params import fingerprint as wire_fingerprint
 from flows.models import ProductionRequest
 from flows.models.rules import IMAGE_BASE64_MAX_CHARS
-from flows.runtime.preflight import PreflightError, PreflightMemo, preflight_production
+from flows.runtime.preflight_checks import PreflightError, PreflightMemo
+from flows.runtime.preflight import preflight_production
 from providers.jimeng.models import IMAGE_MAX_BYTES, REQ_KEY, JimengVideoRequest
 from tests.harness import Pipeline
 

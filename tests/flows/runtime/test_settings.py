@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from blocks.setup import ENV_VARS
-from flows.app.stack import StackSettings
+from flows.app.stack_settings import StackSettings
 from flows.runtime import settings as s
 from flows.runtime.leases import heartbeat_seconds, stale_seconds
 from flows.runtime.caching import lock_manager

@@ -17,7 +17,8 @@ from prefect.client.schemas.filters import (
 )
 
 from flows.outputs.artifacts import artifact_key
-from flows.stages.batch import ItemStatus, generate_clips, produce_batch
+from flows.stages.batch_rows import ItemStatus
+from flows.stages.batch import generate_clips, produce_batch
 from flows.outputs.manifest import ManifestError
 from flows.models import GatewayClipSpec, JimengClipSpec, ProductionRequest, TranslateSpec
 from tests.harness import Pipeline

@@ -12,7 +12,8 @@ import pytest
 
 from flows.models import ProductionRequest, TranslateSpec
 from flows.outputs.manifest import RawItem, parse_csv, parse_jsonl
-from flows.stages.batch import ItemStatus, produce_batch
+from flows.stages.batch_rows import ItemStatus
+from flows.stages.batch import produce_batch
 from flows.stages.canonical import build_item, canonical_title, purchase_key
 from tests.harness import Pipeline
 

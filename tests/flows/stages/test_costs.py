@@ -13,7 +13,8 @@ from blocks.prices import ClipflowPrices
 from flows.costs.guard import CostLimitError
 from flows.costs.table import PriceTable
 from flows.models import JimengClipSpec, ProductionRequest, TranslateSpec
-from flows.stages.batch import ItemStatus, produce_batch
+from flows.stages.batch_rows import ItemStatus
+from flows.stages.batch import produce_batch
 from flows.stages.pipeline import produce_video
 from providers.states import JobState
 from tests.harness import Pipeline

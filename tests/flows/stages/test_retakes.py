@@ -16,7 +16,8 @@ import pytest
 
 from flows.models import BlockRefs, GatewayClipSpec, JimengClipSpec
 from flows.runtime.journal import DuplicateSubmitRiskError, Journal
-from flows.stages.batch import ItemStatus, generate_clips
+from flows.stages.batch_rows import ItemStatus
+from flows.stages.batch import generate_clips
 from flows.stages.generate import TakesExhaustedError, clip_fingerprint, generate_clip
 from tests.harness import Pipeline
 

@@ -79,6 +79,18 @@ async def resume(run_id: uuid.UUID, run_input: dict[str, Any]) -> None:
     await aresume_flow_run(run_id, run_input=run_input)
 
 
+async def send(api: Any, run: Any, answer: dict[str, Any]) -> dict[str, Any]:
+    """POST the answer. A 503 (the test server's SQLite was locked by a concurrent write; the transaction rolled
+    back) is sent again, as Prefect's own client does."""
+    for _ in range(5):
+        sent = await api.post(f"/flow_runs/{run.id}/resume", json={"run_input": answer})
+        if sent.status_code != 503:
+            break
+        await asyncio.sleep(1)
+    assert sent.status_code in (200, 201), sent.text  # 200 REJECT, 201 ACCEPT
+    return sent.json()
+
+
 async def project(pipeline: Pipeline, project_id: str) -> Any:
     from flows.runtime import resources
 
@@ -283,8 +295,8 @@ async def test_contradictory_answers_are_refused_and_the_run_stays_paused(pipeli
         assert not running.done()
 
         # A consistent answer is still taken, and the run goes on.
-        accepted = await api.post(f"/flow_runs/{run.id}/resume", json={"run_input": {"action": "approve"}})
-        assert accepted.json()["status"] == "ACCEPT", accepted.text
+        accepted = await send(api, run, {"action": "approve"})
+        assert accepted["status"] == "ACCEPT", accepted
     [result] = await asyncio.wait_for(running, WAIT_SECONDS)
     assert result.status is JobState.SUCCEEDED and result.review.decision == "approved"
     assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1, "ContinueAITranslationWorkflow": 1})
@@ -363,3 +375,89 @@ def test_review_again_needs_a_review() -> None:
 
     with pytest.raises(ValidationError, match="review_again: needs review"):
         TranslateSpec(review_again=True)
+
+
+# --- the form opens with the draft lines; edits in place -------------------------------------------------------
+
+
+async def form_of(api: Any, run: Any) -> tuple[dict[str, Any], str]:
+    """The paused run's stored Resume form (JSON schema with the initial data) and description, over REST (the
+    reads the UI makes; the run stores them just after it pauses)."""
+    keyset = run.state.state_details.run_input_keyset
+    for _ in range(100):
+        schema = await api.get(f"/flow_runs/{run.id}/input/{keyset['schema']}")
+        description = await api.get(f"/flow_runs/{run.id}/input/{keyset['description']}")
+        if schema.status_code == description.status_code == 200:
+            return schema.json(), description.json()
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no form stored for run {run.id}")
+
+
+async def test_the_form_opens_with_the_draft_lines_and_an_edit_in_place_reaches_the_project(pipeline: Pipeline) -> None:
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    running = await start(review_spec())
+    run = await paused_run()
+    project_id = run.state.state_details.pause_key.removeprefix("review-")
+    draft = await project(pipeline, project_id)
+    async with httpx.AsyncClient(base_url=str(PREFECT_API_URL.value()), timeout=30) as api:
+        schema, description = await form_of(api, run)
+        lines = schema["properties"]["lines"]["default"]
+        # Every draft target line is in the form, with its id, text, speaker, timing and volume.
+        assert [(x["id"], x["text"], x["speaker_id"]) for x in lines] == [
+            (u.id, u.text, u.speaker_id) for u in draft.target_utterances]
+        assert lines[0]["start_ms"] == draft.target_utterances[0].start and lines[0]["volume"] == 100
+        assert "Correct a line in place" in description and "Speakers:" in description
+        shape = next(r for r in schema["allOf"] if "prefixItems" in r.get("properties", {}).get("lines", {}))
+        speakers = shape["properties"]["lines"]["prefixItems"][0]["properties"]["speaker_id"]["enum"]
+        other = next(s for s in speakers if s and s != lines[1]["speaker_id"])
+
+        # Refused by the server, the run stays paused: a change under approve, a speaker the project lacks.
+        changed = [dict(x) for x in lines]
+        changed[0]["text"] = "Changed, but approved."
+        body = await send(api, run, {"action": "approve", "lines": changed})
+        assert body["status"] == "REJECT" and "'lines[0].text'" in body["details"]["reason"]
+        changed[0]["speaker_id"] = "nobody"
+        body = await send(api, run, {"action": "edit", "lines": changed})
+        assert body["status"] == "REJECT" and "'lines[0].speaker_id'" in body["details"]["reason"]
+
+        # The whole form sent back as the UI does, two lines corrected in place.
+        edited = [dict(x) for x in lines]
+        edited[0]["text"] = "<v Host>Welcome, corrected in place."
+        start_ms = lines[1]["start_ms"] + 40
+        edited[1].update(speaker_id=other, start_ms=start_ms, volume=35)
+        body = await send(api, run, {"action": "edit", "lines": edited, "reason": "in place"})
+        assert body["status"] == "ACCEPT", body
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.status is JobState.SUCCEEDED and result.review.decision == "edited" and result.review.edits == 2
+    final = await project(pipeline, project_id)  # what UpdateAITranslationUtterances carried, as the vendor applied it
+    first, second = (next(u for u in final.target_utterances if u.id == lines[i]["id"]) for i in (0, 1))
+    clip = next(c for c in final.target_clips if c.id == second.clip_id)
+    assert first.text == edited[0]["text"]
+    assert (second.speaker_id, clip.trim.start, clip.trim.end, clip.volume) == (other, start_ms, lines[1]["end_ms"], 35)
+    recorded = {x.id: x for x in result.lines}  # and the result records the lines as they now are
+    assert recorded[lines[0]["id"]].text == edited[0]["text"]
+    assert (recorded[lines[1]["id"]].speaker_id, recorded[lines[1]["id"]].start_ms) == (other, start_ms)
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1, "ContinueAITranslationWorkflow": 1})
+
+
+async def test_an_overlapping_edit_is_refused_naming_line_and_field_before_anything_is_paid(pipeline: Pipeline) -> None:
+    running = await start(review_spec())
+    run = await paused_run()
+    project_id = run.state.state_details.pause_key.removeprefix("review-")
+    draft = await project(pipeline, project_id)
+    first, second = draft.target_utterances[:2]
+
+    # JSON schema cannot compare two lines: the server takes this, the flow refuses it before any call.
+    await resume(run.id, {"action": "edit", "edits": [{"id": second.id, "start_ms": first.end - 1}]})
+    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+
+    assert result.status is JobState.FAILED
+    named = f"target line 2 (id {second.id}).start_ms: line 2 starts at {first.end - 1} ms, before line 1 ends"
+    assert named in (result.error or "")
+    assert result.review.decision == "awaiting_review"
+    after = await project(pipeline, project_id)
+    assert after.status == "ProcessSuspended" and after.target_utterances[1].start == second.start  # nothing sent
+    assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1})

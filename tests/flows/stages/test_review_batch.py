@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from emulator.config import DEMO_VID
 from flows.models import BlockRefs, ProductionRequest, TranslateSpec, UtteranceEdit
-from flows.stages.batch import ItemStatus, produce_batch
+from flows.runtime import resources
+from flows.stages.batch_rows import ItemStatus
+from flows.stages.batch import produce_batch
 from providers.states import JobState
 from tests.flows.stages.test_review import WAIT_SECONDS, _runs_of_this_test, paused_run, project, resume  # noqa: F401 - autouse fixture
 from tests.harness import Pipeline
@@ -75,15 +78,30 @@ async def test_revise_translation_reexports_a_finished_project(pipeline: Pipelin
     spec = TranslateSpec(target_languages=["en"], termbase_ids=[f"v-{uuid.uuid4().hex[:10]}"])
     [first] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
     assert first.status is JobState.SUCCEEDED
-    line = (await project(pipeline, first.project_id)).target_utterances[1]
+    # An unreviewed translation publishes its lines by id (result and a table artifact): revise by that id.
+    drafted = await project(pipeline, first.project_id)
+    assert [(x.id, x.text) for x in first.lines] == [(u.id, u.text) for u in drafted.target_utterances]
+    line = first.lines[1]
+    async with get_client() as client:
+        [table] = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[f"lines-{first.project_id.lower()}"])))
+    assert line.id in str(table.data)
+    speakers = await speaker_ids(first.project_id)
+    other = next(s for s in speakers if s != line.speaker_id)
     text = "<a UseOriginal>Today we revise one sentence."
+    start = line.start_ms + 50
+    edit = UtteranceEdit(id=line.id, text=text, speaker_id=other, start_ms=start, end_ms=line.end_ms, volume=30)
 
-    revised = await revise_translation(first.project_id, "en", "demo", edits=[UtteranceEdit(id=line.id, text=text)])
+    revised = await revise_translation(first.project_id, "en", "demo", edits=[edit])
 
     assert revised.status is JobState.SUCCEEDED
     final = await project(pipeline, first.project_id)
     assert final.status == "ExportSucceed"
-    assert next(u.text for u in final.target_utterances if u.id == line.id) == text
+    u = next(u for u in final.target_utterances if u.id == line.id)
+    clip = next(c for c in final.target_clips if c.id == u.clip_id)
+    assert (u.text, u.speaker_id, clip.trim.start, clip.trim.end, clip.volume) == (
+        text, other, start, line.end_ms, 30)  # what the UpdateAITranslationUtterances request carried
+    assert next(x for x in revised.lines if x.id == line.id) == edit  # and the result records it
     assert revised.srt_key != first.srt_key and "/revision-" in revised.srt_key
     srt = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=revised.srt_key)["Body"].read().decode()
     assert text in srt
@@ -98,6 +116,12 @@ async def test_revise_translation_reexports_a_finished_project(pipeline: Pipelin
     assert billed(pipeline)["RefreshAITranslationProject"] == 2
 
 
+async def speaker_ids(project_id: str) -> list[str]:
+    async with await resources.client("vod", BlockRefs()) as vod:
+        info = await vod.get_ai_translation_project("demo", project_id, additions=["Speakers"])
+    return [s.id for s in info.speakers]
+
+
 async def test_revise_refuses_bad_input_before_paying(pipeline: Pipeline) -> None:
     from flows.stages.review import ReviewInputError
     from flows.stages.revise import revise_translation
@@ -107,6 +131,12 @@ async def test_revise_refuses_bad_input_before_paying(pipeline: Pipeline) -> Non
     [first] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
     with pytest.raises(ReviewInputError, match=r"edits\[0\]\.id: 'nope' is not an utterance"):
         await revise_translation(first.project_id, "ja", "demo", edits=[UtteranceEdit(id="nope", text="x")])
+    first_line, second = first.lines[:2]
+    with pytest.raises(ReviewInputError, match=rf"target line 2 \(id {second.id}\)\.start_ms: .* before line 1 ends"):
+        await revise_translation(first.project_id, "ja", "demo",
+                                 edits=[UtteranceEdit(id=second.id, start_ms=first_line.end_ms - 1)])
+    with pytest.raises(ReviewInputError, match=rf"target line 1 \(id {first_line.id}\)\.speaker_id: 'nobody'"):
+        await revise_translation(first.project_id, "ja", "demo", edits=[UtteranceEdit(id=first_line.id, speaker_id="nobody")])
     with pytest.raises(ReviewInputError, match="subtitle_key: cannot read"):
         await revise_translation(first.project_id, "ja", "demo", subtitle_key=f"subtitles/{first.project_id}/missing.srt")
     assert "RefreshAITranslationProject" not in billed(pipeline)

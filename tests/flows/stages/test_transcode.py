@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from emulator.config import DEMO_TEMPLATE, DEMO_VID
-from flows.models import AudioOverride, BlockRefs, SnapshotOverride, TranscodeSpec, VideoOverride
+from flows.models import AudioOverride, BlockRefs, SnapshotOverride, TranscodeSpec, VideoOverride, Watermark
 from flows.outputs.artifacts import artifact_key
 from flows.stages.transcode import build_workflow_request, start_transcode_workflow
 from providers.errors import RequestValidationError
@@ -26,10 +26,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 FULL = "full-template"  # every kind of task: two video and one audio rendition, sample snapshots, a text logo
 PLAIN = "plain-template"  # renditions only: no watermark to put text in
+TWO_VARS = "two-vars-template"  # a watermark with two text variables
 TEMPLATES = {
     DEMO_TEMPLATE: ["480p", "720p"],
     FULL: ["480p", "720p", "audio:m4a", "snapshot:sample", "logo:caption"],
     PLAIN: ["720p"],
+    TWO_VARS: ["480p", "logo:caption", "logo:date"],
 }
 
 
@@ -143,6 +145,24 @@ async def test_every_override_is_sent_and_shows_in_what_was_produced(templates: 
     assert [r["kind"] for r in rows] == ["video", "video", "audio", "snapshot sample", "snapshot sample"]
     assert {r["store_uri"] for r in rows} == {o.store_uri for o in result.outputs} | set(shots.store_uris)
     assert not any("http" in str(v) or "X-Signature" in str(v) for r in rows for v in r.values())
+
+
+async def test_a_file_of_the_space_with_several_watermark_variables(templates: Pipeline) -> None:
+    """DirectUrl instead of the Vid, the watermark keys checked against the template (read before paying), and
+    the source and overrides recorded in the result."""
+    t, title = tag(), f"direct-{tag()}"
+    texts = {"caption": f"Harbour {t}", "date": "2026-12-07"}
+    spec = TranscodeSpec(template_id=TWO_VARS, source_file="demo-sample.mp4",
+                         watermarks=[Watermark(logo_template_id=f"{TWO_VARS}-logo", texts=texts)])
+    result = await start_transcode_workflow("v0-not-sent", "demo", spec, BlockRefs(), title=title)
+    assert result.status is JobState.SUCCEEDED and billed(templates) == Counter({"StartWorkflow": 1})
+    wire = sent(templates, result.run_id)
+    assert wire["DirectUrl"] == {"FileName": "demo-sample.mp4", "SpaceName": "demo"} and wire["Vid"] == ""
+    assert wire["Input"] == {"OverrideParams": {"Logo": [{"TemplateId": f"{TWO_VARS}-logo", "Vars": texts}]}}
+    assert (result.source_file, result.source_vid) == ("demo-sample.mp4", None)
+    assert result.overrides == wire["Input"]["OverrideParams"]
+    assert [info["LogoVars"] for info in produced(templates, result.run_id)["TranscodeInfos"]] == [texts]
+    assert await read_table(artifact_key(title, "renditions", of="demo-sample.mp4"))
 
 
 async def test_run_knob_pays_exactly_one_new_run_and_an_unchanged_spec_pays_nothing(templates: Pipeline) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from flows.costs.estimate import load_prices, translation_lines
 from flows.costs.announce import announce
 from flows.costs.guard import check_max_cost
-from flows.costs.model import CostEstimate
+from flows.costs.model import CostEstimate, RunCost
 from flows.costs.table import PriceTable
 from flows.costs.trace import collecting, in_production, know_length
 from flows.runtime.journal import Journal
@@ -65,11 +65,12 @@ async def before_translating(
 @contextlib.asynccontextmanager
 async def translation_costs(
     vid: str, space_name: str, spec: Any, refs: Any, fingerprints: dict[str, str], max_cost: float | None,
-) -> AsyncIterator[None]:
-    """translate-video's money around its languages: the estimate and cap before, what it bought after (logged
-    and published as ``translate-<vid>-cost``). Inside a production nothing: the production does both."""
+) -> AsyncIterator[list[RunCost]]:
+    """translate-video's money around its languages: the estimate and cap before, what it bought after (logged,
+    published as ``translate-<vid>-cost`` and put in the yielded list for the run's result). Inside a production
+    nothing: the production does both."""
     if in_production():
-        yield
+        yield []
         return
     from prefect.artifacts import acreate_markdown_artifact
     from prefect.logging import get_run_logger
@@ -81,8 +82,10 @@ async def translation_costs(
     with collecting() as notes:
         table = await load_prices()
         estimate = await before_translating(vid, space_name, spec, refs, fingerprints, max_cost, table)
-        yield
+        costs: list[RunCost] = []
+        yield costs
         cost = run_cost(estimate, notes, table)
+        costs.append(cost)
     get_run_logger().info("translate-%s bought %s (estimate %s%s)", vid, money(cost.spent, cost.currency),
                           money(cost.estimate, cost.currency), "" if cost.estimate_complete else " + unknown")
     await acreate_markdown_artifact(

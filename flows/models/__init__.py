@@ -25,7 +25,8 @@ from flows.models.transcode import (
     Watermark,
 )
 from flows.models.translate import (
-    LanguageResult, ReviewDecision, ReviewOutcome, SubtitleStyle, TranslateSpec, TranslationOutput, UtteranceEdit,
+    LanguageResult, ReviewDecision, ReviewOutcome, SubtitleStyle, TranslateSpec, TranslateVideoResult, TranslationOutput,
+    UtteranceEdit,
 )
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
     "SPACE_NAME_PATTERN", "TEMPLATE_ID_PATTERN", "TITLE_MAX_CHARS", "TITLE_PATTERN", "BlockRefs", "ClipSpec",
     "EditResult", "EditSpec", "GatewayAspectRatio",
     "GatewayClipSpec", "GatewayModel", "GatewaySize", "GeneratedClip", "ImportedClip", "JimengAspectRatio",
-    "JimengClipSpec", "LanguageResult", "ProductionRequest", "ProductionResult", "ReviewDecision", "ReviewOutcome",
+    "JimengClipSpec", "LanguageResult", "TranslateVideoResult", "ProductionRequest", "ProductionResult", "ReviewDecision", "ReviewOutcome",
     "StoredClip", "StrictModel", "SubtitleStyle", "TargetLanguage", "TranscodeOutput", "TranscodeResult", "TranscodeSpec",
     "TranslateSpec", "TranslationOutput", "TranslationType", "UtteranceEdit", "clip_provider",
 ]

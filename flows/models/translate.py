@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from flows.costs.model import RunCost
 from flows.models.rules import StrictModel, TargetLanguage, TranslationType, _unique_list
 from flows.models.translation_record import ProjectRecord
 from providers.states import JobState
@@ -244,3 +245,11 @@ class LanguageResult(BaseModel):
     @property
     def awaiting_review(self) -> bool:
         return self.review is not None and self.review.decision == "awaiting_review"
+
+
+class TranslateVideoResult(BaseModel):
+    """translate-video's result: one entry per language, and what the run cost (``None`` inside a production,
+    whose own result carries the cost)."""
+
+    languages: list[LanguageResult]
+    cost: RunCost | None = Field(None, description="Estimate before paying and what this run bought (flows.costs).")

@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.models import BlockRefs, LanguageResult, TranslateSpec
+from flows.models import BlockRefs, LanguageResult, TranslateSpec, TranslateVideoResult
 from flows.models.translate import SUSPENSION_STAGE
 from flows.costs.model import MaxCost
 from flows.costs.translation import translation_costs
@@ -193,7 +193,7 @@ async def _bought_project(fp: str) -> str:
 async def ai_translate(
     vid: str, space_name: str = "demo", spec: TranslateSpec | None = None, blocks: BlockRefs | None = None,
     max_cost: MaxCost | None = None,
-) -> list[LanguageResult]:
+) -> TranslateVideoResult:
     """Translate ``vid`` into every target language concurrently (within the 1 QPS submit quota).
     ``max_cost``: refuse, before anything is paid, when the estimate is above it (a production estimates
     its translations itself: this estimate is translate-video's own)."""
@@ -203,9 +203,9 @@ async def ai_translate(
     validate_translation(vid, space_name, spec)
     account = resources.account_id(await resources.volcengine(refs))
     fingerprints = {lang: translation_fingerprint(vid, space_name, lang, spec, account) for lang in spec.target_languages}
-    async with translation_costs(vid, space_name, spec, refs, fingerprints, max_cost):  # estimate, cap, spend
+    async with translation_costs(vid, space_name, spec, refs, fingerprints, max_cost) as cost:  # estimate, cap, spend
         results = list(await asyncio.gather(
             *(translate_language(vid, space_name, lang, spec, refs, account) for lang in spec.target_languages)
         ))
     await publish_languages(f"translate-{vid}", results, (await resources.bucket(refs)).name)
-    return results
+    return TranslateVideoResult(languages=results, cost=cost[0] if cost else None)

@@ -228,7 +228,7 @@ async def test_a_review_answer_naming_another_projects_subtitles_is_refused_and_
     put(pipeline, key, to_srt(stolen))
 
     await resume(run.id, {"action": "edit", "subtitle_key": key})
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.FAILED
     assert (result.error or "").startswith(f"subtitle_key: must be a file under subtitles/{project_id}/")
@@ -245,7 +245,7 @@ async def test_revise_heads_a_subtitle_file_and_refuses_3_mib_without_reading_it
     from flows.stages.translate import ai_translate
 
     spec = TranslateSpec(target_languages=["ja"], termbase_ids=[f"s-{tag()}"])
-    [done] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [done] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
     before = billed(pipeline)
     folder = f"subtitles/{done.project_id}"
 

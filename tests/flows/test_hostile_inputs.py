@@ -402,7 +402,7 @@ async def test_a_review_edit_cannot_forge_a_cue_in_the_final_subtitles(pipeline:
     draft = await project(pipeline, run.state.state_details.pause_key.removeprefix("review-"))
     line = draft.target_utterances[0]
     await resume(run.id, {"action": "edit", "edits": [{"id": line.id, "text": FORGED}]})
-    [result] = await asyncio.wait_for(running, 120)
+    [result] = (await asyncio.wait_for(running, 120)).languages
     srt_text = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=result.srt_key)["Body"].read().decode()
     vtt_text = pipeline.s3_client.get_object(Bucket=pipeline.bucket, Key=result.vtt_key)["Body"].read().decode()
     cues = list(srt.parse(srt_text))

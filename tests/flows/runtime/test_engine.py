@@ -94,7 +94,7 @@ async def test_a_crashed_translation_is_reconciled_on_rerun_without_paying(pipel
             await vod.submit_ai_translation_workflow(build_translation_request(DEMO_VID, DEMO_SPACE, language, spec))
         created = await vod.submit_ai_translation_workflow(request)
 
-    [result] = await ai_translate(DEMO_VID, DEMO_SPACE, spec)
+    [result] = (await ai_translate(DEMO_VID, DEMO_SPACE, spec)).languages
 
     assert result.error is None and result.project_id == created.project_id
     assert billed(pipeline)["SubmitAITranslationWorkflow"] == 3
@@ -110,7 +110,7 @@ async def test_a_translation_whose_request_never_arrived_is_sent_after_the_listi
         JournalRecord(state="sent", provider="vod", action="SubmitAITranslationWorkflow", fingerprint=fp, at=now(), sent_at=now())
     )
 
-    [result] = await ai_translate(DEMO_VID, DEMO_SPACE, spec)
+    [result] = (await ai_translate(DEMO_VID, DEMO_SPACE, spec)).languages
 
     assert result.error is None
     assert jobs(pipeline, "SubmitAITranslationWorkflow") == [result.project_id]
@@ -173,7 +173,7 @@ async def test_a_process_killed_while_queued_for_its_quota_leaves_nothing_to_rec
     assert await (await Journal.default()).read(fp) is None
     assert billed(pipeline)["SubmitAITranslationWorkflow"] == 0
 
-    [result] = await ai_translate(DEMO_VID, DEMO_SPACE, spec)  # the re-run pays once, at once
+    [result] = (await ai_translate(DEMO_VID, DEMO_SPACE, spec)).languages  # the re-run pays once, at once
 
     assert result.error is None
     assert billed(pipeline)["SubmitAITranslationWorkflow"] == 1

@@ -145,7 +145,10 @@ async def test_translate_video_is_capped_too(priced: Pipeline) -> None:
     assert priced.emulator.ledger() == []
 
     state = await ai_translate(DEMO_VID, "demo", spec, max_cost=1.0, return_state=True)
-    assert [r.status for r in await state.result()] == [JobState.SUCCEEDED]
+    done = await state.result()
+    assert [r.status for r in done.languages] == [JobState.SUCCEEDED]
+    assert done.cost is not None and done.cost.spent == pytest.approx(1.0) and done.cost.estimate == pytest.approx(1.0)
+    assert done.cost.by_stage == {"translate": pytest.approx(1.0)}
     assert ledger_total(priced) == pytest.approx(1.0)
     summary, _rows = await collect(flow_run=str(state.state_details.flow_run_id))
     assert summary["total"] == pytest.approx(1.0) and summary["by_stage"] == {"translate": 1.0}

@@ -128,7 +128,7 @@ async def test_translate_alone_fans_out_per_language(pipeline: Pipeline) -> None
 
     # a glossary id of its own: other tests of the session translate the demo Vid too, and would be reused
     spec = TranslateSpec(target_languages=["en", "fr", "ko"], termbase_ids=[f"tb-{uuid.uuid4().hex[:8]}"])
-    results = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    results = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
 
     assert {r.language for r in results} == {"en", "fr", "ko"}
     assert all(r.status is JobState.SUCCEEDED and r.srt_key and r.output_vid for r in results)

@@ -142,9 +142,9 @@ async def test_translate_take_buys_a_new_translation_on_purpose(pipeline: Pipeli
     from flows.stages.translate import ai_translate
 
     spec = TranslateSpec(target_languages=["en"], termbase_ids=[f"tb-{uuid.uuid4().hex[:8]}"])
-    (first,) = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
-    (again,) = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
-    (retake,) = await ai_translate(DEMO_VID, "demo", spec.model_copy(update={"take": 1}), BlockRefs())
+    (first,) = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
+    (again,) = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
+    (retake,) = (await ai_translate(DEMO_VID, "demo", spec.model_copy(update={"take": 1}), BlockRefs())).languages
 
     assert first.project_id == again.project_id != retake.project_id
     assert (first.takes, retake.takes) == (1, 1)

@@ -134,7 +134,7 @@ async def test_review_after_translation_pauses_stores_drafts_and_applies_one_edi
 
     edited = "<v Host>Welcome, everyone, corrected by a person."
     await resume(run.id, {"action": "edit", "edits": [{"id": line.id, "text": edited}], "reason": "typo"})
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.SUCCEEDED
     assert result.review is not None and result.review.decision == "edited" and result.review.edits == 1
@@ -156,7 +156,7 @@ async def test_approve_as_is_continues_unchanged_and_a_rerun_pays_nothing(pipeli
     before = [u.text for u in (await project(pipeline, project_id)).target_utterances]
 
     await resume(run.id, {"action": "approve"})
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.SUCCEEDED and result.review.decision == "approved"
     assert [u.text for u in (await project(pipeline, project_id)).target_utterances] == before
@@ -164,7 +164,7 @@ async def test_approve_as_is_continues_unchanged_and_a_rerun_pays_nothing(pipeli
 
     # A re-run of the same request finds the project finished: no new pause, nothing paid again.
     ledger = pipeline.emulator.ledger()
-    [again] = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs()), WAIT_SECONDS)
+    [again] = (await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs()), WAIT_SECONDS)).languages
     assert again.project_id == project_id and again.status is JobState.SUCCEEDED
     assert again.review is not None and again.review.decision == "approved"
     assert pipeline.emulator.ledger() == ledger
@@ -175,7 +175,7 @@ async def test_reject_fails_the_language_and_pays_nothing_more(pipeline: Pipelin
     run = await paused_run()
 
     await resume(run.id, {"action": "reject", "reason": "wrong speaker names"})
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.FAILED and result.review.decision == "rejected"
     assert result.error == "rejected in review: wrong speaker names"
@@ -189,7 +189,7 @@ async def test_a_review_nobody_answers_follows_the_declared_policy(
     from flows.stages.translate import ai_translate
 
     spec = review_spec(review_timeout_hours=2 / 3600, on_review_timeout=policy)  # 2 s
-    [result] = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs()), WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs()), WAIT_SECONDS)).languages
 
     assert result.status is status and result.review.decision == "timed_out"
     if policy == "fail":
@@ -209,7 +209,7 @@ async def test_a_corrected_subtitle_file_in_the_bucket_is_applied_by_order(pipel
     pipeline.s3_client.put_object(Bucket=pipeline.bucket, Key=f"subtitles/{project_id}/fixed.srt", Body=to_srt(fixed).encode())
 
     await resume(run.id, {"action": "edit", "subtitle_key": f"subtitles/{project_id}/fixed.srt"})
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.SUCCEEDED and result.review.edits == 1
     texts = [u.text for u in (await project(pipeline, project_id)).target_utterances]
@@ -252,7 +252,7 @@ async def test_an_answer_naming_an_unknown_line_is_refused_before_anything_is_pa
     run = await paused_run()
 
     await resume(run.id, {"action": "edit", "edits": [{"id": "no-such-line", "text": "x"}]})
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.FAILED
     assert "edits[0].id: 'no-such-line' is not an utterance" in (result.error or "")
@@ -297,7 +297,7 @@ async def test_contradictory_answers_are_refused_and_the_run_stays_paused(pipeli
         # A consistent answer is still taken, and the run goes on.
         accepted = await send(api, run, {"action": "approve"})
         assert accepted["status"] == "ACCEPT", accepted
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
     assert result.status is JobState.SUCCEEDED and result.review.decision == "approved"
     assert billed(pipeline) == Counter({"SubmitAITranslationWorkflow": 1, "ContinueAITranslationWorkflow": 1})
 
@@ -337,13 +337,13 @@ async def test_a_reused_review_says_so_and_review_again_buys_a_fresh_one(pipelin
     await resume(first_run.id, {"action": "edit", "edits": [{"id": (await project(
         pipeline, first_run.state.state_details.pause_key.removeprefix("review-"))).target_utterances[0].id,
         "text": "Reviewed once."}]})
-    [first] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [first] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
     assert first.review.decision == "edited" and not first.review.reused
 
     # The same video and options again: the reviewed translation is reused, and the run and result say so.
     ledger = pipeline.emulator.ledger()
     state = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", spec, BlockRefs(), return_state=True), WAIT_SECONDS)
-    [again] = await state.result()
+    [again] = (await state.result()).languages
     assert again.project_id == first.project_id and again.status is JobState.SUCCEEDED
     assert again.review.reused.startswith("reused the translation reviewed on ")
     assert "(edit)" in again.review.reused and "review_again: true" in again.review.reused
@@ -358,14 +358,14 @@ async def test_a_reused_review_says_so_and_review_again_buys_a_fresh_one(pipelin
     fresh_project = fresh_run.state.state_details.pause_key.removeprefix("review-")
     assert fresh_project != first.project_id
     await resume(fresh_run.id, {"action": "approve"})
-    [fresh] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [fresh] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
     assert fresh.project_id == fresh_project and fresh.review.decision == "approved" and not fresh.review.reused
     bought = [e for e in pipeline.emulator.ledger() if e["action"] == "SubmitAITranslationWorkflow"]
     assert [e["job_id"] for e in bought] == [first.project_id, fresh_project]
 
     # ... bought once: a re-run of the review_again request reuses it (and says which knob buys another).
     ledger = pipeline.emulator.ledger()
-    [rerun] = await asyncio.wait_for(ai_translate(DEMO_VID, "demo", fresh_spec, BlockRefs()), WAIT_SECONDS)
+    [rerun] = (await asyncio.wait_for(ai_translate(DEMO_VID, "demo", fresh_spec, BlockRefs()), WAIT_SECONDS)).languages
     assert rerun.project_id == fresh_project and "review_again bought" in rerun.review.reused
     assert pipeline.emulator.ledger() == ledger
 
@@ -429,7 +429,7 @@ async def test_the_form_opens_with_the_draft_lines_and_an_edit_in_place_reaches_
         edited[1].update(speaker_id=other, start_ms=start_ms, volume=35)
         body = await send(api, run, {"action": "edit", "lines": edited, "reason": "in place"})
         assert body["status"] == "ACCEPT", body
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.SUCCEEDED and result.review.decision == "edited" and result.review.edits == 2
     final = await project(pipeline, project_id)  # what UpdateAITranslationUtterances carried, as the vendor applied it
@@ -452,7 +452,7 @@ async def test_an_overlapping_edit_is_refused_naming_line_and_field_before_anyth
 
     # JSON schema cannot compare two lines: the server takes this, the flow refuses it before any call.
     await resume(run.id, {"action": "edit", "edits": [{"id": second.id, "start_ms": first.end - 1}]})
-    [result] = await asyncio.wait_for(running, WAIT_SECONDS)
+    [result] = (await asyncio.wait_for(running, WAIT_SECONDS)).languages
 
     assert result.status is JobState.FAILED
     named = f"target line 2 (id {second.id}).start_ms: line 2 starts at {first.end - 1} ms, before line 1 ends"

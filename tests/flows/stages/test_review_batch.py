@@ -76,7 +76,7 @@ async def test_revise_translation_reexports_a_finished_project(pipeline: Pipelin
     from flows.stages.translate import ai_translate
 
     spec = TranslateSpec(target_languages=["en"], termbase_ids=[f"v-{uuid.uuid4().hex[:10]}"])
-    [first] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [first] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
     assert first.status is JobState.SUCCEEDED
     # An unreviewed translation publishes its lines by id (result and a table artifact): revise by that id.
     drafted = await project(pipeline, first.project_id)
@@ -128,7 +128,7 @@ async def test_revise_refuses_bad_input_before_paying(pipeline: Pipeline) -> Non
     from flows.stages.translate import ai_translate
 
     spec = TranslateSpec(target_languages=["ja"], termbase_ids=[f"b-{uuid.uuid4().hex[:10]}"])
-    [first] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [first] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
     with pytest.raises(ReviewInputError, match=r"edits\[0\]\.id: 'nope' is not an utterance"):
         await revise_translation(first.project_id, "ja", "demo", edits=[UtteranceEdit(id="nope", text="x")])
     first_line, second = first.lines[:2]

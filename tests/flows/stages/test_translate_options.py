@@ -34,7 +34,7 @@ async def test_every_option_is_on_the_wire(pipeline: Pipeline) -> None:
         subtitles=SubtitleStyle(hard_subtitle=True, erase_source=False, font_size=42, margin_l=10, margin_r=12,
                                 margin_v=30, show_lines=2),
     )
-    [result] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [result] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
 
     assert result.status is JobState.SUCCEEDED
     expected = {
@@ -60,7 +60,7 @@ async def test_defaults_are_the_vendors_and_unset_options_are_not_sent(pipeline:
     spec = TranslateSpec(target_languages=["ko"], translation_types=["SubtitleTranslation"])
     assert spec.recognition == "OCR"  # the vendor's default
     marker = uuid.uuid4().hex[:6]
-    [result] = await ai_translate(DEMO_VID, "demo", spec.model_copy(update={"termbase_ids": [f"d-{marker}"]}), BlockRefs())
+    [result] = (await ai_translate(DEMO_VID, "demo", spec.model_copy(update={"termbase_ids": [f"d-{marker}"]}), BlockRefs())).languages
     assert result.status is JobState.SUCCEEDED
     expected: dict[str, Any] = {
         "SpaceName": "demo", "Vid": DEMO_VID,
@@ -83,7 +83,7 @@ async def test_every_output_is_recorded_by_vid_and_file_never_by_url(pipeline: P
         target_languages=["fr"], translation_types=["SubtitleTranslation", "VoiceTranslation", "FacialTranslation"],
         termbase_ids=[f"o-{tag}"], export_outputs=True,
     )
-    [result] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [result] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
 
     assert result.status is JobState.SUCCEEDED
     kinds = {o.kind: o for o in result.outputs}
@@ -141,7 +141,7 @@ async def test_a_language_that_fails_after_it_was_bought_names_its_project(pipel
     pipeline.emulator.set_faults([{"action": "GetAITranslationProject", "error_rate": 1,
                                    "error": {"code": "InvalidParameter", "status": 400, "message": "refused"}}])
     spec = TranslateSpec(target_languages=["en"], termbase_ids=[f"tb-{uuid.uuid4().hex[:8]}"])
-    [result] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [result] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
     [billed] = [e for e in pipeline.emulator.ledger() if e["action"] == "SubmitAITranslationWorkflow"]
     assert result.status is JobState.FAILED and "InvalidParameter" in (result.error or ""), result
     assert result.project_id and result.project_id == billed["job_id"], (result.project_id, billed)

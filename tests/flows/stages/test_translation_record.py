@@ -100,7 +100,7 @@ async def test_a_dubbed_translation_records_its_project(pipeline: Pipeline) -> N
     spec = TranslateSpec(source_language="zh", target_languages=["ja"], recognition="ASR",
                          translation_types=["SubtitleTranslation", "VoiceTranslation"],
                          termbase_ids=[f"tb-{uuid.uuid4().hex[:8]}"])  # unique: a new purchase
-    [result] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [result] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
     assert result.status is JobState.SUCCEEDED
     record = result.project
     assert record is not None and record.project_version and record.workflow_id
@@ -123,7 +123,7 @@ async def test_a_failed_translation_says_what_its_error_code_means(pipeline: Pip
 
     spec = TranslateSpec(target_languages=["ko"], translation_types=["SubtitleTranslation"],
                          termbase_ids=[f"EMULATOR_FAIL-{uuid.uuid4().hex[:8]}"])  # the emulator fails this job
-    [result] = await ai_translate(DEMO_VID, "demo", spec, BlockRefs())
+    [result] = (await ai_translate(DEMO_VID, "demo", spec, BlockRefs())).languages
     assert result.status is JobState.FAILED
     meaning = "字幕文本翻译失败 (subtitle text translation failed)"
     assert f"ErrorCode 500120 ({meaning})" in (result.error or ""), result.error

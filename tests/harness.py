@@ -7,13 +7,21 @@ Fixtures (all opt-in: nothing starts unless a test asks for it):
 - ``s3`` (function): yields ``S3Env(client, bucket, server)`` with a fresh, empty bucket made for the test.
 - ``prefect_api`` (session): a temporary Prefect server (SQLite in a temp dir) via ``prefect_test_harness``;
   yields its API URL. PREFECT_API_URL points at it for the rest of the session.
+- ``postgres_prefect`` (session): PostgreSQL and ``prefect server start`` on it, with its loop services (the
+  repossessor every 5 s, as clipflow recommends): the one production-like server the chaos, e2e and two-machine
+  stacks share. Starting one costs 20-40 s on a small machine; tests/conftest.py stops it after its last user so
+  it does not idle (and poll) through the rest of the suite.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,6 +99,37 @@ def prefect_api() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
+
+
+_SHARED: list[contextlib.ExitStack] = []  # session servers that stop_shared_servers() may stop early
+
+
+@pytest.fixture(scope="session")
+def postgres_prefect() -> Iterator[Any]:
+    """A ``tests.e2e.services.PrefectServer`` on PostgreSQL, shared by every stack of the session."""
+    from tests.e2e.services import Postgres, PrefectServer, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (Debian package postgresql; `make e2e-deps` installs it)")
+    root = Path(tempfile.mkdtemp(prefix="clipflow-prefect-pg-"))
+    with contextlib.ExitStack() as stack:
+        _SHARED.append(stack)
+        stack.callback(shutil.rmtree, root, True)
+        postgres = Postgres(bindir)
+        stack.callback(postgres.stop)
+        postgres.start()
+        server = PrefectServer(postgres.url(), home=root / "server",
+                               extra_env={"PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5"})
+        stack.callback(server.stop)
+        server.start()
+        yield server
+
+
+def stop_shared_servers() -> None:
+    """Stop the session servers now (their fixtures' own teardown then has nothing left to do)."""
+    while _SHARED:
+        _SHARED.pop().close()
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""One stack per test module (see stack.py): PostgreSQL, `prefect server start`, the emulator and moto S3,
-each in its own process; everything started here is stopped at the end of the module."""
+"""One stack per test module (see stack.py): the emulator and moto S3, each in its own process, on the session's
+PostgreSQL-backed Prefect server (tests.harness ``postgres_prefect``); what is started here is stopped at the end
+of the module."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,10 +17,10 @@ from tests.chaos.stack import ChaosStack, chaos_stack
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[ChaosStack]:
+def stack(postgres_prefect: Any) -> Iterator[ChaosStack]:
     root = Path(tempfile.mkdtemp(prefix="clipflow-chaos-"))
     try:
-        with chaos_stack(root) as built:
+        with chaos_stack(root, postgres_prefect) as built:
             yield built
     finally:
         if os.environ.get("CLIPFLOW_CHAOS_KEEP"):  # keep the logs, results, journal and locks to look at

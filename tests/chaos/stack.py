@@ -1,7 +1,7 @@
 """The chaos tests' stack and tools: every service in its own process, the batch too, so it can be SIGKILLed.
 
-- PostgreSQL + ``prefect server start`` (the e2e services), with the repossessor visiting every 5 s so the
-  concurrency leases of a killed process are reclaimed soon after they expire;
+- the session's PostgreSQL + ``prefect server start`` (shared with the e2e tests), with the repossessor visiting
+  every 5 s so the concurrency leases of a killed process are reclaimed soon after they expire;
 - the emulator (``python -m emulator``) and moto S3 (``moto_server``), each its own process group;
 - blocks and quota limits from ``clipflow setup`` (``save_blocks_from_env`` + ``ensure_limits``) with
   ``CLIPFLOW_*`` pointing at the emulator and moto;
@@ -192,18 +192,10 @@ class ChaosStack:
 
 
 @contextlib.contextmanager
-def chaos_stack(root: Path) -> Iterator[ChaosStack]:
-    bindir = services.postgres_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (Debian package postgresql; `make e2e-deps` installs it)")
+def chaos_stack(root: Path, server: PrefectServer) -> Iterator[ChaosStack]:
+    """``server``: the session's PostgreSQL-backed Prefect server (tests.harness ``postgres_prefect``), whose
+    repossessor visits every 5 s."""
     with contextlib.ExitStack() as stack:
-        postgres = services.Postgres(bindir)
-        stack.callback(postgres.stop)
-        postgres.start()
-        server = PrefectServer(postgres.url(), home=root / "server",
-                               extra_env={"PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5"})
-        stack.callback(server.stop)
-        server.start()
         api = PrefectApi(server.api_url)
         stack.callback(api.close)
         emulator = stack.enter_context(start_emulator(TIME_SCALE, root))

@@ -1,14 +1,17 @@
-"""One production-like stack for the whole session: PostgreSQL, `prefect server start` on it, the emulator,
-moto S3, `clipflow setup`, `prefect deploy --all` from prefect.yaml and two process workers.
+"""One production-like stack for tests/e2e: the session's PostgreSQL-backed `prefect server start` (tests.harness
+``postgres_prefect``, shared with the chaos tests), the emulator, moto S3, `clipflow setup`, `prefect deploy --all`
+from prefect.yaml and two process workers.
 
 Workers and the deploy run as separate processes with their own PREFECT_HOME; they share one result storage
 directory (results, cache records, the submission journal) and one lock directory, as workers on one machine
-would. Everything started here is stopped at the end of the session.
+would. Everything started here is stopped when tests/e2e is done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ import pytest
 from emulator.testing import TEST_TIME_SCALE, running_emulator
 from flows.app.demo import demo_env
 from tests.e2e.api import PrefectApi
-from tests.e2e.services import BIN, Postgres, PrefectServer, Worker, clean_env, postgres_bindir, run_cli
+from tests.e2e.services import BIN, PrefectServer, Worker, clean_env, run_cli
 from tests.harness import S3Server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,20 +60,12 @@ class Stack:
 
 # package scope: torn down when tests/e2e is done, not left idling (and polling) through the rest of the suite
 @pytest.fixture(scope="package")
-def stack(s3_server: S3Server) -> Iterator[Stack]:
-    bindir = postgres_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (Debian package postgresql; `make e2e-deps` installs it)")
+def stack(s3_server: S3Server, postgres_prefect: PrefectServer) -> Iterator[Stack]:
+    server = postgres_prefect  # the session's, shared with the chaos tests
     root = Path(tempfile.mkdtemp(prefix="clipflow-e2e-"))
     shared = root / "shared"
     with contextlib.ExitStack() as stack_:
         stack_.callback(shutil.rmtree, root, True)  # last out: after every process is stopped
-        postgres = Postgres(bindir)
-        stack_.callback(postgres.stop)
-        postgres.start()
-        server = PrefectServer(postgres.url(), home=root / "server")
-        stack_.callback(server.stop)
-        server.start()
         api = PrefectApi(server.api_url)
         stack_.callback(api.close)
 
@@ -105,8 +100,18 @@ def stack(s3_server: S3Server) -> Iterator[Stack]:
                 ).raise_for_status()
 
         workers = [Worker(name, POOL, env, root / "workers") for name in WORKERS]
+        stack_.callback(stop_together, workers)
         for worker in workers:
-            stack_.callback(worker.stop)
             worker.start()
         yield Stack(server=server, api=api, emulator=emulator, s3=s3, bucket=BUCKET, env=env, workers=workers,
                     shared=shared)
+
+
+def stop_together(workers: list[Worker]) -> None:
+    """SIGTERM every worker first, then wait for each: their shutdowns overlap instead of adding up."""
+    for worker in workers:
+        if worker.proc is not None and worker.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.proc.pid, signal.SIGTERM)
+    for worker in workers:
+        worker.stop()  # waits out the grace, then SIGKILLs

@@ -134,7 +134,7 @@ async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dic
     from blocks.setup import save_blocks_from_env
     from flows.stages.batch import produce_batch
     from flows.app.demo import demo_env
-    from flows.runtime.quotas import ensure_limits
+    from flows.coordination.quotas import ensure_limits
     from flows.models import GatewayClipSpec, JimengClipSpec, ProductionRequest, TranslateSpec
 
     env = demo_env(emu, s3_endpoint)

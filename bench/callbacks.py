@@ -22,7 +22,7 @@ JOBS = [("transcode", 60.0), ("transcode", 600.0), ("translation", 300.0), ("tra
 
 async def measure(emu: Any, emitted: dict[str, float], kind: str, duration: float) -> tuple[int, float]:
     from emulator.config import DEMO_SPACE, DEMO_TEMPLATE, DEMO_VID
-    from flows.runtime.waiting import job_schedule, scaled, wait_for
+    from flows.engine.waiting import job_schedule, scaled, wait_for
     from providers.vod.client import VodClient
     from providers.vod.models_translation import SubmitAITranslationWorkflowRequest, TranslationConfig
     from providers.vod.models_workflow import StartWorkflowRequest

@@ -3,7 +3,7 @@
 Measures, in ms per call: awaiting async tasks with ``asyncio.gather`` vs ``.submit()`` inside an async flow,
 one top-level flow run, one subflow run (sequential and gathered), and how long one acquisition of a
 1-QPS global rate limit takes when callers queue on it (Prefect as is) vs when the process spaces its own
-requests 1/qps apart (what ``flows.runtime.quotas`` could do: see ``Pacer``).
+requests 1/qps apart (what ``flows.coordination.quotas`` could do: see ``Pacer``).
 
 On SQLite (``--database sqlite``) gathered subflows are slow because creating their parent task runs at
 the same moment makes the server answer 503 (SQLITE_BUSY) and the client back off 2 s, 4 s...; on

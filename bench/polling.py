@@ -11,7 +11,7 @@ import asyncio
 import bisect
 from itertools import islice
 
-from flows.runtime.waiting import HORIZON, MAX_CALLS, notice_bound, poll_delays, poll_offsets, wait_for
+from flows.engine.waiting import HORIZON, MAX_CALLS, notice_bound, poll_delays, poll_offsets, wait_for
 
 DURATIONS = [10, 60, 300, 900, 1800]
 TYPICALS = [10, 60, 120, 300, 900]

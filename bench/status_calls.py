@@ -18,7 +18,7 @@ TYPICAL = 90.0  # what flows/generate.py assumes for Jimeng
 
 
 async def measure(emu: object, duration: float, scale: float) -> tuple[int, float, float]:
-    from flows.runtime.waiting import poll_delays, wait_for
+    from flows.engine.waiting import poll_delays, wait_for
     from providers.jimeng.client import JimengClient
     from providers.jimeng.models import JimengVideoRequest
 

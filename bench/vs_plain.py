@@ -258,13 +258,13 @@ def prompts(items: int) -> list[str]:
 async def child_flow(spec: dict[str, Any]) -> dict[str, Any]:
     from blocks.setup import save_blocks_from_env
     from flows.models import JimengClipSpec, ProductionRequest, TranslateSpec
-    from flows.runtime.quotas import ensure_limits
+    from flows.coordination.quotas import ensure_limits
     from flows.runtime.settings import setup_variable
     from flows.stages.batch import produce_batch
 
     import logging
 
-    logging.getLogger("flows.runtime.quotas").setLevel(logging.WARNING)  # one line per limit created: noise here
+    logging.getLogger("flows.coordination.quotas").setLevel(logging.WARNING)  # one line per limit created: noise here
     s3_client().create_bucket(Bucket=os.environ[setup_variable("s3_bucket")])
     await save_blocks_from_env(dict(os.environ))
     await ensure_limits()

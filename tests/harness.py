@@ -146,7 +146,7 @@ class Pipeline:
 async def pipeline_session(prefect_api: str, emulator: Any, s3_server: S3Server) -> Pipeline:
     from blocks.setup import save_blocks_from_env
     from flows.app.demo import demo_env
-    from flows.runtime.quotas import ensure_limits
+    from flows.coordination.quotas import ensure_limits
 
     env = demo_env(emulator, s3_server.endpoint_url)
     env.update(

@@ -59,7 +59,7 @@ def test_worker_modules_import_without_the_local_extra() -> None:
     assert found["failed"] == {}, "\n".join(found["failed"].values())  # type: ignore[union-attr]
     assert found["loaded"] == [] and found["attempts"] == []
     imported = found["imported"]
-    for name in ("flows.stages.pipeline", "flows.runtime.engine", "flows.app.cli", "flows.app.cost_cli"):
+    for name in ("flows.stages.pipeline", "flows.engine.buy", "flows.app.cli", "flows.app.cost_cli"):
         assert name in imported  # type: ignore[operator]
     assert not set(LOCAL_ONLY) & set(imported)  # type: ignore[arg-type]
 

@@ -6,7 +6,7 @@ vendor's HTTP callback signature (volcengine.com/docs/4/116752): ``X-VOD-TIMESTA
 ``X-VOD-SIGNATURE`` = md5(``URL|timestamp|key|base64(body)``), the key being the one set in the VOD console
 (``CLIPFLOW_CALLBACK_KEY``). A callback without them is refused with 401, a wrong or stale one with 403, and
 nothing is emitted for either. An accepted one becomes ``clipflow.callback.<EventType>`` about its job
-(``flows/runtime/callback_events.py``); if Prefect cannot take the event the answer is 503, so VOD sends it again.
+(``flows/engine/callback_events.py``); if Prefect cannot take the event the answer is 503, so VOD sends it again.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from flows.runtime.callback_events import CallbackError, event_for
+from flows.engine.callback_events import CallbackError, event_for
 
 MAX_AGE_SECONDS = 300  # the vendor leaves the window to the receiver; its example uses 5 minutes
 MAX_BODY_BYTES = 1 << 20

@@ -15,10 +15,10 @@ def _setup(args: argparse.Namespace) -> int:
     verify what was written (blocks load, bucket writable, each provider accepts the credentials). Idempotent."""
     from blocks.setup import MissingSettingError, save_blocks_from_env
     from deployments.work_pool import WorkPoolTypeError, ensure_work_pool
-    from flows.runtime.preflight_checks import PreflightError
-    from flows.runtime.preflight import verify_setup
-    from flows.runtime.quotas import ensure_limits
-    from flows.runtime.healing import ensure_automations
+    from flows.stages.preflight_checks import PreflightError
+    from flows.stages.preflight import verify_setup
+    from flows.coordination.quotas import ensure_limits
+    from flows.stages.healing import ensure_automations
 
     async def go() -> tuple[list[str], list[PreflightError]]:
         saved = [] if args.limits_only else await save_blocks_from_env(

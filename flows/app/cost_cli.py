@@ -15,7 +15,7 @@ async def collect(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The summary and the priced rows of every bought journal record matching the filters."""
     from flows.costs.estimate import load_prices
-    from flows.runtime.journal import Journal
+    from flows.engine.journal import Journal
 
     table = await load_prices(prices)
     rows = spend_rows(await (await Journal.default()).scan(), table)

@@ -105,7 +105,7 @@ async def _run(request_json: dict[str, Any], env: dict[str, str]) -> Any:
     import boto3
 
     from blocks.setup import save_blocks_from_env
-    from flows.runtime.quotas import ensure_limits
+    from flows.coordination.quotas import ensure_limits
     from flows.models import ProductionRequest
     from flows.stages.pipeline import produce_video
 

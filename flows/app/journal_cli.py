@@ -9,7 +9,7 @@ Neither command can pay by mistake: ``release`` acts only on an unresolved lost 
 what the next run will buy and asks first (``--yes`` for scripts; no terminal and no ``--yes``: refused);
 ``attach`` records only a job the provider's status call knows. Both change the record with a compare-and-swap
 on the version they read, so a state a worker wrote meanwhile is never overwritten, and both leave an audit
-entry (``flows.runtime.audit``) and a ``clipflow.journal.<action>`` Prefect event.
+entry (``flows.engine.audit``) and a ``clipflow.journal.<action>`` Prefect event.
 
 The journal is read from Prefect's default result storage, as the flows write it: run these commands with the
 same ``PREFECT_API_URL`` and result-storage settings as the workers.
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.models import BlockRefs
-from flows.runtime import audit, incidents
-from flows.runtime.journal import SKEW_MARGIN_SECONDS
-from flows.runtime.journal import send_in_flight as in_flight  # the engine's own test: one answer to "is it over?"
-from flows.runtime.journal import Journal, JournalRecord, now
+from flows.engine import audit, incidents
+from flows.engine.journal import SKEW_MARGIN_SECONDS
+from flows.engine.journal import send_in_flight as in_flight  # the engine's own test: one answer to "is it over?"
+from flows.engine.journal import Journal, JournalRecord, now
 
 FINGERPRINT_CHARS = 64
 EXIT_REFUSED = 2

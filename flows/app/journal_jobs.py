@@ -14,8 +14,8 @@ from typing import Any
 
 from flows.models import BlockRefs
 from flows.runtime import resources
-from flows.runtime.engine import JobPoll
-from flows.runtime.quotas import quota_slot
+from flows.engine.buy import JobPoll
+from flows.coordination.quotas import quota_slot
 from providers.errors import NotFoundError, ProviderError
 from providers.states import JobState
 

@@ -131,7 +131,7 @@ async def clip_estimates(specs: list[tuple[int, Any]], blocks: Any, table: Price
     """generate-clips: each clip and its import (a clip the journal has already bought at 0)."""
     from flows.costs.estimate import line
     from flows.costs.table import billables
-    from flows.runtime.journal import Journal
+    from flows.engine.journal import Journal
     from flows.stages.generate import clip_fingerprint
 
     journal = await Journal.default()

@@ -15,7 +15,7 @@ from typing import Any
 
 from flows.costs.trace import Note
 from flows.runtime import shared_files
-from flows.runtime.journal import Journal
+from flows.engine.journal import Journal
 
 logger = logging.getLogger("clipflow.costs")
 MEMO_PREFIX = "clipflow-costs"

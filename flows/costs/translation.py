@@ -17,14 +17,14 @@ from flows.costs.guard import check_max_cost
 from flows.costs.model import CostEstimate, RunCost
 from flows.costs.table import PriceTable
 from flows.costs.trace import collecting, in_production, know_length
-from flows.runtime.journal import Journal
+from flows.engine.journal import Journal
 
 logger = logging.getLogger("clipflow.costs")
 
 
 async def video_seconds(vid: str, space_name: str, refs: Any) -> float | None:
     from flows.runtime import resources
-    from flows.runtime.quotas import quota_slot
+    from flows.coordination.quotas import quota_slot
 
     try:
         async with await resources.client("vod", refs) as vod, quota_slot("vod", "GetMediaList"):

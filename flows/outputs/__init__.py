@@ -1,0 +1,1 @@
+"""What a run leaves behind: objects in the bucket (clips, subtitles), artifacts in the Prefect UI, manifests."""

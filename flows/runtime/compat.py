@@ -7,7 +7,7 @@ What clipflow relies on from Prefect 3.8 / prefect-redis and where:
 - Private (this module):
   - ``prefect.concurrency._events.emit_concurrency_acquisition_events`` / ``emit_concurrency_release_events``:
     the ``prefect.concurrency-limit.acquired/released`` events Prefect's ``concurrency()`` emits; clipflow's own
-    lease holder (``flows.runtime.leases.held_lease``) emits them too so the UI shows the same. Missing → no
+    lease holder (``flows.coordination.leases.held_lease``) emits them too so the UI shows the same. Missing → no
     events, nothing else breaks.
   - ``prefect.transactions.Transaction._holder``: the lock holder of the running task's transaction
     (``transaction_lock_holder``), to stop a task whose cache lock was lost while held.
@@ -15,7 +15,7 @@ What clipflow relies on from Prefect 3.8 / prefect-redis and where:
     a storage block's ``read_path``/``write_path`` run synchronously even in a thread that carries an async
     flow's run context (``flows.runtime.shared_files``, for storages that are neither local nor S3).
   - ``prefect_redis.locking.RedisLockManager._lock_name_for_key`` (``redis_lock_name``): the Redis key the
-    stock manager locks a cache key under, which ``flows.runtime.redis_locks`` renews and releases.
+    stock manager locks a cache key under, which ``flows.coordination.redis_locks`` renews and releases.
   - ``prefect.input.run_input.RunInput._description`` (``set_run_input_description``): the text the UI shows
     above a pause's Resume form (``flows.stages.review_form``).
   - ``FileSystemLockManager._lock_path_for_key`` / ``_get_lock_info`` (only to check, in tests, that our lock
@@ -29,8 +29,8 @@ What clipflow relies on from Prefect 3.8 / prefect-redis and where:
   the server's 60 s minimum lease (422 below), 423 + ``Retry-After`` when a limit is full, 410 when renewing a
   lease that is gone, and the repossessor setting. Also that a task keeps a list ``retry_delay_seconds`` and
   indexes it on a retry, adds ``cache_expiration`` to a datetime when it stores a result, and reads
-  ``cache_policy.lock_manager`` when a run starts: ``flows.runtime.retry`` / ``caching`` resolve settings there,
-  never at import (checked in tests/flows/runtime/test_retry.py and test_caching.py).
+  ``cache_policy.lock_manager`` when a run starts: ``flows.engine.retry`` / ``caching`` resolve settings there,
+  never at import (checked in tests/flows/engine/test_retry.py and test_caching.py).
 - Public, behaviour the review gate depends on (``flows.stages.review``; checked in tests/flows/stages/test_review.py
   and tests/e2e/test_review.py): ``suspend_flow_run``/``pause_flow_run`` with a ``key`` that already fired in this
   run return the stored ``wait_for_input`` answer instead of pausing again (the server rejects the repeated

@@ -2,8 +2,8 @@
 
 Prefect's default result storage is a ``LocalFileSystem`` on one machine and a prefect-aws ``S3Bucket`` in
 production; both can be listed here (``os.walk`` under ``basepath``; ``list_objects_v2`` under
-``bucket_folder``). The submission journal (``flows.runtime.journal``) and the lease heartbeats
-(``flows.runtime.leases``) keep their files this way.
+``bucket_folder``). The submission journal (``flows.engine.journal``) and the lease heartbeats
+(``flows.coordination.leases``) keep their files this way.
 
 All functions are synchronous (blocking I/O): call them from a thread (``asyncio.to_thread`` in async code).
 They never go through Prefect's ``async_dispatch`` (which would hand back a coroutine when called from a thread

@@ -10,7 +10,7 @@ Behaviour (what an operator can rely on):
 - **Duplicates** are found by meaning (``flows.stages.canonical``): rows that would buy exactly the same things,
   however they are spelled (an empty CSV cell or the default written out, ``5`` or ``5.0``), run once, as the
   first of them; the others are ``duplicate`` rows naming that item (``duplicate_of``), never an error.
-- **Budget**: ``max_paid_submissions`` caps the paid submits of this run (``flows.runtime.budget``). Once it is used up
+- **Budget**: ``max_paid_submissions`` caps the paid submits of this run (``flows.engine.budget``). Once it is used up
   no further item starts (``skipped``, with the reason in ``BatchResult.stopped``); an item already in flight
   finishes if it needs no more paid calls, or fails with ``BudgetExceededError`` at its next one.
 - **Re-run**: every paid step is cached by what it buys, so running the same batch again reuses finished
@@ -54,7 +54,7 @@ from flows.costs.trace import collecting, current_notes
 from flows.costs.model import CostEstimate, MaxCost, RunCost
 from flows.runtime import resources
 from flows.outputs.artifacts import BATCH_ITEM, artifact_key
-from flows.runtime.budget import Budget, budget
+from flows.engine.budget import Budget, budget
 from flows.stages.generate import clip_fingerprint, generate_clip
 from flows.outputs.manifest import (
     ItemProblem,
@@ -213,8 +213,8 @@ async def produce_batch(
     else:
         raws, problems = await _read_manifest(manifest_key or "", manifest_format, defaults.blocks)
     valid, more, dupes = await _validated(raws, defaults)
-    from flows.runtime.preflight_checks import PreflightMemo, preflight_scope
-    from flows.runtime.preflight import preflight_many, preflight_production
+    from flows.stages.preflight_checks import PreflightMemo, preflight_scope
+    from flows.stages.preflight import preflight_many, preflight_production
 
     # Once for the whole batch, before the first item pays: each distinct block, bucket, space, template and
     # model is read once (the items' own preflight reuses this memo). An item whose values fail is invalid.
@@ -372,8 +372,8 @@ async def generate_clips(
             rows[n] = ClipRow(item=n, status=ItemStatus.INVALID, error=f"{problem.field}: {problem.rule}")
         else:
             runnable.append((n, spec))
-    from flows.runtime.preflight_checks import PreflightMemo
-    from flows.runtime.preflight import preflight, preflight_many
+    from flows.stages.preflight_checks import PreflightMemo
+    from flows.stages.preflight import preflight, preflight_many
 
     # Once for all clips, before the first one pays: each distinct block, bucket, space and model read once.
     refused = await preflight_many(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from flows.costs.model import RunCost
 from flows.outputs.artifacts import artifact_key, safe_cell, safe_rows
-from flows.runtime.journal import DuplicateSubmitRiskError
+from flows.engine.journal import DuplicateSubmitRiskError
 from flows.outputs.manifest import ItemProblem, ValidItem
 from flows.models import ProductionResult
 from providers.states import JobState

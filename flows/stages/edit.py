@@ -11,11 +11,11 @@ from flows.models import BlockRefs, EditResult, EditSpec, ImportedClip
 from flows.models.rules import PROJECT_TAG_HEX, PROJECT_TAG_PREFIX
 from flows.outputs.artifacts import is_top_level_run, publish_ids
 from flows.runtime import resources
-from flows.runtime.caching import cached_task_options
-from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
-from flows.runtime.journal import JournalRecord, fingerprint
-from flows.runtime.quotas import quota_slot
-from flows.runtime.retry import retry_options
+from flows.engine.caching import cached_task_options
+from flows.engine.buy import JobPoll, PaidAction, Receipt, buy, watch
+from flows.engine.journal import JournalRecord, fingerprint
+from flows.coordination.quotas import quota_slot
+from flows.engine.retry import retry_options
 from providers.vod.edit_param import single_clip_edit_param
 from providers.vod.models import CreateProjectRequest, SubmitDirectEditTaskRequest
 

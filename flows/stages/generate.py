@@ -16,11 +16,11 @@ from flows.models.rules import bucket_image
 from flows.outputs.artifacts import is_top_level_run, publish_ids
 from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket, presigned_get_url
 from flows.runtime import resources
-from flows.runtime.caching import cached_task_options
-from flows.runtime.engine import JobPoll, OutputGoneError, PaidAction, Receipt, buy, watch
-from flows.runtime.journal import Journal, JournalRecord, SubmittedJob, fingerprint
-from flows.runtime.quotas import quota_slot
-from flows.runtime.retry import retry_options
+from flows.engine.caching import cached_task_options
+from flows.engine.buy import JobPoll, OutputGoneError, PaidAction, Receipt, buy, watch
+from flows.engine.journal import Journal, JournalRecord, SubmittedJob, fingerprint
+from flows.coordination.quotas import quota_slot
+from flows.engine.retry import retry_options
 from providers.errors import JobFailedError
 from providers.gateway.models import GatewayVideoRequest
 from providers.jimeng.models import JimengResult, JimengVideoRequest
@@ -225,7 +225,7 @@ async def submit_clip_job(spec: ClipSpec, refs: BlockRefs, fp: str) -> Submitted
     request = build_clip_request(spec)
     if isinstance(request, JimengVideoRequest):
         if request.first_frame_ref:
-            from flows.runtime.preflight_images import fetch_image
+            from flows.stages.preflight_images import fetch_image
 
             # Read once for this submit and checked again: the bytes sent are the bytes checked.
             request = build_clip_request(spec, await fetch_image(refs, request.first_frame_ref, "jimeng"))

@@ -105,7 +105,7 @@ async def _chain(
 
     seen = observe or (lambda _stage, _result: None)
     refs = request.blocks
-    from flows.runtime.preflight import preflight_blocks, preflight_production
+    from flows.stages.preflight import preflight_blocks, preflight_production
 
     async with progress.stage("preflight", request.title):
         await preflight_blocks(request)  # a missing block is named before the local validation loads it

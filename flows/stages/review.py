@@ -56,11 +56,11 @@ from flows.models import BlockRefs, LanguageResult, ReviewDecision, ReviewOutcom
 from flows.outputs.artifacts import publish_languages, utterance_rows
 from flows.outputs.subtitles import cues_from_translation
 from flows.runtime import resources
-from flows.runtime.caching import cached_task_options
-from flows.runtime.engine import PaidAction, Receipt, buy, watch
-from flows.runtime.journal import JournalRecord, fingerprint
-from flows.runtime.quotas import quota_slot
-from flows.runtime.retry import retry_options
+from flows.engine.caching import cached_task_options
+from flows.engine.buy import PaidAction, Receipt, buy, watch
+from flows.engine.journal import JournalRecord, fingerprint
+from flows.coordination.quotas import quota_slot
+from flows.engine.retry import retry_options
 from flows.runtime.settings import time_scale
 from flows.stages.review_edits import apply_edits, planned_edits
 from flows.stages.review_form import ReviewInputError, answer_to_decision, review_form  # noqa: F401 - re-exported

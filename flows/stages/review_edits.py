@@ -16,7 +16,7 @@ from prefect.logging import get_run_logger
 from flows.models import BlockRefs, ReviewDecision, TranslateSpec, UtteranceEdit
 from flows.outputs.subtitles import SubtitleParseError, cues_from_translation, parse_subtitles
 from flows.runtime import resources
-from flows.runtime.quotas import quota_slot
+from flows.coordination.quotas import quota_slot
 from flows.stages.review_form import LINE_FIELDS, ReviewInputError, project_lines, reviewed_side, video_ms
 from providers.errors import RequestValidationError
 from providers.vod.models_translation import UpdateAITranslationUtterancesRequest

@@ -23,9 +23,9 @@ from prefect import flow
 from flows.models import BlockRefs, LanguageResult, ReviewDecision, TranslateSpec, UtteranceEdit
 from flows.outputs.artifacts import publish_languages
 from flows.runtime import resources
-from flows.runtime.engine import PaidAction, Receipt, buy, watch
-from flows.runtime.journal import Journal, JournalRecord, fingerprint
-from flows.runtime.quotas import quota_slot
+from flows.engine.buy import PaidAction, Receipt, buy, watch
+from flows.engine.journal import Journal, JournalRecord, fingerprint
+from flows.coordination.quotas import quota_slot
 from flows.stages.review import read_project
 from flows.stages.review_edits import apply_edits, check_subtitle_key, planned_edits
 from flows.stages.review_form import ReviewInputError

@@ -19,11 +19,11 @@ from flows.models import (
 )
 from flows.outputs.artifacts import publish_renditions
 from flows.runtime import resources
-from flows.runtime.caching import cached_task_options
-from flows.runtime.engine import JobPoll, PaidAction, Receipt, buy, watch
-from flows.runtime.journal import SubmittedJob, fingerprint
-from flows.runtime.quotas import quota_slot
-from flows.runtime.retry import retry_options
+from flows.engine.caching import cached_task_options
+from flows.engine.buy import JobPoll, PaidAction, Receipt, buy, watch
+from flows.engine.journal import SubmittedJob, fingerprint
+from flows.coordination.quotas import quota_slot
+from flows.engine.retry import retry_options
 from providers.errors import InvalidRequestError, NotFoundError, RequestValidationError
 from providers.vod.models import StartWorkflowRequest
 from providers.vod.models_workflow import WorkflowExecutionResult

@@ -20,12 +20,12 @@ from flows.models.translate import SUSPENSION_STAGE
 from flows.costs.model import MaxCost
 from flows.costs.translation import translation_costs
 from flows.runtime import resources
-from flows.runtime.caching import cached_task_options
-from flows.runtime.engine import PaidAction, Receipt, buy, watch
-from flows.runtime.journal import Journal, JournalRecord, SubmittedJob, fingerprint
-from flows.runtime.quotas import quota_slot
-from flows.runtime.retry import retry_options
-from flows.runtime.waiting import WaitTimeoutError
+from flows.engine.caching import cached_task_options
+from flows.engine.buy import PaidAction, Receipt, buy, watch
+from flows.engine.journal import Journal, JournalRecord, SubmittedJob, fingerprint
+from flows.coordination.quotas import quota_slot
+from flows.engine.retry import retry_options
+from flows.engine.waiting import WaitTimeoutError
 from flows.stages.review import review_gate
 from flows.stages.translation_outputs import collect_translation, translation_poll
 from providers.errors import ProviderError

@@ -17,8 +17,8 @@ from flows.models.translation_record import (
 from flows.outputs.storage import SourceExpiredError, copy_url_to_bucket
 from flows.outputs.subtitles import cues_from_translation, to_srt, to_webvtt
 from flows.runtime import resources
-from flows.runtime.engine import JobPoll
-from flows.runtime.quotas import quota_slot
+from flows.engine.buy import JobPoll
+from flows.coordination.quotas import quota_slot
 from flows.stages.review_form import publish_lines
 
 SUBTITLE_ADDITIONS = ["SourceUtterances", "SourceClips", "TargetUtterances", "TargetClips"]

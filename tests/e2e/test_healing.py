@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pytest
 from prefect.client.orchestration import PrefectClient
 
-from flows.runtime.healing import GAVE_UP, GAVE_UP_EVENT, SUCCESSOR_TAG, heal
+from flows.stages.healing import GAVE_UP, GAVE_UP_EVENT, SUCCESSOR_TAG, heal
 from tests.e2e.conftest import Stack
 from tests.e2e.services import Worker
 from tests.e2e.test_deployments import production_parameters

@@ -23,10 +23,10 @@ import pytest
 from emulator.config import DEMO_VID
 from flows.models import BlockRefs, ProductionRequest, TranslateSpec
 from flows.outputs.manifest import ManifestError
-from flows.runtime.preflight_checks import PreflightError, PreflightMemo
-from flows.runtime.preflight import preflight_production
+from flows.stages.preflight_checks import PreflightError, PreflightMemo
+from flows.stages.preflight import preflight_production
 from providers.states import JobState
-from tests.flows.runtime.test_preflight_images import png
+from tests.flows.stages.test_preflight_images import png
 from tests.flows.stages.test_review import (  # noqa: F401 - _runs_of_this_test is an autouse fixture
     WAIT_SECONDS,
     _runs_of_this_test,

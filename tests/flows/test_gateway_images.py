@@ -1,7 +1,7 @@
 """Gateway models that take several images (first + last frame, reference images): reachable from the clip form,
 refused per model naming the field (in the schema where it can say so, else by the model), built into the
 wire's ``images`` in the model's order. Fast: no server; the wire and the preflight over HTTP are in
-tests/flows/runtime/test_gateway_image_wire.py."""
+tests/flows/stages/test_gateway_image_wire.py."""
 
 from __future__ import annotations
 

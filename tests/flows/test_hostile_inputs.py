@@ -36,10 +36,10 @@ from pydantic import ValidationError
 
 from flows.models import ProductionRequest
 from flows.runtime.fetch import FetchNotAllowed, check_url
-from flows.runtime.preflight_checks import PreflightError, PreflightMemo
-from flows.runtime.preflight import preflight_production
+from flows.stages.preflight_checks import PreflightError, PreflightMemo
+from flows.stages.preflight import preflight_production
 from tests.flows.runtime.hostile_server import HostileServer, gzip_bomb, hostile_server
-from tests.flows.runtime.test_preflight_images import png
+from tests.flows.stages.test_preflight_images import png
 from tests.harness import Pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -10,7 +10,7 @@ Every case goes through
 and, all at once, as the items of one ``produce_batch`` run against the emulator, whose ledger must stay empty.
 
 Unknown spaces, templates, models, buckets and credentials against live services are the preflight's
-(tests for flows/runtime/preflight.py), not rules of the inputs themselves.
+(tests for flows/stages/preflight.py), not rules of the inputs themselves.
 """
 
 from __future__ import annotations

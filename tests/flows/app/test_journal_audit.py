@@ -16,8 +16,8 @@ from flows.app.journal_cli import (
     release_plan,
     terminal_confirm,
 )
-from flows.runtime import audit
-from flows.runtime.journal import JournalRecord, now
+from flows.engine import audit
+from flows.engine.journal import JournalRecord, now
 
 ROOT = Path(__file__).resolve().parents[3]
 FP_A = "a" * 64

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flows.models import ClipSpec, JimengClipSpec
-from flows.runtime.journal import DuplicateSubmitRiskError
+from flows.engine.journal import DuplicateSubmitRiskError
 from flows.stages.generate import generate_clip
 from tests.harness import Pipeline
 

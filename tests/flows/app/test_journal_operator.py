@@ -17,7 +17,7 @@ import pytest
 from flows.app.journal_cli import RecordChangedError, in_flight, release
 from flows.models import ClipSpec, GatewayClipSpec, JimengClipSpec
 from flows.runtime import shared_files
-from flows.runtime.journal import DuplicateSubmitRiskError, Journal, JournalRecord, now
+from flows.engine.journal import DuplicateSubmitRiskError, Journal, JournalRecord, now
 from flows.runtime.processes import this_process
 from flows.stages.generate import generate_clip
 from tests.flows.app.test_journal_cli import cli, submits

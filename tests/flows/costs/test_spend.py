@@ -9,7 +9,7 @@ import pytest
 from flows.app.cost_cli import render
 from flows.costs.spend import spend_rows, summarise
 from flows.costs.table import PriceTable
-from flows.runtime.journal import JournalRecord
+from flows.engine.journal import JournalRecord
 
 PRICES = PriceTable(jimeng_per_second=0.5, import_per_call=0.01, translation_per_minute={"SubtitleTranslation": 1.0})
 DAY = dt.datetime(2026, 12, 7, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # 15:30 UTC

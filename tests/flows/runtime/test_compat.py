@@ -20,8 +20,9 @@ from prefect.locking.protocol import LockManager
 from prefect.results import ResultStore
 from prefect.transactions import IsolationLevel, transaction
 
-from flows.runtime import compat, leases
-from flows.runtime.locks import SafeFileSystemLockManager
+from flows.runtime import compat
+from flows.coordination import leases
+from flows.coordination.locks import SafeFileSystemLockManager
 
 
 def params(fn: Any) -> list[str]:
@@ -118,7 +119,7 @@ class Recording(SafeFileSystemLockManager):
 
 def test_a_serializable_transaction_locks_without_a_hold_timeout(tmp_path: Path) -> None:
     """Why the lock manager imposes its own hold: Prefect's transaction never passes one. If this changes,
-    revisit flows/runtime/locks.py (a hold_timeout is honoured as a cap on top of the renewed hold)."""
+    revisit flows/coordination/locks.py (a hold_timeout is honoured as a cap on top of the renewed hold)."""
     manager = Recording(tmp_path)
     store = ResultStore(lock_manager=manager)
     with transaction(key="k", store=store, isolation_level=IsolationLevel.SERIALIZABLE, write_on_commit=False):

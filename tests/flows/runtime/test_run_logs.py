@@ -18,7 +18,7 @@ from flows.runtime.run_logs import LIBRARY_LOGGERS, RunLogHandler
 
 @task
 def _status_retry() -> None:
-    logging.getLogger("flows.runtime.waiting").warning("status call failed; retrying (task line)")
+    logging.getLogger("flows.engine.waiting").warning("status call failed; retrying (task line)")
 
 
 @flow
@@ -28,7 +28,7 @@ def _stage() -> UUID:
     logging.getLogger("providers.vod.client").info("provider line from the flow")
     logging.getLogger("flows.runtime.debugonly").debug("debug stays out")
     # a heartbeat thread has no run context: dropped quietly, not a warning
-    outside = threading.Thread(target=logging.getLogger("flows.runtime.leases").warning, args=("heartbeat",))
+    outside = threading.Thread(target=logging.getLogger("flows.coordination.leases").warning, args=("heartbeat",))
     outside.start()
     outside.join()
     _status_retry()
@@ -46,7 +46,7 @@ def test_library_lines_reach_the_run_logs(prefect_api: str, recwarn: pytest.Warn
     run_id = _stage()
     messages = asyncio.run(_messages(run_id))
     assert ("providers.vod.client", "provider line from the flow") in messages
-    assert ("flows.runtime.waiting", "status call failed; retrying (task line)") in messages
+    assert ("flows.engine.waiting", "status call failed; retrying (task line)") in messages
     assert not any("debug stays out" in m or m == "heartbeat" for _, m in messages), messages
     assert not [w for w in recwarn if "without a flow run id" in str(w.message)]
 

@@ -13,9 +13,9 @@ import pytest
 from blocks.setup import ENV_VARS
 from flows.app.stack_settings import StackSettings
 from flows.runtime import settings as s
-from flows.runtime.leases import heartbeat_seconds, stale_seconds
-from flows.runtime.caching import lock_manager
-from flows.runtime.quotas import limits_mode
+from flows.coordination.leases import heartbeat_seconds, stale_seconds
+from flows.engine.caching import lock_manager
+from flows.coordination.quotas import limits_mode
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = (ROOT / "docs" / "configuration.md").read_text()

@@ -157,7 +157,7 @@ async def test_non_retryable_error_fails_at_once_with_the_provider_message(pipel
 
 
 async def test_lost_jimeng_answer_is_never_paid_twice(pipeline: Pipeline) -> None:
-    from flows.runtime.journal import DuplicateSubmitRiskError
+    from flows.engine.journal import DuplicateSubmitRiskError
 
     pipeline.emulator.set_faults([{"action": "CVSync2AsyncSubmitTask", "drop_after_accept": True, "count": 1}])
     request = unique_request()
@@ -174,11 +174,11 @@ async def test_lost_jimeng_answer_is_never_paid_twice(pipeline: Pipeline) -> Non
 
 
 # A lost StartWorkflow / SubmitAITranslationWorkflow / UploadMediaByUrl / CreateProject answer in a whole production:
-# tests/flows/runtime/test_engine.py::test_every_lost_vod_answer_is_recovered_and_billed_once (dropped and 5xx).
+# tests/flows/engine/test_engine.py::test_every_lost_vod_answer_is_recovered_and_billed_once (dropped and 5xx).
 
 
 async def test_expired_output_names_the_cause_and_a_new_take_pays_once(pipeline: Pipeline) -> None:
-    from flows.runtime.engine import OutputGoneError
+    from flows.engine.buy import OutputGoneError
 
     # The URL dies almost as soon as the job is done: the copy loses the race, every time.
     pipeline.emulator.configure(durations={"jimeng_url_ttl": 0.001})

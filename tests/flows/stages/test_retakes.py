@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from flows.models import BlockRefs, GatewayClipSpec, JimengClipSpec
-from flows.runtime.journal import DuplicateSubmitRiskError, Journal
+from flows.engine.journal import DuplicateSubmitRiskError, Journal
 from flows.stages.batch_rows import ItemStatus
 from flows.stages.batch import generate_clips
 from flows.stages.generate import TakesExhaustedError, clip_fingerprint, generate_clip

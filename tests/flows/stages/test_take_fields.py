@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from flows.models import GatewayClipSpec, JimengClipSpec, ProductionRequest, TranslateSpec
-from flows.runtime.journal import fingerprint
+from flows.engine.journal import fingerprint
 from flows.stages.translate import build_translation_request, translation_fingerprint
 
 VID, SPACE, ACCOUNT = "v0123456789", "demo", "acct"

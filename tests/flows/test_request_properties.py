@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools.validation import preprocess_schema, validate
@@ -183,6 +183,10 @@ def test_any_request_the_form_accepts_builds_every_provider_request_offline() ->
 
     @SETTINGS
     @given(REQUESTS)
+    # The coverage asserted below, whatever the draws: a render and translations (rare among random requests
+    # since the sources rules refuse most combinations).
+    @example({"title": "rendered", "clip": {"prompt": "a kite"}, "edit": {"render": True},
+              "translate": {"target_languages": ["en", "fr"]}})
     def prop(data: dict[str, Any]) -> None:
         if (request := check_request(data)) is not None:
             built.append(request)

@@ -47,7 +47,7 @@ def test_every_private_api_we_use_exists_with_the_signature_we_call() -> None:
     assert {name: params(fn) for name, fn in apis.items()} == expected
 
 
-def test_a_transaction_names_its_lock_holder() -> None:
+def test_a_transaction_names_its_lock_holder(prefect_api: str) -> None:  # a transaction reads the server's storage
     from prefect.transactions import transaction
 
     with transaction(key="compat-holder", write_on_commit=False) as tx:
@@ -117,7 +117,7 @@ class Recording(SafeFileSystemLockManager):
         super().release_lock(key, holder)
 
 
-def test_a_serializable_transaction_locks_without_a_hold_timeout(tmp_path: Path) -> None:
+def test_a_serializable_transaction_locks_without_a_hold_timeout(tmp_path: Path, prefect_api: str) -> None:
     """Why the lock manager imposes its own hold: Prefect's transaction never passes one. If this changes,
     revisit flows/coordination/locks.py (a hold_timeout is honoured as a cap on top of the renewed hold)."""
     manager = Recording(tmp_path)

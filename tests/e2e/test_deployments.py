@@ -98,7 +98,9 @@ def test_a_schedule_fires_and_a_worker_runs_it(stack: Stack) -> None:
 
     assert run["state"]["type"] == "COMPLETED", stack.api.describe(run) + "\n" + stack.worker_logs()
     assert run["parameters"]["vid"] == DEMO_VID
-    languages = read_result(run)
+    translated = read_result(run)
+    languages = translated.languages
+    assert translated.cost is not None  # translate-video's own estimate and spend
     assert [(lang.language, lang.status.value) for lang in languages] == [("ko", "succeeded")]
     assert [e["action"] for e in stack.ledger_since(mark)] == ["SubmitAITranslationWorkflow"]
 

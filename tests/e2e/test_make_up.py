@@ -127,7 +127,7 @@ def test_make_up_run_over_rest_fetch_results_make_down(tmp_path: Path) -> None:
             ["make", "--no-print-directory", "down"], cwd=clone, env=env, capture_output=True, text=True, timeout=180,
         )
     assert down.returncode == 0, down.stdout + down.stderr
-    assert len(pids) == 4, pids
+    assert len(pids) == 5, pids  # prefect, emulator, s3, callbacks receiver, worker
     still = [pid for pid in pids if _alive(pid)]
     assert not still, f"processes left behind: {still}"
     busy = [name for name, port in ports.items() if _listening(port)]
@@ -215,7 +215,7 @@ def _readme_rest_snippets(clone: Path, env: dict[str, str], api_url: str) -> Non
 
     wait_run = re.search(r"^wait_run\(\) \{.*?^\}$", run_one, re.S | re.M).group(0)
     answer = _readme_block(clone, "A person in the loop")
-    edit = '{"action": "edit", "edits": [{"id": "UTTERANCE_ID", "text": "The corrected line"}]}'
+    edit = '{"action": "edit", "edits": [{"id": "UTTERANCE_ID", "text": "The corrected line", "volume": 80}]}'
     assert edit in answer, answer
     prelude = f"API={api_url}\nRUN={run_id}\n{wait_run}\n"
     contradictory = _bash(clone, env, prelude + answer.replace(edit, edit.replace('"edit"', '"approve"')), 120)

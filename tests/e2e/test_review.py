@@ -101,7 +101,7 @@ def test_a_suspended_review_frees_its_worker_and_resumes_through_rest(stack: Sta
 
     done = stack.api.wait_final(created["id"], timeout=300)
     assert done["state"]["type"] == "COMPLETED", stack.api.describe(done) + "\n" + stack.worker_logs()
-    [result] = read_result(done)
+    [result] = read_result(done).languages
     assert result.status.value == "succeeded" and result.review.decision == "edited" and result.review.edits == 1
     assert next(u.text for u in target_utterances(stack, project_id) if u.id == line.id) == edited
     # Run twice (suspended, resumed) yet every paid action for this project was bought once.
@@ -145,7 +145,7 @@ async def test_resume_a_review_from_the_ui_form(stack: Stack, tmp_path: Any) -> 
 
     done = await asyncio.to_thread(stack.api.wait_final, created["id"], 300)
     assert done["state"]["type"] == "COMPLETED", stack.api.describe(done)
-    [result] = read_result(done)
+    [result] = read_result(done).languages
     assert result.status.value == "failed" and result.review.decision == "rejected"
     assert result.error == "rejected in review: ui says no"
     mine = Counter(e["action"] for e in stack.emulator.ledger() if e["job_id"] == project_id)
@@ -165,7 +165,7 @@ def test_an_unanswered_suspended_review_follows_its_timeout_policy(stack: Stack)
     done = stack.api.wait_final(created["id"], timeout=300)
 
     assert done["state"]["type"] == "COMPLETED", stack.api.describe(done) + "\n" + stack.worker_logs()
-    [result] = read_result(done)
+    [result] = read_result(done).languages
     assert result.status.value == "succeeded" and result.review.decision == "timed_out"
     mine = Counter(e["action"] for e in stack.emulator.ledger() if e["job_id"] == project_id)
     assert mine == Counter({"SubmitAITranslationWorkflow": 1, "ContinueAITranslationWorkflow": 1}), mine

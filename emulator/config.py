@@ -183,7 +183,8 @@ class EmulatorConfig(BaseModel):
         default_factory=lambda: ["jimeng_ti2v_v30_pro", "jimeng_t2v_v30", "jimeng_i2v_first_v30"]
     )
     gateway_models: list[str] = Field(
-        default_factory=lambda: ["grok-video-3", "veo3.1", "veo3.1-fast", "veo3.1-components", "veo3-frames", "sora-2"]
+        default_factory=lambda: ["grok-video-3", "veo3", "veo3.1", "veo3.1-fast", "veo3.1-components", "veo3-frames",
+                                 "veo3.1-frames", "sora-2"]
     )
     download_timeout: float = 30.0
     max_download_bytes: int = 512 * 1024 * 1024

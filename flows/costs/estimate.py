@@ -11,11 +11,12 @@ import logging
 from typing import Any
 
 from flows.costs.model import CostEstimate, CostLine
-from flows.costs.table import DEFAULT_PRICES, Billable, PriceTable, billables, jimeng_seconds
+from flows.costs.table import (
+    DEFAULT_PRICES, GATEWAY_CLIP_SECONDS, Billable, PriceTable, billables, jimeng_seconds,
+)
 
 logger = logging.getLogger("clipflow.costs")
 
-GATEWAY_CLIP_SECONDS = 20.0  # the gateway models' clips are at most 20 s: one started minute downstream
 PRICES_BLOCK = "clipflow"
 
 

@@ -77,6 +77,9 @@ def started_minutes(seconds: float | None) -> float | None:
     return float(max(1, math.ceil(seconds / 60)))
 
 
+GATEWAY_CLIP_SECONDS = 20.0  # the gateway models' clips are at most 20 s: one started minute downstream
+
+
 def jimeng_seconds(frames: int | None) -> float | None:
     """Jimeng 3.0 Pro's length: 121 frames = 5 s, 241 = 10 s (24 fps plus the first frame)."""
     return None if frames is None else float(round((int(frames) - 1) / 24))

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from flows.costs.model import RunCost
-from flows.costs.table import jimeng_seconds
+from flows.costs.table import GATEWAY_CLIP_SECONDS, jimeng_seconds
 from flows.models.clip import ClipSpec, GeneratedClip, JimengClipSpec, selected_clip_variant
 from flows.models.edit import EditResult, EditSpec
 from flows.models.rules import SPACE_NAME_PATTERN, TITLE_MAX_CHARS, TITLE_PATTERN, BlockRefs, StrictModel
@@ -94,12 +94,15 @@ class ProductionRequest(StrictModel):
     @field_validator("edit")
     @classmethod
     def _cover_inside_clip(cls, edit: EditSpec, info: ValidationInfo) -> EditSpec:
-        """Cover times are ms into the edit, which lasts as long as the clip: Jimeng's by its frames; a gateway
-        clip's length is known once it is generated, and checked then, before the project is paid."""
+        """Cover times are ms into the edit, which lasts as long as the clip: Jimeng's by its frames. A gateway
+        clip's length is known once it is generated (checked then, before the project is paid); a time at or past
+        the longest clip a gateway model makes can never fit, and is refused before anything is paid."""
         clip = info.data.get("clip")
-        seconds = jimeng_seconds(getattr(clip, "frames", None)) if getattr(clip, "provider", "") == "jimeng" else None
+        jimeng = getattr(clip, "provider", "") == "jimeng"
+        seconds = jimeng_seconds(getattr(clip, "frames", None)) if jimeng else GATEWAY_CLIP_SECONDS
         if seconds and not edit.disable_cover and max(edit.cover_times_ms) >= seconds * 1000:
-            raise ValueError(f"cover_times_ms: each must be before the end of the {seconds:g} s clip "
+            what = f"the {seconds:g} s clip" if jimeng else f"a gateway clip (at most {seconds:g} s)"
+            raise ValueError(f"cover_times_ms: each must be before the end of {what} "
                              f"(< {int(seconds * 1000)} ms), got {max(edit.cover_times_ms)}")
         return edit
 

@@ -187,6 +187,8 @@ def test_any_request_the_form_accepts_builds_every_provider_request_offline() ->
     # since the sources rules refuse most combinations).
     @example({"title": "rendered", "clip": {"prompt": "a kite"}, "edit": {"render": True},
               "translate": {"target_languages": ["en", "fr"]}})
+    # Found by this test: a cover time at the end of the longest gateway clip passed the form, then the plan.
+    @example({"clip": {"provider": "gateway", "prompt": "0"}, "edit": {"cover_times_ms": [20000]}})
     def prop(data: dict[str, Any]) -> None:
         if (request := check_request(data)) is not None:
             built.append(request)

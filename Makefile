@@ -38,18 +38,17 @@ test: install e2e-deps
 test-e2e: install e2e-deps
 	$(UV) run $(EXTRAS) pytest tests/e2e $(PYTEST_ARGS)
 
-# The end-to-end tests need Debian's PostgreSQL server, Chromium and redis-server (the two-machine test). Installed
+# The end-to-end tests need Debian's PostgreSQL server and Chromium. Installed
 # when missing and we are root (CI); otherwise, or when apt-get fails, those tests skip and say why. Never
 # `playwright install`: it downloads.
-E2E_APT := postgresql chromium fonts-liberation redis-server
+E2E_APT := postgresql chromium fonts-liberation
 e2e-deps:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null \
-		&& command -v redis-server >/dev/null; then :; \
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "e2e-deps: apt-get install $(E2E_APT)"; \
 		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends $(E2E_APT) >/dev/null; } || echo "e2e-deps: install failed: e2e tests will skip"; \
-	else echo "e2e-deps: PostgreSQL/Chromium/Redis missing (apt-get install $(E2E_APT) as root): e2e tests will skip"; fi
+	else echo "e2e-deps: PostgreSQL/Chromium missing (apt-get install $(E2E_APT) as root): e2e tests will skip"; fi
 
 # The edit loop: no test that starts a server (tests/conftest.py marks those `slow`); a few minutes.
 test-fast: install

@@ -23,17 +23,27 @@ pytest_plugins = ["emulator.pytest_plugin", "tests.harness"]
 
 # Fixtures that start a server process (a Prefect API, PostgreSQL, a whole stack): a test using one, directly or
 # through another fixture, is ``slow`` whether or not its module says so, so ``make test-fast`` starts no server.
-SERVER_FIXTURES = frozenset(
-    {"prefect_api", "postgres_prefect", "repossessing_api", "stack", "redis_url", "own_redis"}
-)
+SERVER_FIXTURES = frozenset({"prefect_api", "postgres_prefect", "repossessing_api", "stack"})
+# `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`). The tests of the production-like server
+# (tests/e2e's package-scoped stack, the chaos stacks, everything on ``postgres_prefect``) form one group: one worker
+# runs them in order, so the session starts one PostgreSQL server and one e2e stack, not one per worker.
+PRODUCTION_SERVER_GROUP = "production-server"
 _last_postgres_user: list[pytest.Item] = []
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def _uses_production_server(item: pytest.Item) -> bool:
+    parts = item.nodeid.split("/")
+    return (parts[:2] in (["tests", "e2e"], ["tests", "chaos"])
+            or "postgres_prefect" in getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker, and before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
+        if _uses_production_server(item):
+            item.add_marker(pytest.mark.xdist_group(PRODUCTION_SERVER_GROUP))
 
 
 @pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: the items that will run

@@ -48,7 +48,7 @@ from flows.coordination.lease_heartbeats import (
     SHARED_PREFIX, _GONE, reap_dead_leases, reap_stale_leases, registry_directory, shared_path,
 )
 from flows.runtime.processes import Heartbeat, Liveness, ProcessIdentity, process_state, this_process
-from flows.runtime.settings import lock_directory, settings, variable
+from flows.runtime.settings import settings, variable
 
 logger = logging.getLogger(__name__)
 

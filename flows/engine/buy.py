@@ -12,7 +12,7 @@ the same way for every action:
    cluster-wide by ``flows.coordination.quotas``) the journal is read again and the ``sent`` record is *created if
    absent* (or swapped in for a ``refused``/``released``/lost one, compare-and-swap on the version read). Only
    the process whose write wins sends; a loser reads again and waits on the winner's job. This write, not a
-   lock, is what keeps two workers from paying for one request; locks only save duplicate waiting.
+   lock, is what keeps two workers from paying for one request.
 4. **send**, within ``CLIPFLOW_SEND_DEADLINE_SECONDS``, classifying the answer: a definite refusal (throttled,
    not sent, 4xx, or a code the vendor documents as retryable in its own error body under the ``vendor`` retry
    policy) marks the record ``refused`` (nothing billed; throttling, not-sent and vendor-retryable codes are
@@ -47,7 +47,6 @@ from flows.engine.budget import refund, spend
 from flows.engine.journal import (
     UNKNOWN_TIME, DuplicateSubmitRiskError, Journal, JournalRecord, SubmittedJob, now, send_in_flight,
 )
-from flows.coordination.locks import check_task_lock
 from flows.runtime.processes import this_process
 from flows.coordination.quotas import quota_slot, quotas_for
 from flows.engine.retry import backoff_delay
@@ -286,7 +285,6 @@ async def _send(
 ) -> SubmittedJob | None:
     """One attempt to send, if this process wins the journal's conditional write; None if another one did."""
     logger = get_run_logger()
-    check_task_lock()  # a lock lost while held: stop before paying (the journal guards the window until now)
     spend(action.provider, action.action)  # the batch budget, if any: checked only when money is about to be spent
     deadline = settings().send_deadline_seconds
     async with quota_slot(action.provider, action.action):

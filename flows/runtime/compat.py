@@ -1,36 +1,28 @@
-"""Every use of a private Prefect / prefect-redis API (a ``…._name`` module, a ``_name`` attribute or keyword, an
+"""Every use of a private Prefect API (a ``…._name`` module, a ``_name`` attribute or keyword, an
 internal module) in clipflow, in one place, so an upgrade breaks here and in ``tests/flows/runtime/test_compat.py``,
 not silently elsewhere. Importing this module imports no Prefect: each name is looked up when it is used.
 
-What clipflow relies on from Prefect 3.8 / prefect-redis and where:
+What clipflow relies on from Prefect 3.8 and where:
 
 - Private (this module):
   - ``prefect.concurrency._events.emit_concurrency_acquisition_events`` / ``emit_concurrency_release_events``:
     the ``prefect.concurrency-limit.acquired/released`` events Prefect's ``concurrency()`` emits; clipflow's own
     lease holder (``flows.coordination.leases.held_lease``) emits them too so the UI shows the same. Missing → no
     events, nothing else breaks.
-  - ``prefect.transactions.Transaction._holder``: the lock holder of the running task's transaction
-    (``transaction_lock_holder``), to stop a task whose cache lock was lost while held.
   - The ``_sync=True`` keyword of Prefect's ``async_dispatch`` (``storage_read_path`` / ``storage_write_path``):
     a storage block's ``read_path``/``write_path`` run synchronously even in a thread that carries an async
     flow's run context (``flows.runtime.shared_files``, for storages that are neither local nor S3).
-  - ``prefect_redis.locking.RedisLockManager._lock_name_for_key`` (``redis_lock_name``): the Redis key the
-    stock manager locks a cache key under, which ``flows.coordination.redis_locks`` renews and releases.
   - ``prefect.input.run_input.RunInput._description`` (``set_run_input_description``): the text the UI shows
     above a pause's Resume form (``flows.stages.review_form``).
-  - ``FileSystemLockManager._lock_path_for_key`` / ``_get_lock_info`` (only to check, in tests, that our lock
-    files sit where Prefect's would and that Prefect's own reader parses them, so a stock manager or an older
-    clipflow on the same machine honours our expirations).
 - Internal (not underscored, not documented): ``prefect.server.api.server.SubprocessASGIServer`` and
   ``prefect.client.base.PrefectHttpxAsyncClient`` / ``PrefectHttpxSyncClient`` (benchmarks).
-- Public, but behaviour we depend on (checked in test_compat): the ``LockManager`` protocol's signatures; that
-  ``ResultStore.acquire_lock`` passes no ``hold_timeout`` (hence our own hold + renewal); the client's
+- Public, but behaviour we depend on (checked in test_compat): the client's
   ``increment_concurrency_slots_with_lease`` / ``renew_concurrency_lease`` / ``release_concurrency_slots_with_lease``;
   the server's 60 s minimum lease (422 below), 423 + ``Retry-After`` when a limit is full, 410 when renewing a
   lease that is gone, and the repossessor setting. Also that a task keeps a list ``retry_delay_seconds`` and
-  indexes it on a retry, adds ``cache_expiration`` to a datetime when it stores a result, and reads
-  ``cache_policy.lock_manager`` when a run starts: ``flows.engine.retry`` / ``caching`` resolve settings there,
-  never at import (checked in tests/flows/engine/test_retry.py and test_caching.py).
+  indexes it on a retry, and adds ``cache_expiration`` to a datetime when it stores a result:
+  ``flows.engine.retry`` / ``caching`` resolve settings there, never at import (checked in
+  tests/flows/engine/test_retry.py and test_caching.py).
 - Public, behaviour the review gate depends on (``flows.stages.review``; checked in tests/flows/stages/test_review.py
   and tests/e2e/test_review.py): ``suspend_flow_run``/``pause_flow_run`` with a ``key`` that already fired in this
   run return the stored ``wait_for_input`` answer instead of pausing again (the server rejects the repeated
@@ -41,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -87,21 +78,6 @@ def emit_released(limits: list[Any], occupy: int, events: dict[Any, Any] | None)
         logger.debug("could not emit concurrency release events", exc_info=True)
 
 
-def prefect_lock_path(directory: Path, key: str) -> Path:
-    """Where Prefect's own ``FileSystemLockManager`` keeps the lock of ``key``."""
-    from prefect.locking.filesystem import FileSystemLockManager
-
-    return FileSystemLockManager(directory)._lock_path_for_key(key)
-
-
-def prefect_read_lock(directory: Path, key: str) -> dict[str, Any] | None:
-    """A lock file as Prefect's own ``FileSystemLockManager`` reads it (``holder``, ``expiration`` datetime)."""
-    from prefect.locking.filesystem import FileSystemLockManager
-
-    info = FileSystemLockManager(directory)._get_lock_info(key, use_cache=False)
-    return dict(info) if info is not None else None
-
-
 def repossessor_loop_seconds() -> float:
     """How often this process's settings say the server looks for expired leases (``PREFECT_SERVER_SERVICES_
     REPOSSESSOR_LOOP_SECONDS``, default 15; clipflow recommends 5). Only meaningful on the server's machine."""
@@ -119,12 +95,6 @@ def subprocess_api_server() -> Any:
     return SubprocessASGIServer()
 
 
-def transaction_lock_holder(transaction: Any) -> str | None:
-    """The holder name a Prefect transaction takes its cache lock as (``Transaction._holder``, private): how
-    ``locks.check_task_lock`` tells the running task's lock from another holder's of the same key."""
-    return getattr(transaction, "_holder", None)
-
-
 def storage_read_path(storage: Any, path: str) -> bytes:
     """``storage.read_path(path)`` run synchronously in any context: ``_sync=True`` is the private switch of
     Prefect's ``async_dispatch`` (without it a thread that carries an async flow's run context gets a coroutine)."""
@@ -134,12 +104,6 @@ def storage_read_path(storage: Any, path: str) -> bytes:
 def storage_write_path(storage: Any, path: str, content: bytes) -> None:
     """``storage.write_path(path, content)`` run synchronously in any context (see ``storage_read_path``)."""
     storage.write_path(path, content, _sync=True)
-
-
-def redis_lock_name(stock: Any, key: str) -> str:
-    """The Redis key prefect-redis's ``RedisLockManager`` (``stock``) locks ``key`` under
-    (``_lock_name_for_key``, private): our renewals and releases must touch the key the stock manager took."""
-    return stock._lock_name_for_key(key)
 
 
 def set_run_input_description(form: Any, description: str) -> None:
@@ -158,21 +122,9 @@ def prefect_http_client_types() -> tuple[type, type]:
 
 
 def private_apis() -> dict[str, Any]:
-    """Every private Prefect / prefect-redis callable clipflow touches, by dotted name (for test_compat)."""
-    from prefect.locking.filesystem import FileSystemLockManager
-    from prefect_redis.locking import RedisLockManager
-
+    """Every private Prefect callable clipflow touches, by dotted name (for test_compat)."""
     acquired, released = concurrency_event_emitters()
     return {
         "prefect.concurrency._events.emit_concurrency_acquisition_events": acquired,
         "prefect.concurrency._events.emit_concurrency_release_events": released,
-        "prefect_redis.locking.RedisLockManager._lock_name_for_key": getattr(
-            RedisLockManager, "_lock_name_for_key", None
-        ),
-        "prefect.locking.filesystem.FileSystemLockManager._lock_path_for_key": getattr(
-            FileSystemLockManager, "_lock_path_for_key", None
-        ),
-        "prefect.locking.filesystem.FileSystemLockManager._get_lock_info": getattr(
-            FileSystemLockManager, "_get_lock_info", None
-        ),
     }

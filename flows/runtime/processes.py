@@ -1,7 +1,7 @@
 """Who holds something, and whether it still lives: a process identity other processes can check (a pid alone
 is reused by the OS, its start time is not), and one daemon thread per purpose that renews what a process holds.
 
-Locks, quota leases and journal records all record their owner this way, so a dead owner's hold is recognised
+Quota leases and journal records both record their owner this way, so a dead owner's hold is recognised
 at once on its own machine and by expiry elsewhere.
 """
 
@@ -193,19 +193,9 @@ class Heartbeat:
                             job.due = time.monotonic() + (job.every if keep else job.retry)
 
 
-_fork_hooks: list[Callable[[], None]] = []
-
-
-def at_fork_in_child(hook: Callable[[], None]) -> None:
-    """Call ``hook`` in a forked child: what the parent held is not held (nor renewed) there."""
-    _fork_hooks.append(hook)
-
-
 def _after_fork_in_child() -> None:  # threads are not copied by fork: nothing is held or renewed in the child
     for heartbeat in list(Heartbeat._instances):
         heartbeat._reset()
-    for hook in _fork_hooks:
-        hook()
 
 
 if hasattr(os, "register_at_fork"):

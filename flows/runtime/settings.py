@@ -36,12 +36,9 @@ class ClipflowSettings(BaseSettings):
     )
     lock_dir: str = Field(
         "~/.clipflow/locks",
-        description="Cross-process cache locks and the local registry of held quota slots (one machine).",
+        description="This machine's registry of held quota slots, so a dead holder's slot is freed at once "
+        "(one machine's local disk, not NFS).",
     )
-    lock_manager: Literal["file", "redis"] = Field(
-        "file", description="Lock manager of cached paid tasks: file (one machine) or redis (prefect-redis)."
-    )
-    lock_redis_url: str = Field("", description="redis://HOST:PORT/DB when lock_manager is redis.")
     quota_limits: Literal["strict", "lenient", "off"] = Field(
         "strict",
         description="A missing Prefect quota limit is an error (strict), a warning and no limit (lenient), or "
@@ -127,12 +124,12 @@ class ClipflowSettings(BaseSettings):
         "empty: the URL the receiver was called on.",
     )
 
-    @field_validator("lock_manager", "quota_limits", "retry_policy", mode="before")
+    @field_validator("quota_limits", "retry_policy", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() or None if isinstance(value, str) else value
 
-    @field_validator("lock_dir", "lock_redis_url", "image_buckets", "manifest_prefix", mode="before")
+    @field_validator("lock_dir", "image_buckets", "manifest_prefix", mode="before")
     @classmethod
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value

@@ -5,10 +5,10 @@
 - the emulator (``python -m emulator``) and moto S3 (``moto_server``), each its own process group;
 - blocks and quota limits from ``clipflow setup`` (``save_blocks_from_env`` + ``ensure_limits``) with
   ``CLIPFLOW_*`` pointing at the emulator and moto;
-- ``Workspace``: one result storage + lock directory shared by every run of one test, ``run()`` starts
+- ``Workspace``: one result storage + ``CLIPFLOW_LOCK_DIR`` shared by every run of one test, ``run()`` starts
   ``tests/chaos/run_batch.py`` in its own process group, kills it when ``kill_when`` says so, and is the
   watchdog: past the deadline it fails the test listing the runs and task runs not in a final state, the
-  lock files and busy concurrency limits, and the child's log tail.
+  registered quota slots and busy concurrency limits, and the child's log tail.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class ChaosStack:
 
     def twin(self, of: Workspace, name: str) -> Workspace:
         """Another worker of ``of``'s cluster: the same result storage, journal and bucket, but its own
-        ``PREFECT_HOME`` and lock directory (what a lost, expired or unshared lock amounts to)."""
+        ``PREFECT_HOME`` and ``CLIPFLOW_LOCK_DIR`` (its registry of quota slots), as on another machine."""
         twin = self.workspace(name)
         twin.env["PREFECT_LOCAL_STORAGE_PATH"] = of.env["PREFECT_LOCAL_STORAGE_PATH"]
         return twin
@@ -302,8 +302,9 @@ class Workspace:
         return records
 
     def lock_files(self) -> str:
-        found = sorted(self.lock_dir.glob("*")) if self.lock_dir.exists() else []
-        lines = [f"cache lock files in {self.lock_dir} ({len(found)}):"]
+        registry = self.lock_dir / "leases"
+        found = sorted(registry.glob("*")) if registry.exists() else []
+        lines = [f"quota slots registered in {registry} ({len(found)}):"]
         for path in found:
             try:
                 lines.append(f"  {path.name}: {path.read_text()[:200]}")

@@ -248,11 +248,11 @@ def test_lost_clip_answers_stop_and_are_resolved(stack: ChaosStack) -> None:
     assert json.loads(ws.cli("journal", "list", "--json")) == [], "records still unresolved after attach/release"
 
 
-# --- two workers whose locks are not shared ------------------------------------------------------------------
+# --- two workers racing one batch (no lock anywhere: the journal decides who pays) ----------------------------
 
 
-def _race(workspaces: list[Any], items: list[dict[str, Any]], label: str, during: Any = None) -> list[RunOutcome]:
-    """The same batch in each workspace's own process, at the same moment; ``during()`` runs meanwhile."""
+def _race(workspaces: list[Any], items: list[dict[str, Any]], label: str) -> list[RunOutcome]:
+    """The same batch in each workspace's own process, at the same moment."""
     import threading
 
     outcomes: dict[int, RunOutcome] = {}
@@ -267,8 +267,6 @@ def _race(workspaces: list[Any], items: list[dict[str, Any]], label: str, during
     threads = [threading.Thread(target=one, args=(n, ws)) for n, ws in enumerate(workspaces)]
     for thread in threads:
         thread.start()
-    if during is not None:
-        during()
     for thread in threads:
         thread.join()
     if errors:
@@ -300,9 +298,10 @@ def _assert_paid_once(ws: Any, items: list[dict[str, Any]], outcomes: list[RunOu
 
 
 @pytest.mark.timeout(900)
-def test_two_workers_with_unshared_locks_pay_once(stack: ChaosStack) -> None:
-    """Two processes run the same batch at once with their own lock directories, sharing the Prefect API,
-    result storage, journal and bucket: the journal's conditional writes let each request be paid once."""
+def test_two_workers_racing_one_batch_without_locks_pay_once(stack: ChaosStack) -> None:
+    """Two processes run the same batch at once, each with its own PREFECT_HOME and CLIPFLOW_LOCK_DIR, sharing
+    the Prefect API, result storage, journal and bucket. No cache lock keeps them apart (both may run a paid
+    task's body): the journal's conditional writes alone let each request be billed once."""
     busy = stack.wait_limits_free(LEASE_GRACE)
     assert not busy, f"concurrency slots still held before the test: {busy}"
     stack.emulator.reset()
@@ -312,46 +311,5 @@ def test_two_workers_with_unshared_locks_pay_once(stack: ChaosStack) -> None:
     second.ledger_mark = first.ledger_mark
 
     outcomes = _race([first, second], items, "race")
-
-    _assert_paid_once(first, items, outcomes)
-
-
-@pytest.mark.timeout(900)
-def test_two_workers_on_redis_locks_survive_a_redis_restart(stack: ChaosStack) -> None:
-    """The same race on shared Redis locks, with redis-server restarted (no persistence: every lock dropped)
-    while the batches pay: still each request paid once, every item done."""
-    from tests.e2e.services import RedisServer, redis_server_path
-
-    binary = redis_server_path()
-    if binary is None:
-        pytest.skip("redis-server not found (Debian package redis-server; `make e2e-deps` installs it)")
-    busy = stack.wait_limits_free(LEASE_GRACE)
-    assert not busy, f"concurrency slots still held before the test: {busy}"
-    stack.emulator.reset()
-    redis = RedisServer(binary)
-    redis.start()
-    try:
-        items = _race_items("redis")
-        first = stack.workspace("redis-a")
-        second = stack.twin(first, "redis-b")
-        for ws in (first, second):
-            ws.env.update(CLIPFLOW_LOCK_MANAGER="redis", CLIPFLOW_LOCK_REDIS_URL=redis.url)
-
-        def restart_when_paying() -> None:
-            import time
-
-            deadline = time.monotonic() + RUN_DEADLINE
-            while time.monotonic() < deadline and not any(
-                e["action"] in VOD_PAID for e in first.ledger()
-            ):
-                time.sleep(0.1)
-            redis.stop()
-            redis.root.mkdir(parents=True, exist_ok=True)
-            redis.start()
-            print(f"chaos: redis restarted with billed {dict(Counter(e['action'] for e in first.ledger()))}")
-
-        outcomes = _race([first, second], items, "redis-race", during=restart_when_paying)
-    finally:
-        redis.stop()
 
     _assert_paid_once(first, items, outcomes)

@@ -3,7 +3,7 @@
 from prefect.yaml and two process workers.
 
 Workers and the deploy run as separate processes with their own PREFECT_HOME; they share one result storage
-directory (results, cache records, the submission journal) and one lock directory, as workers on one machine
+directory (results, cache records, the submission journal) and one CLIPFLOW_LOCK_DIR, as workers on one machine
 would. Everything started here is stopped when tests/e2e is done.
 """
 
@@ -76,7 +76,7 @@ def stack(s3_server: S3Server, postgres_prefect: PrefectServer) -> Iterator[Stac
             PREFECT_HOME=str(root / "client"),
             PREFECT_API_URL=server.api_url,
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            # one machine, several workers: they share results/cache records/journal and the cache locks
+            # one machine, several workers: they share results/cache records/journal and the quota-slot registry
             PREFECT_LOCAL_STORAGE_PATH=str(shared / "storage"),
             CLIPFLOW_LOCK_DIR=str(shared / "locks"),
             CLIPFLOW_TIME_SCALE=str(TEST_TIME_SCALE),

@@ -1,4 +1,4 @@
-"""Real processes for the end-to-end tests: PostgreSQL, Redis, `prefect server start`, process workers.
+"""Real processes for the end-to-end tests: PostgreSQL, `prefect server start`, process workers.
 
 Each is started in its own process group (so stopping it stops its children too) and logs to a file whose tail
 goes into the error when it fails to start.
@@ -109,58 +109,6 @@ class Postgres:
                 self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
             except (RuntimeError, subprocess.TimeoutExpired):
                 self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def redis_server_path() -> str | None:
-    """Debian's ``redis-server`` (package redis-server; `make e2e-deps` installs it)."""
-    return shutil.which("redis-server") or next(
-        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.access(p, os.X_OK)), None
-    )
-
-
-@dataclass
-class RedisServer:
-    """A throwaway ``redis-server`` on a free loopback port, its files in a temporary directory; no persistence."""
-
-    binary: str
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="clipflow-redis-")))
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "redis.log"
-
-    def start(self, timeout: float = 30) -> None:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
-                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}:\n{tail(self.log)}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"redis-server not answering after {timeout:.0f} s:\n{tail(self.log)}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            _stop_group(self.proc, grace=10)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -1,9 +1,9 @@
-"""Workers on two "machines": nothing local is shared, the cache locks are in Redis, the results in the bucket.
+"""Workers on two "machines": nothing local is shared, the results and the journal are in the bucket.
 
-Each of the two workers has its own PREFECT_HOME, lock directory and local result storage; both run with
-``CLIPFLOW_LOCK_MANAGER=redis`` on a redis-server started here, and
+Each of the two workers has its own PREFECT_HOME, ``CLIPFLOW_LOCK_DIR`` and local result storage; both run with
 ``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK=s3-bucket/clipflow`` (results, cache records and the submission journal in
-the bucket). They serve their own work pool (copies of the session stack's deployments), so the stack's two
+the bucket). No lock is shared (there is no cache lock at all): the journal's conditional writes in the bucket
+alone decide who pays. They serve their own work pool (copies of the session stack's deployments), so the stack's two
 one-machine workers take none of these runs. The same production, then the same small batch, is started twice
 at once: each of the two runs lands on its own worker, both complete, and the emulator bills every paid action once.
 """
@@ -24,7 +24,7 @@ import pytest
 from blocks.setup import DEFAULT_BLOCK_NAME
 from tests.e2e.api import FINAL
 from tests.e2e.conftest import Stack, stop_together
-from tests.e2e.services import RedisServer, Worker, redis_server_path, tail
+from tests.e2e.services import Worker, tail
 from tests.e2e.test_deployments import production_parameters
 from tests.e2e.test_workers import ONE_PRODUCTION, assert_billed_once, worker_of
 
@@ -39,24 +39,12 @@ RUN_SECONDS = 150.0  # watchdog per pair of runs (a pair takes ~30-60 s on a qui
 @dataclass
 class Machines:
     stack: Stack
-    redis: RedisServer
     workers: list[Worker]
     local: list[Path]  # each machine's own result storage directory: must stay unused
     deployments: dict[str, dict[str, Any]]  # flow name -> the copy of its deployment on POOL
 
     def logs(self) -> str:
         return "\n".join(f"--- {w.name} (log tail)\n{tail(w.log, 40)}" for w in self.workers)
-
-    def redis_commands(self) -> Counter[str]:
-        """How often each command reached the Redis server (``INFO commandstats``)."""
-        import redis
-
-        client = redis.Redis.from_url(self.redis.url)
-        try:
-            stats = client.info("commandstats")
-        finally:
-            client.close()
-        return Counter({name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()})
 
 
 def copy_deployment(stack: Stack, flow_name: str, name: str) -> dict[str, Any]:
@@ -76,15 +64,8 @@ def copy_deployment(stack: Stack, flow_name: str, name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def machines(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
-    binary = redis_server_path()
-    if binary is None:
-        pytest.skip("redis-server not found (Debian package redis-server; `make e2e-deps` installs it)")
     root = tmp_path_factory.mktemp("two-machines")
     with contextlib.ExitStack() as stop:
-        redis_server = RedisServer(binary)
-        stop.callback(redis_server.stop)
-        redis_server.start()
-
         template = stack.api.http.get("/work_pools/clipflow").json()["base_job_template"]
         stack.api.http.post("/work_pools/", json={"name": POOL, "type": "process",
                                                   "base_job_template": template}).raise_for_status()
@@ -107,14 +88,12 @@ def machines(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 "CLIPFLOW_LOCK_DIR": str(home / "locks"),
                 "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
                 "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"s3-bucket/{DEFAULT_BLOCK_NAME}",
-                "CLIPFLOW_LOCK_MANAGER": "redis",
-                "CLIPFLOW_LOCK_REDIS_URL": redis_server.url,
             }
             worker = Worker(name, POOL, env, home / "cwd")
             workers.append(worker)
             worker.start()
             local.append(home / "storage")
-        yield Machines(stack, redis_server, workers, local, deployments)
+        yield Machines(stack, workers, local, deployments)
 
 
 def race(machines: Machines, flow_name: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -158,7 +137,6 @@ def test_same_production_on_two_machines(machines: Machines) -> None:
     stack = machines.stack
     _, parameters = production_parameters(["en", "ja"])
     mark = len(stack.emulator.ledger())
-    redis_before = machines.redis_commands()
 
     runs = race(machines, "produce-video", parameters)
 
@@ -168,9 +146,6 @@ def test_same_production_on_two_machines(machines: Machines) -> None:
     billed = stack.ledger_since(mark)
     assert Counter(e["action"] for e in billed) == Counter({**ONE_PRODUCTION, "SubmitAITranslationWorkflow": 2})
     assert_billed_once(billed)
-    # the cache locks went through Redis (taken with SET NX, released with the token-checked script)
-    used = machines.redis_commands() - redis_before
-    assert used["set"] >= len(billed) and used["evalsha"] + used["eval"] >= len(billed), used
     assert_nothing_local(machines)
 
 

@@ -1,7 +1,8 @@
 """Two process workers on one pool, the same work submitted twice at once: every paid item is bought once.
 
-The workers share the result storage (cache records, the submission journal) and the cache lock directory,
-as two workers on one machine do (tests/e2e/conftest.py). Each runs one flow run at a time (`--limit 1`), so
+The workers share the result storage (cache records, the submission journal) and ``CLIPFLOW_LOCK_DIR`` (the
+registry of quota slots), as two workers on one machine do (tests/e2e/conftest.py); no lock keeps the two runs
+apart, the journal makes the second wait on what the first bought. Each runs one flow run at a time (`--limit 1`), so
 two runs created together land on different workers.
 """
 
@@ -36,8 +37,6 @@ def run_twice_at_once(
             "/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["RUNNING", "PAUSED", "PENDING"]}}}},
         ).json()], "\n", stack.worker_logs())
     for run in runs:
-        # Prefect's own FileSystemLockManager failed one of two racing runs ("EOF while parsing"): the
-        # SafeFileSystemLockManager in flows/caching.py must not.
         assert run["state"]["type"] == "COMPLETED", stack.api.describe(run) + "\n" + stack.worker_logs()
     return runs, workers
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,9 @@ import pytest
 from prefect.client.orchestration import PrefectClient, SyncPrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
-from prefect.locking.filesystem import FileSystemLockManager
-from prefect.locking.protocol import LockManager
-from prefect.results import ResultStore
-from prefect.transactions import IsolationLevel, transaction
 
 from flows.runtime import compat
 from flows.coordination import leases
-from flows.coordination.locks import SafeFileSystemLockManager
 
 
 def params(fn: Any) -> list[str]:
@@ -40,92 +33,8 @@ def test_every_private_api_we_use_exists_with_the_signature_we_call() -> None:
     expected = {
         "prefect.concurrency._events.emit_concurrency_acquisition_events": ["limits", "occupy"],
         "prefect.concurrency._events.emit_concurrency_release_events": ["limits", "occupy", "events"],
-        "prefect_redis.locking.RedisLockManager._lock_name_for_key": ["key"],
-        "prefect.locking.filesystem.FileSystemLockManager._lock_path_for_key": ["key"],
-        "prefect.locking.filesystem.FileSystemLockManager._get_lock_info": ["key", "use_cache"],
     }
     assert {name: params(fn) for name, fn in apis.items()} == expected
-
-
-def test_a_transaction_names_its_lock_holder(prefect_api: str) -> None:  # a transaction reads the server's storage
-    from prefect.transactions import transaction
-
-    with transaction(key="compat-holder", write_on_commit=False) as tx:
-        holder = compat.transaction_lock_holder(tx)
-    assert isinstance(holder, str) and holder, "Prefect's Transaction no longer has _holder: update compat.py"
-
-
-@pytest.mark.parametrize("key", ["abc", "a.b", "0f" * 32, "nested/dir/key"])
-def test_our_lock_files_are_where_prefect_puts_them(tmp_path: Path, key: str) -> None:
-    assert SafeFileSystemLockManager(tmp_path).lock_path(key) == compat.prefect_lock_path(tmp_path, key)
-
-
-def test_prefect_lock_file_shape(tmp_path: Path) -> None:
-    """Prefect's own manager writes {"holder", "expiration"}: null without a hold timeout, else a time string
-    that our reader parses."""
-    stock = FileSystemLockManager(tmp_path)
-    stock.acquire_lock("forever", "old-worker")
-    assert json.loads((tmp_path / "forever.lock").read_bytes()) == {"holder": "old-worker", "expiration": None}
-    stock.acquire_lock("timed", "old-worker", hold_timeout=60)
-    data = json.loads((tmp_path / "timed.lock").read_bytes())
-    assert set(data) == {"holder", "expiration"}
-    ours = SafeFileSystemLockManager(tmp_path).read_lock("timed")
-    assert ours is not None and ours.holder == "old-worker" and ours.expiration is not None
-    assert timedelta(seconds=50) < ours.expiration - datetime.now(timezone.utc) <= timedelta(seconds=60)
-
-
-def test_prefect_reads_our_lock_files(tmp_path: Path) -> None:
-    """A stock FileSystemLockManager (an older worker on the machine) sees our lock and its expiration."""
-    ours = SafeFileSystemLockManager(tmp_path)
-    assert ours.acquire_lock("k", "me")
-    try:
-        info = compat.prefect_read_lock(tmp_path, "k")
-        assert info is not None and info["holder"] == "me"
-        written = ours.read_lock("k")
-        assert written is not None and info["expiration"] == written.expiration
-        assert FileSystemLockManager(tmp_path).is_locked("k")
-        assert not FileSystemLockManager(tmp_path).is_lock_holder("k", "someone-else")
-    finally:
-        ours.release_lock("k", "me")
-
-
-def test_our_manager_is_a_prefect_lock_manager(tmp_path: Path) -> None:
-    manager = SafeFileSystemLockManager(tmp_path)
-    assert isinstance(manager, LockManager)
-    for name in ("acquire_lock", "aacquire_lock", "release_lock", "is_locked", "is_lock_holder", "wait_for_lock",
-                 "await_for_lock"):
-        assert params(getattr(manager, name)) == params(getattr(LockManager, name)), name
-        assert inspect.iscoroutinefunction(getattr(manager, name)) == inspect.iscoroutinefunction(
-            getattr(LockManager, name)
-        ), name
-
-
-class Recording(SafeFileSystemLockManager):
-    """Our manager, noting how Prefect calls it."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory)
-        self.calls: list[tuple[Any, ...]] = []
-
-    def acquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
-                     hold_timeout: float | None = None) -> bool:
-        self.calls.append(("acquire", key, acquire_timeout, hold_timeout))
-        return super().acquire_lock(key, holder, acquire_timeout, hold_timeout)
-
-    def release_lock(self, key: str, holder: str) -> None:
-        self.calls.append(("release", key))
-        super().release_lock(key, holder)
-
-
-def test_a_serializable_transaction_locks_without_a_hold_timeout(tmp_path: Path, prefect_api: str) -> None:
-    """Why the lock manager imposes its own hold: Prefect's transaction never passes one. If this changes,
-    revisit flows/coordination/locks.py (a hold_timeout is honoured as a cap on top of the renewed hold)."""
-    manager = Recording(tmp_path)
-    store = ResultStore(lock_manager=manager)
-    with transaction(key="k", store=store, isolation_level=IsolationLevel.SERIALIZABLE, write_on_commit=False):
-        assert manager.is_locked("k")
-    assert manager.calls == [("acquire", "k", None, None), ("release", "k")]
-    assert not manager.is_locked("k")
 
 
 # --- the concurrency-lease API (public, behaviour we depend on) ---------------------------------------------
@@ -241,24 +150,6 @@ async def test_storage_paths_stay_synchronous_inside_an_async_context(
     assert shared_files.read_bytes(storage, "c.json") == b"[]"
     assert compat.storage_read_path(storage, "c.json") == b"[]"  # in the block's storage, not a local "memory:" dir
     assert not list(tmp_path.iterdir())
-
-
-def test_the_redis_lock_name_is_the_one_the_stock_manager_locks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import prefect_redis.locking as stock_locking
-
-    names: list[str] = []
-
-    class RecordingLock:
-        def __init__(self, client: Any, name: str, **kwargs: Any) -> None:
-            names.append(name)
-
-        def acquire(self, **kwargs: Any) -> bool:
-            return True
-
-    monkeypatch.setattr(stock_locking, "Lock", RecordingLock)
-    stock = stock_locking.RedisLockManager(connection_url="redis://127.0.0.1:9/0")  # connects on first use only
-    assert stock.acquire_lock("clipflow-abc", holder="me")
-    assert names == [compat.redis_lock_name(stock, "clipflow-abc")]
 
 
 def test_a_run_input_description_is_what_save_stores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,8 +13,8 @@ import pytest
 from blocks.setup import ENV_VARS
 from flows.app.stack_settings import StackSettings
 from flows.runtime import settings as s
+from flows.coordination.lease_heartbeats import registry_directory
 from flows.coordination.leases import heartbeat_seconds, stale_seconds
-from flows.engine.caching import lock_manager
 from flows.coordination.quotas import limits_mode
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,7 +30,7 @@ def clean(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_defaults_with_nothing_set(clean: pytest.MonkeyPatch) -> None:
     got = s.settings()
-    assert (got.time_scale, got.cache_days, got.lock_manager, got.quota_limits) == (1.0, 7.0, "file", "strict")
+    assert (got.time_scale, got.cache_days, got.quota_limits) == (1.0, 7.0, "strict")
     assert s.lock_directory().endswith("/.clipflow/locks") and not s.lock_directory().startswith("~")
 
 
@@ -45,7 +45,7 @@ def test_each_value_is_read_when_used_not_at_import(clean: pytest.MonkeyPatch) -
     assert s.cache_expiration() == dt.timedelta(days=2)
     assert limits_mode() == "lenient"
     assert (heartbeat_seconds(), stale_seconds()) == (2, 9)
-    assert str(lock_manager().lock_files_directory) == "/tmp/clipflow-settings-test"
+    assert registry_directory() == Path("/tmp/clipflow-settings-test/leases")
     clean.setenv("CLIPFLOW_TIME_SCALE", "")  # empty = unset
     assert s.time_scale() == 1.0
 
@@ -58,7 +58,6 @@ def test_each_value_is_read_when_used_not_at_import(clean: pytest.MonkeyPatch) -
         ("CLIPFLOW_TIME_SCALE", "inf", "finite"),
         ("CLIPFLOW_CACHE_DAYS", "-1", "greater than 0"),
         ("CLIPFLOW_QUOTA_LIMITS", "maybe", "'strict', 'lenient' or 'off'"),
-        ("CLIPFLOW_LOCK_MANAGER", "zookeeper", "'file' or 'redis'"),
         ("CLIPFLOW_LEASE_STALE_SECONDS", "-5", "greater than 0"),
     ],
 )

@@ -31,12 +31,17 @@ up: install
 down:
 	@if [ -x .venv/bin/clipflow ]; then .venv/bin/clipflow down $(ARGS); else echo "make down: nothing installed, nothing running"; fi
 
+# The suite runs on pytest-xdist workers: most slow tests wait on emulated jobs and servers, so three workers keep
+# two cores busy. Each e2e/chaos stack is one xdist group (tests/conftest.py). `make test TEST_WORKERS=0`: serial.
+TEST_WORKERS ?= 3
+PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
 test: install e2e-deps
-	$(UV) run $(EXTRAS) pytest $(PYTEST_ARGS)
+	$(UV) run $(EXTRAS) pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # tests/e2e only: a real Prefect server on PostgreSQL, process workers, the UI in headless Chromium.
 test-e2e: install e2e-deps
-	$(UV) run $(EXTRAS) pytest tests/e2e $(PYTEST_ARGS)
+	$(UV) run $(EXTRAS) pytest tests/e2e $(PARALLEL) $(PYTEST_ARGS)
 
 # The end-to-end tests need Debian's PostgreSQL server and Chromium. Installed
 # when missing and we are root (CI); otherwise, or when apt-get fails, those tests skip and say why. Never
@@ -52,7 +57,7 @@ e2e-deps:
 
 # The edit loop: no test that starts a server (tests/conftest.py marks those `slow`); a few minutes.
 test-fast: install
-	$(UV) run $(EXTRAS) pytest -m "not slow" $(PYTEST_ARGS)
+	$(UV) run $(EXTRAS) pytest -m "not slow" $(PARALLEL) $(PYTEST_ARGS)
 
 bench: install
 	$(UV) run $(EXTRAS) python -m bench

@@ -24,38 +24,18 @@ pytest_plugins = ["emulator.pytest_plugin", "tests.harness"]
 # Fixtures that start a server process (a Prefect API, PostgreSQL, a whole stack): a test using one, directly or
 # through another fixture, is ``slow`` whether or not its module says so, so ``make test-fast`` starts no server.
 SERVER_FIXTURES = frozenset({"prefect_api", "postgres_prefect", "repossessing_api", "stack"})
-# `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`). The tests of the production-like server
-# (tests/e2e's package-scoped stack, the chaos stacks, everything on ``postgres_prefect``) form one group: one worker
-# runs them in order, so the session starts one PostgreSQL server and one e2e stack, not one per worker.
-PRODUCTION_SERVER_GROUP = "production-server"
-_last_postgres_user: list[pytest.Item] = []
-
-
-def _uses_production_server(item: pytest.Item) -> bool:
-    parts = item.nodeid.split("/")
-    return (parts[:2] in (["tests", "e2e"], ["tests", "chaos"])
-            or "postgres_prefect" in getattr(item, "fixturenames", ()))
+# `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`). The tests of one production-like stack
+# (tests/e2e's package-scoped stack, the chaos stacks: each package starts its own PostgreSQL-backed server) form one
+# group per package: one worker runs them in order, so a stack and its server start once, not once per worker.
+STACK_FIXTURES = frozenset({"postgres_prefect", "stack"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker, and before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SERVER_FIXTURES & fixtures and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
-        if _uses_production_server(item):
-            item.add_marker(pytest.mark.xdist_group(PRODUCTION_SERVER_GROUP))
-
-
-@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: the items that will run
-def pytest_collection_finish(session: pytest.Session) -> None:
-    users = [item for item in session.items if "postgres_prefect" in getattr(item, "fixturenames", ())]
-    _last_postgres_user[:] = users[-1:]
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201 - a hook wrapper
-    yield  # the item's fixtures (a stack's workers) are torn down first
-    if _last_postgres_user and item is _last_postgres_user[0]:
-        from tests.harness import stop_shared_servers
-
-        stop_shared_servers()  # its last user is done: no idling through the rest of the suite
+        if STACK_FIXTURES & fixtures:
+            package = item.nodeid.split("/")[1]  # tests/<package>/...
+            item.add_marker(pytest.mark.xdist_group(f"stack-{package}"))

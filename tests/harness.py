@@ -7,10 +7,9 @@ Fixtures (all opt-in: nothing starts unless a test asks for it):
 - ``s3`` (function): yields ``S3Env(client, bucket, server)`` with a fresh, empty bucket made for the test.
 - ``prefect_api`` (session): a temporary Prefect server (SQLite in a temp dir) via ``prefect_test_harness``;
   yields its API URL. PREFECT_API_URL points at it for the rest of the session.
-- ``postgres_prefect`` (session): PostgreSQL and ``prefect server start`` on it, with its loop services (the
-  repossessor every 5 s, as clipflow recommends): the one production-like server the chaos, e2e and two-machine
-  stacks share. Starting one costs 20-40 s on a small machine; tests/conftest.py stops it after its last user so
-  it does not idle (and poll) through the rest of the suite.
+- ``production_server()``: PostgreSQL and ``prefect server start`` on it, the production-like server of the e2e
+  and chaos stacks; each of those packages holds one as its package-scoped ``postgres_prefect`` fixture (20-40 s
+  to start on a small machine).
 """
 
 from __future__ import annotations
@@ -101,12 +100,11 @@ def prefect_api() -> Iterator[str]:
         yield str(PREFECT_API_URL.value())
 
 
-_SHARED: list[contextlib.ExitStack] = []  # session servers that stop_shared_servers() may stop early
-
-
-@pytest.fixture(scope="session")
-def postgres_prefect() -> Iterator[Any]:
-    """A ``tests.e2e.services.PrefectServer`` on PostgreSQL, shared by every stack of the session."""
+@contextlib.contextmanager
+def production_server() -> Iterator[Any]:
+    """PostgreSQL and ``prefect server start`` on it with its loop services (the repossessor every 5 s, as clipflow
+    recommends): a ``tests.e2e.services.PrefectServer``. tests/e2e and tests/chaos each hold one for the package
+    (``postgres_prefect``), so it stops when the package is done and the two packages can run on two workers."""
     from tests.e2e.services import Postgres, PrefectServer, postgres_bindir
 
     bindir = postgres_bindir()
@@ -114,7 +112,6 @@ def postgres_prefect() -> Iterator[Any]:
         pytest.skip("PostgreSQL server binaries not found (Debian package postgresql; `make e2e-deps` installs it)")
     root = Path(tempfile.mkdtemp(prefix="clipflow-prefect-pg-"))
     with contextlib.ExitStack() as stack:
-        _SHARED.append(stack)
         stack.callback(shutil.rmtree, root, True)
         postgres = Postgres(bindir)
         stack.callback(postgres.stop)
@@ -124,12 +121,6 @@ def postgres_prefect() -> Iterator[Any]:
         stack.callback(server.stop)
         server.start()
         yield server
-
-
-def stop_shared_servers() -> None:
-    """Stop the session servers now (their fixtures' own teardown then has nothing left to do)."""
-    while _SHARED:
-        _SHARED.pop().close()
 
 
 @dataclass

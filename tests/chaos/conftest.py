@@ -1,6 +1,5 @@
-"""One stack per test module (see stack.py): the emulator and moto S3, each in its own process, on the session's
-PostgreSQL-backed Prefect server (tests.harness ``postgres_prefect``); what is started here is stopped at the end
-of the module."""
+"""One stack per test module (see stack.py): the emulator and moto S3, each in its own process, on the package's
+PostgreSQL-backed Prefect server (``postgres_prefect``); what is started here is stopped at the end of the module."""
 
 from __future__ import annotations
 
@@ -14,6 +13,15 @@ from typing import Any
 import pytest
 
 from tests.chaos.stack import ChaosStack, chaos_stack
+from tests.harness import production_server
+
+
+@pytest.fixture(scope="package")
+def postgres_prefect() -> Iterator[Any]:
+    """This package's PostgreSQL-backed Prefect server (tests.harness ``production_server``), stopped when the
+    package is done."""
+    with production_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The chaos tests' stack and tools: every service in its own process, the batch too, so it can be SIGKILLed.
 
-- the session's PostgreSQL + ``prefect server start`` (shared with the e2e tests), with the repossessor visiting
-  every 5 s so the concurrency leases of a killed process are reclaimed soon after they expire;
+- the package's PostgreSQL + ``prefect server start`` (tests.harness ``production_server``), with the repossessor
+  visiting every 5 s so the concurrency leases of a killed process are reclaimed soon after they expire;
 - the emulator (``python -m emulator``) and moto S3 (``moto_server``), each its own process group;
 - blocks and quota limits from ``clipflow setup`` (``save_blocks_from_env`` + ``ensure_limits``) with
   ``CLIPFLOW_*`` pointing at the emulator and moto;
@@ -193,7 +193,7 @@ class ChaosStack:
 
 @contextlib.contextmanager
 def chaos_stack(root: Path, server: PrefectServer) -> Iterator[ChaosStack]:
-    """``server``: the session's PostgreSQL-backed Prefect server (tests.harness ``postgres_prefect``), whose
+    """``server``: the package's PostgreSQL-backed Prefect server (``postgres_prefect``), whose
     repossessor visits every 5 s."""
     with contextlib.ExitStack() as stack:
         api = PrefectApi(server.api_url)

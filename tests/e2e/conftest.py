@@ -1,5 +1,5 @@
-"""One production-like stack for tests/e2e: the session's PostgreSQL-backed `prefect server start` (tests.harness
-``postgres_prefect``, shared with the chaos tests), the emulator, moto S3, `clipflow setup`, `prefect deploy --all`
+"""One production-like stack for tests/e2e: the package's PostgreSQL-backed `prefect server start` (tests.harness
+``production_server``), the emulator, moto S3, `clipflow setup`, `prefect deploy --all`
 from prefect.yaml and two process workers.
 
 Workers and the deploy run as separate processes with their own PREFECT_HOME; they share one result storage
@@ -25,7 +25,7 @@ from emulator.testing import TEST_TIME_SCALE, running_emulator
 from flows.app.demo import demo_env
 from tests.e2e.api import PrefectApi
 from tests.e2e.services import BIN, PrefectServer, Worker, clean_env, run_cli
-from tests.harness import S3Server
+from tests.harness import S3Server, production_server
 
 REPO = Path(__file__).resolve().parents[2]
 POOL = "clipflow"
@@ -58,10 +58,18 @@ class Stack:
         return "\n".join(f"--- {w.name}\n{tail(w.log, 30)}" for w in self.workers)
 
 
+@pytest.fixture(scope="package")
+def postgres_prefect() -> Iterator[Any]:
+    """This package's PostgreSQL-backed Prefect server (tests.harness ``production_server``), stopped when the
+    package is done."""
+    with production_server() as server:
+        yield server
+
+
 # package scope: torn down when tests/e2e is done, not left idling (and polling) through the rest of the suite
 @pytest.fixture(scope="package")
 def stack(s3_server: S3Server, postgres_prefect: PrefectServer) -> Iterator[Stack]:
-    server = postgres_prefect  # the session's, shared with the chaos tests
+    server = postgres_prefect
     root = Path(tempfile.mkdtemp(prefix="clipflow-e2e-"))
     shared = root / "shared"
     with contextlib.ExitStack() as stack_:

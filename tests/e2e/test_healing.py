@@ -1,4 +1,4 @@
-"""Runs that heal themselves, on the session's real server and process workers (tests/e2e/conftest.py).
+"""Runs that heal themselves, on the package's real server and process workers (tests/e2e/conftest.py).
 
 A production whose flow process is SIGKILLed (by itself, or with its worker) is marked Crashed — by the worker, or
 by the heartbeat Automation `clipflow setup` created — and the `heal-crashed-run` deployment's trigger starts one

@@ -30,12 +30,12 @@ SERVER_FIXTURES = frozenset({"prefect_api", "postgres_prefect", "repossessing_ap
 STACK_FIXTURES = frozenset({"postgres_prefect", "stack"})
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker, and before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if SERVER_FIXTURES & fixtures and item.get_closest_marker("slow") is None:
-            item.add_marker(pytest.mark.slow)
-        if STACK_FIXTURES & fixtures:
-            package = item.nodeid.split("/")[1]  # tests/<package>/...
-            item.add_marker(pytest.mark.xdist_group(f"stack-{package}"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Marks as each item is collected: before `-m` deselects by marker and before xdist's worker reads the groups
+    (tests/test_parallel_groups.py checks that a group still lands on one worker)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if SERVER_FIXTURES & fixtures and item.get_closest_marker("slow") is None:
+        item.add_marker(pytest.mark.slow)
+    if STACK_FIXTURES & fixtures:
+        package = item.nodeid.split("/")[1]  # tests/<package>/...
+        item.add_marker(pytest.mark.xdist_group(f"stack-{package}"))

@@ -15,6 +15,7 @@ Fixtures (all opt-in: nothing starts unless a test asks for it):
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -90,14 +91,56 @@ def _empty_and_delete(client: Any, bucket: str) -> None:
         pass
 
 
+# Loop services of the session's server: the repossessor as clipflow recommends (every 5 s), so a slot whose lease
+# nobody renews (an acquire whose answer was lost, a holder killed mid-test) is revoked ~65 s after it was last
+# renewed, as on a production server; the rest stay off like on Prefect's own test server.
+SESSION_SERVER_SERVICES = {
+    "PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED": "true",
+    "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5",
+    **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
+        "SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS", "CLEANUP_RECONCILER",
+    )},
+}
+
+
+def server_with_repossessor() -> type:
+    """Prefect's test server (``SubprocessASGIServer``, started by ``prefect_test_harness``) without its
+    ``PREFECT__SERVER_EPHEMERAL`` flag: an ephemeral server runs no repossessor, so an orphaned concurrency slot
+    would stay taken for the whole session and hang every later test that needs it. ``_run_uvicorn_command`` is
+    Prefect's private method; tests/emulator/test_harness.py fails when it changes."""
+    import subprocess
+    import sys
+
+    import prefect
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    class ServerWithRepossessor(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+                 "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--log-level", "error", "--lifespan", "on"],
+                env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_FINAL": "1",
+                     **get_current_settings().to_environment_variables(exclude_unset=True),
+                     **SESSION_SERVER_SERVICES},
+            )
+
+    return ServerWithRepossessor
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
-    """A real Prefect API server for the session (20-30 s to start on a small machine, hence one per session)."""
+    """A real Prefect API server for the session (20-30 s to start on a small machine, hence one per session):
+    Prefect's ``prefect_test_harness`` on a server that runs the repossessor (``server_with_repossessor``)."""
     from prefect.settings import PREFECT_API_URL
+    from prefect.testing import utilities
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(utilities, "SubprocessASGIServer", server_with_repossessor())
+        with prefect_test_harness(server_startup_timeout=120):
+            yield str(PREFECT_API_URL.value())
 
 
 @contextlib.contextmanager

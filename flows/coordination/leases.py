@@ -45,9 +45,9 @@ from prefect.results import aget_default_result_storage
 
 from flows.runtime import compat, shared_files
 from flows.coordination.lease_heartbeats import (
-    SHARED_PREFIX, _GONE, reap_dead_leases, reap_stale_leases, registry_directory, shared_path,
+    _GONE, reap_dead_leases, reap_stale_leases, registry_directory, shared_path,
 )
-from flows.runtime.processes import Heartbeat, Liveness, ProcessIdentity, process_state, this_process
+from flows.runtime.processes import Heartbeat, ProcessIdentity, this_process
 from flows.runtime.settings import settings, variable
 
 logger = logging.getLogger(__name__)

@@ -226,8 +226,8 @@ async def beats_of(storage: Any, pid: int) -> list[dict[str, Any]]:
 async def test_a_killed_holder_on_another_machine_frees_the_jobs_slot_by_its_stale_heartbeat(
     heartbeat: float, stale: float, prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The session's server (prefect_test_harness) runs no repossessor: an expired lease is never revoked there,
-    and the holder's host is not ours, so only its stale heartbeat can free the slot."""
+    """The holder's host is not ours and its lease runs 60 s past its last renewal (the session server's repossessor
+    would revoke it only then), so a slot free well before that was freed by the stale heartbeat."""
     monkeypatch.setenv(leases.HEARTBEAT_ENV, str(heartbeat))
     monkeypatch.setenv(leases.STALE_ENV, str(stale))
     storage = await aget_default_result_storage()
@@ -417,9 +417,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def repossessing_api(tmp_path: Path) -> Iterator[str]:
-    """A Prefect server with its loop services (the session's test server is "ephemeral" and runs no
-    repossessor: expired leases are never revoked there), set up as clipflow recommends: the repossessor every
-    5 s. Started like Prefect's own test server (uvicorn on create_app), stopped by its pid."""
+    """A Prefect server of its own with its loop services, set up as clipflow recommends: the repossessor every
+    5 s (the session's server runs one too, but the test must not share its limits with the rest of the suite). Started like Prefect's own test server (uvicorn on create_app), stopped by its pid."""
     import prefect
 
     port = free_port()

@@ -39,3 +39,16 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     if STACK_FIXTURES & fixtures:
         package = item.nodeid.split("/")[1]  # tests/<package>/...
         item.add_marker(pytest.mark.xdist_group(f"stack-{package}"))
+
+
+@pytest.hookimpl(trylast=True)  # after the `slow` marks and `-m` deselection: orders what will run
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: the stacks' groups, then the other tests that start servers, then the rest (a stable sort,
+    so each file keeps its order and a package's tests stay together). xdist hands work out in this order, so the
+    long waits overlap from the start and the suite does not end on one worker still waiting out a slow test."""
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("xdist_group") is not None:
+            return 0
+        return 1 if item.get_closest_marker("slow") is not None else 2
+
+    items.sort(key=rank)

@@ -25,12 +25,9 @@ pytest_plugins = ["emulator.pytest_plugin", "tests.harness"]
 # through another fixture, is ``slow`` whether or not its module says so, so ``make test-fast`` starts no server.
 SERVER_FIXTURES = frozenset({"prefect_api", "postgres_prefect", "repossessing_api", "stack"})
 # `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`). The tests of one production-like stack
-# (tests/e2e's package-scoped stack, the chaos stacks: each package starts its own PostgreSQL-backed server) form a
-# group: one worker runs them in order, so a stack and its server start once per group, not once per test.
+# (tests/e2e's package-scoped stack, the chaos stacks: each package starts its own PostgreSQL-backed server) form one
+# group per package: one worker runs them in order, so a stack and its server start once, not once per worker.
 STACK_FIXTURES = frozenset({"postgres_prefect", "stack"})
-# tests/e2e is two groups of about five minutes each (so two stacks, on two workers): these modules form the second.
-E2E_SECOND_STACK = frozenset({"test_deployments.py", "test_review.py", "test_ui.py", "test_ui_validation.py",
-                              "test_rest_validation.py"})
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -40,9 +37,8 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     if SERVER_FIXTURES & fixtures and item.get_closest_marker("slow") is None:
         item.add_marker(pytest.mark.slow)
     if STACK_FIXTURES & fixtures:
-        package, module = item.nodeid.split("::")[0].split("/")[1:3]  # tests/<package>/<module>
-        half = f"-{1 + (module in E2E_SECOND_STACK)}" if package == "e2e" else ""
-        item.add_marker(pytest.mark.xdist_group(f"stack-{package}{half}"))
+        package = item.nodeid.split("/")[1]  # tests/<package>/...
+        item.add_marker(pytest.mark.xdist_group(f"stack-{package}"))
 
 
 @pytest.hookimpl(trylast=True)  # after the `slow` marks and `-m` deselection: orders what will run

@@ -107,7 +107,7 @@ def server_with_repossessor() -> type:
     """Prefect's test server (``SubprocessASGIServer``, started by ``prefect_test_harness``) without its
     ``PREFECT__SERVER_EPHEMERAL`` flag: an ephemeral server runs no repossessor, so an orphaned concurrency slot
     would stay taken for the whole session and hang every later test that needs it. ``_run_uvicorn_command`` is
-    Prefect's private method; tests/emulator/test_harness.py fails when it changes."""
+    Prefect's private method; tests/test_session_server.py fails when it changes."""
     import subprocess
     import sys
 

@@ -43,12 +43,12 @@ test: install e2e-deps
 test-e2e: install e2e-deps
 	$(UV) run $(EXTRAS) pytest tests/e2e $(PARALLEL) $(PYTEST_ARGS)
 
-# The end-to-end tests need Debian's PostgreSQL server and Chromium. Installed
+# The end-to-end tests need Debian's PostgreSQL server and Chromium (and curl: the README's REST snippets). Installed
 # when missing and we are root (CI); otherwise, or when apt-get fails, those tests skip and say why. Never
 # `playwright install`: it downloads.
-E2E_APT := postgresql chromium fonts-liberation
+E2E_APT := postgresql chromium fonts-liberation curl
 e2e-deps:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null; then :; \
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium curl >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "e2e-deps: apt-get install $(E2E_APT)"; \
 		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.services import clean_env, free_port, tail
+from tests.readme import bash_block, shell_functions
 
 REPO = Path(__file__).resolve().parents[2]
 UV_DIR = REPO / ".tools" / "bin"
@@ -187,9 +188,8 @@ def _make_up_keeps_what_a_person_set(clone: Path, env: dict[str, str], args: str
 
 
 def _readme_block(clone: Path, heading: str) -> str:
-    """The first ```bash block of the README after ``heading``: the snippet a reader copies."""
-    text = (clone / "README.md").read_text(encoding="utf-8")
-    return re.findall(r"```bash\n(.*?)```", text[text.index(heading):], re.S)[0]
+    """The first ```bash block of the clone's README after ``heading``: the snippet a reader copies."""
+    return bash_block((clone / "README.md").read_text(encoding="utf-8"), heading)
 
 
 def _bash(clone: Path, env: dict[str, str], script: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -213,11 +213,11 @@ def _readme_rest_snippets(clone: Path, env: dict[str, str], api_url: str) -> Non
     assert "is waiting for a person: review artifact review-" in paused.stdout, (paused.stdout, paused.stderr)
     run_id = re.search(r"^RUN=(\S+)$", paused.stdout, re.M).group(1)
 
-    wait_run = re.search(r"^wait_run\(\) \{.*?^\}$", run_one, re.S | re.M).group(0)
+    helpers = shell_functions(run_one, "post", "wait_run")
     answer = _readme_block(clone, "A person in the loop")
     edit = '{"action": "edit", "edits": [{"id": "UTTERANCE_ID", "text": "The corrected line", "volume": 80}]}'
     assert edit in answer, answer
-    prelude = f"API={api_url}\nRUN={run_id}\n{wait_run}\n"
+    prelude = f"API={api_url}\nRUN={run_id}\n{helpers}\n"
     contradictory = _bash(clone, env, prelude + answer.replace(edit, edit.replace('"edit"', '"approve"')), 120)
     assert contradictory.returncode == 1 and contradictory.stdout.startswith("REJECT"), contradictory.stdout
     assert "'edits'" in contradictory.stdout, contradictory.stdout

@@ -35,8 +35,9 @@ class HostileServer:
     port: int
     routes: dict[str, Handler]
     hits: list[Hit] = field(default_factory=list)
-    active: int = 0
-    most_active: int = 0
+    # per ``hold`` route: requests held now and the most at once (a route of an earlier test may still be holding)
+    active: dict[str, int] = field(default_factory=dict)
+    most_active: dict[str, int] = field(default_factory=dict)
     guard: threading.Lock = field(default_factory=threading.Lock)
 
     def route(self, handler: Handler, name: str = "x") -> str:
@@ -88,22 +89,24 @@ class HostileServer:
         return self.route(handle, name)
 
     def hold(self, seconds: float, data: bytes, name: str = "busy.png") -> str:
-        """Answers after ``seconds`` (counts how many requests it holds at once)."""
+        """Answers after ``seconds``; ``most_active[url]`` is how many requests it held at once."""
         def handle(req: http.server.BaseHTTPRequestHandler) -> None:
             with self.guard:
-                self.active += 1
-                self.most_active = max(self.most_active, self.active)
+                self.active[url] += 1
+                self.most_active[url] = max(self.most_active[url], self.active[url])
             try:
                 time.sleep(seconds)
             finally:
                 with self.guard:
-                    self.active -= 1
+                    self.active[url] -= 1
             req.send_response(200)
             req.send_header("Content-Length", str(len(data)))
             req.end_headers()
             _write(req, data)
 
-        return self.route(handle, name)
+        url = self.route(handle, name)
+        self.active[url] = self.most_active[url] = 0
+        return url
 
 
 def _write(req: http.server.BaseHTTPRequestHandler, data: bytes) -> bool:

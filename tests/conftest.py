@@ -23,7 +23,7 @@ pytest_plugins = ["emulator.pytest_plugin", "tests.harness"]
 
 # Fixtures that start a server process (a Prefect API, PostgreSQL, a whole stack): a test using one, directly or
 # through another fixture, is ``slow`` whether or not its module says so, so ``make test-fast`` starts no server.
-SERVER_FIXTURES = frozenset({"prefect_api", "postgres_prefect", "repossessing_api", "stack"})
+SERVER_FIXTURES = frozenset({"prefect_api", "postgres_prefect", "stack"})
 # `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`). The tests of one production-like stack
 # (tests/e2e's package-scoped stack, the chaos stacks: each package starts its own PostgreSQL-backed server) form one
 # group per package: one worker runs them in order, so a stack and its server start once, not once per worker.

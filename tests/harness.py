@@ -91,12 +91,11 @@ def _empty_and_delete(client: Any, bucket: str) -> None:
         pass
 
 
-# Loop services of the session's server: the repossessor as clipflow recommends (every 5 s), so a slot whose lease
+# Loop services of the session's server: the repossessor (every RECOMMENDED_REPOSSESSOR_LOOP_SECONDS), so a slot whose lease
 # nobody renews (an acquire whose answer was lost, a holder killed mid-test) is revoked ~65 s after it was last
 # renewed, as on a production server; the rest stay off like on Prefect's own test server.
 SESSION_SERVER_SERVICES = {
     "PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED": "true",
-    "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5",
     **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
         "SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS", "CLEANUP_RECONCILER",
     )},
@@ -115,6 +114,8 @@ def server_with_repossessor() -> type:
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
+    from flows.coordination.leases import RECOMMENDED_REPOSSESSOR_LOOP_SECONDS
+
     class ServerWithRepossessor(SubprocessASGIServer):
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             return subprocess.Popen(
@@ -123,7 +124,8 @@ def server_with_repossessor() -> type:
                  "--log-level", "error", "--lifespan", "on"],
                 env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_FINAL": "1",
                      **get_current_settings().to_environment_variables(exclude_unset=True),
-                     **SESSION_SERVER_SERVICES},
+                     **SESSION_SERVER_SERVICES,
+                     "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": str(RECOMMENDED_REPOSSESSOR_LOOP_SECONDS)},
             )
 
     return ServerWithRepossessor

@@ -8,7 +8,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,6 @@ import pytest
 
 from flows.runtime.settings import SettingsError
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from prefect.filesystems import LocalFileSystem
 from prefect.results import aget_default_result_storage
@@ -409,99 +407,45 @@ async def test_a_held_lease_is_registered_renewed_and_released(prefect_api: str,
     assert await active_slots(quota.limit_name) == 0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def repossessing_api(tmp_path: Path) -> Iterator[str]:
-    """A Prefect server of its own with its loop services, set up as clipflow recommends: the repossessor every
-    5 s (the session's server runs one too, but the test must not share its limits with the rest of the suite). Started like Prefect's own test server (uvicorn on create_app), stopped by its pid."""
-    import prefect
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "server-home"),
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'server.db'}",
-        "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": str(leases.RECOMMENDED_REPOSSESSOR_LOOP_SECONDS),
-        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "0",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = tmp_path / "server.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-             "error", "--lifespan", "on"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 150
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (
-                f"the Prefect server did not start: {log.read_text()[-2000:]}"
-            )
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 async def test_over_a_lease_period_a_live_holder_keeps_its_slot_and_a_dead_remote_one_loses_it(
-    repossessing_api: str, tmp_path: Path
+    prefect_api: str, tmp_path: Path
 ) -> None:
     """Across machines without a readable heartbeat only the lease can tell: a holder killed on "another
     machine" (its registry entry says so, its heartbeat is not in our storage) frees its slot once its lease runs
     out and the server's repossessor revokes it (within the documented 60 + 5 + 5 s fallback), while this
-    process's own slot, held all along, is renewed past the lease duration."""
-    with temporary_settings({PREFECT_API_URL: repossessing_api}):
-        mine, theirs = unique(concurrency=1), unique(concurrency=1)
-        await ensure_limits(quotas=[mine, theirs])
-        async with hold_slot(mine):
-            held_since = time.monotonic()
-            with holder_process(repossessing_api, theirs, "hold", tmp_path / "child.log") as child:
-                child.send_signal(signal.SIGKILL)
-                child.wait(timeout=10)
-                killed = time.monotonic()
-                for entry in registered_leases():  # as if it had run on another machine
-                    if entry["pid"] == child.pid:
-                        path = entry.pop("path")
-                        Path(path).write_text(json.dumps({**entry, "host": "another-machine"}))
-                storage = await aget_default_result_storage()  # whose heartbeat we cannot read (the fallback)
-                for beat in await beats_of(storage, child.pid):
-                    await asyncio.to_thread(shared_files.delete, storage, beat["path"])
-            bound = leases.WORST_CASE_REMOTE_FALLBACK_SECONDS
-            async with within(bound + 20, f"{theirs.limit_name}: a dead remote holder's lease was never revoked"):
-                async with hold_slot(theirs):
-                    took = time.monotonic() - killed
-            print(f"slot of a killed remote holder free after {took:.1f} s (bound {bound:.0f} s)")
-            # Its last renewal came at most RENEW_SECONDS before the kill, so its lease outlived the kill by at
-            # least LEASE - RENEW (no local shortcut was taken), and it was revoked within the bound.
-            assert leases.LEASE_SECONDS - leases.RENEW_SECONDS - 1 <= took <= bound + 5, (took, bound)
-            if time.monotonic() - held_since < leases.LEASE_SECONDS + 10:
-                await asyncio.sleep(leases.LEASE_SECONDS + 10 - (time.monotonic() - held_since))
-            assert await active_slots(mine.limit_name) == 1, "this process lost its own slot while alive"
-            async with get_client() as client:  # another process could not get it either
-                with pytest.raises(httpx.HTTPStatusError) as full:
-                    await client.increment_concurrency_slots_with_lease([mine.limit_name], 1, "concurrency", 60)
-                assert full.value.response.status_code == 423
-        assert await active_slots(mine.limit_name) == 0
+    process's own slot, held all along, is renewed past the lease duration. The session's server runs the
+    repossessor as clipflow recommends (tests.harness ``SESSION_SERVER_SERVICES``), so this also proves that an
+    orphaned slot cannot hang the rest of the suite."""
+    mine, theirs = unique(concurrency=1), unique(concurrency=1)
+    await ensure_limits(quotas=[mine, theirs])
+    async with hold_slot(mine):
+        held_since = time.monotonic()
+        with holder_process(prefect_api, theirs, "hold", tmp_path / "child.log") as child:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+            killed = time.monotonic()
+            for entry in registered_leases():  # as if it had run on another machine
+                if entry["pid"] == child.pid:
+                    path = entry.pop("path")
+                    Path(path).write_text(json.dumps({**entry, "host": "another-machine"}))
+            storage = await aget_default_result_storage()  # whose heartbeat we cannot read (the fallback)
+            for beat in await beats_of(storage, child.pid):
+                await asyncio.to_thread(shared_files.delete, storage, beat["path"])
+        bound = leases.WORST_CASE_REMOTE_FALLBACK_SECONDS
+        async with within(bound + 20, f"{theirs.limit_name}: a dead remote holder's lease was never revoked"):
+            async with hold_slot(theirs):
+                took = time.monotonic() - killed
+        print(f"slot of a killed remote holder free after {took:.1f} s (bound {bound:.0f} s)")
+        # Its last renewal came at most RENEW_SECONDS before the kill, so its lease outlived the kill by at
+        # least LEASE - RENEW (no local shortcut was taken), and it was revoked within the bound.
+        assert leases.LEASE_SECONDS - leases.RENEW_SECONDS - 1 <= took <= bound + 5, (took, bound)
+        if time.monotonic() - held_since < leases.LEASE_SECONDS + 10:
+            await asyncio.sleep(leases.LEASE_SECONDS + 10 - (time.monotonic() - held_since))
+        assert await active_slots(mine.limit_name) == 1, "this process lost its own slot while alive"
+        async with get_client() as client:  # another process could not get it either
+            with pytest.raises(httpx.HTTPStatusError) as full:
+                await client.increment_concurrency_slots_with_lease([mine.limit_name], 1, "concurrency", 60)
+            assert full.value.response.status_code == 423
+    assert await active_slots(mine.limit_name) == 0

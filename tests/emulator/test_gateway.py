@@ -44,6 +44,7 @@ def test_a_result_url_lives_until_expired_by_the_admin_route(emu: EmulatorHandle
     assert httpx.get(url).status_code == 403
 
 def test_processing_has_no_url_and_veo_uses_milliseconds(emu: EmulatorHandle, gw: httpx.Client) -> None:
+    emu.configure(time_scale=1.0)  # a minute of processing, not 0.3 s that a busy machine could let pass
     created = gw.post("/v1/video/create", json={"model": "veo3.1-components", "prompt": "x",
                                                  "images": ["https://a/1.png"]}).json()
     assert created["id"].startswith("veo3.1-components:") and created["status_update_time"] > 10**12

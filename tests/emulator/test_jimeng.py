@@ -27,6 +27,7 @@ def test_reaches_done_with_a_playable_mp4(emu: EmulatorHandle, cv: httpx.Client)
 
 
 def test_in_queue_then_generating(emu: EmulatorHandle, cv: httpx.Client) -> None:
+    emu.configure(time_scale=1.0)  # 5 s in the queue, not the test scale's 25 ms: a busy machine cannot skip it
     task_id = jimeng_submit(cv, prompt="x").json()["data"]["task_id"]
     assert jimeng_get(cv, task_id).json()["data"]["status"] == "in_queue"
     emu.advance(10)

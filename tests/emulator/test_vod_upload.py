@@ -36,6 +36,7 @@ def finished(vod: httpx.Client, job_id: str) -> dict:
 def test_downloads_from_a_local_server(emu: EmulatorHandle, vod: httpx.Client, local_server: LocalServer) -> None:
     data = variant("upload-test")
     local_server.files["/clips/cat.mp4"] = data
+    emu.configure(time_scale=0.5)  # 3 s to finish, not the test scale's 30 ms: the first query sees it unfinished
     (job_id,) = upload(vod, {"SourceUrl": f"{local_server.url}/clips/cat.mp4", "CallbackArgs": "cb"})
     first = query(vod, job_id)["MediaInfoList"][0]
     assert first["State"] in ("initial", "processing") and first["Vid"] == ""

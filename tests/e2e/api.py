@@ -75,6 +75,20 @@ class PrefectApi:
                 )
             time.sleep(1)
 
+    def wait_workers_online(self, pool: str, names: list[str], timeout: float = 180) -> None:
+        """Until every worker of ``names`` has reported to ``pool`` (its first heartbeat comes just before its first
+        poll): a race between workers is only a race once each of them is taking runs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = self._json("POST", f"/work_pools/{pool}/workers/filter", json={})
+            online = {w["name"] for w in workers if w.get("status") == "ONLINE"}
+            if set(names) <= online:
+                return
+            if time.monotonic() > deadline:
+                missing = sorted(set(names) - online)
+                raise AssertionError(f"workers {missing} of {pool} not online after {timeout:.0f} s")
+            time.sleep(0.5)
+
     def describe(self, run: dict[str, Any]) -> str:
         """State, message and logs of a run, for assertion messages."""
         state = run["state"]

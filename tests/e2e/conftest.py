@@ -111,6 +111,7 @@ def stack(s3_server: S3Server, postgres_prefect: PrefectServer) -> Iterator[Stac
         stack_.callback(stop_together, workers)
         for worker in workers:
             worker.start()
+        api.wait_workers_online(POOL, list(WORKERS))
         yield Stack(server=server, api=api, emulator=emulator, s3=s3, bucket=BUCKET, env=env, workers=workers,
                     shared=shared)
 

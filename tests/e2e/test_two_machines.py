@@ -93,6 +93,7 @@ def machines(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             workers.append(worker)
             worker.start()
             local.append(home / "storage")
+        stack.api.wait_workers_online(POOL, list(MACHINES))
         yield Machines(stack, workers, local, deployments)
 
 

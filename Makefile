@@ -31,10 +31,10 @@ up: install
 down:
 	@if [ -x .venv/bin/clipflow ]; then .venv/bin/clipflow down $(ARGS); else echo "make down: nothing installed, nothing running"; fi
 
-# The suite runs on pytest-xdist workers: most slow tests wait on emulated jobs, leases and servers, so four workers
-# keep two cores busy (measured: 10:46 with four, 12:41 with three). Each e2e/chaos stack is one xdist group
-# (tests/conftest.py). `make test TEST_WORKERS=0`: serial.
-TEST_WORKERS ?= 4
+# The suite runs on pytest-xdist workers: most slow tests wait on emulated jobs, leases and servers, so five workers
+# keep two cores busy (measured on 2 cores: 10:16 with five, 11:30 with four, 12:41 with three). Each e2e/chaos
+# stack is one xdist group (tests/conftest.py). `make test TEST_WORKERS=0`: serial.
+TEST_WORKERS ?= 5
 PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 test: install e2e-deps

@@ -93,11 +93,14 @@ def _empty_and_delete(client: Any, bucket: str) -> None:
 
 # Loop services of the session's server: the repossessor (every RECOMMENDED_REPOSSESSOR_LOOP_SECONDS), so a slot whose lease
 # nobody renews (an acquire whose answer was lost, a holder killed mid-test) is revoked ~65 s after it was last
-# renewed, as on a production server; the rest stay off like on Prefect's own test server.
+# renewed, as on a production server; the rest stay off like on Prefect's own test server. The triggers service
+# too: no test on this server fires an Automation (healing's are proven on the e2e stack's server), and its
+# periodic evaluation was a third of an idle server's CPU, with one server per xdist worker.
 SESSION_SERVER_SERVICES = {
     "PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED": "true",
     **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
         "SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS", "CLEANUP_RECONCILER",
+        "TRIGGERS",
     )},
 }
 

@@ -21,7 +21,7 @@ from providers.vod.models_workflow import StartWorkflowRequest
 from tests.harness import Pipeline
 
 KEY = "Wait-Test-Key-1"
-RUNNING = 400.0  # nominal seconds of transcoding: 2 s at the tests' time scale
+RUNNING = 40_000.0  # nominal seconds of transcoding (200 s here): the job ends when a test moves the clock
 
 
 @flow
@@ -38,6 +38,12 @@ async def _start_transcode(pipeline: Pipeline) -> str:
         return await vod.start_workflow(StartWorkflowRequest(vid=DEMO_VID, template_id=DEMO_TEMPLATE))
 
 
+async def _first_poll(emu: Any) -> None:
+    async with asyncio.timeout(120):
+        while not emu.calls().get("GetWorkflowExecution"):
+            await asyncio.sleep(0.1)
+
+
 @pytest.mark.slow
 async def test_a_transcode_wait_ends_within_a_second_of_its_callback(pipeline: Pipeline, monkeypatch: Any) -> None:
     monkeypatch.setenv("CLIPFLOW_CALLBACKS", "true")
@@ -47,7 +53,10 @@ async def test_a_transcode_wait_ends_within_a_second_of_its_callback(pipeline: P
     with serving(create_app(KEY)) as receiver:
         emu.configure(callback_url=f"{receiver}/vod/callbacks")
         run_id = await _start_transcode(pipeline)
-        await asyncio.wait_for(wait_transcode(run_id), 60)  # without the event: 500 s
+        waiting = asyncio.create_task(wait_transcode(run_id))
+        await _first_poll(emu)  # subscribed and saw the job running, however slowly this machine started the flow
+        emu.advance(RUNNING)  # the job ends: the emulator's ticker sends the callback
+        await asyncio.wait_for(waiting, 60)  # without the event: 500 s
         ended = time.time()
     delivered = [c for c in emu.callbacks() if c["job_id"] == run_id]
     assert [(c["event"], c["status"]) for c in delivered] == [("WorkflowComplete", 200)]
@@ -63,15 +72,12 @@ async def test_a_transcode_wait_still_polls_to_the_end_when_the_receiver_is_down
     monkeypatch.setenv("CLIPFLOW_CALLBACKS", "true")
     monkeypatch.setenv("CLIPFLOW_CALLBACK_POLL_SECONDS", "60")  # 0.3 s here
     emu = pipeline.emulator
-    emu.configure(durations={"workflow_pending": 0.0, "workflow_running": 100 * RUNNING}, callback_key=KEY,
+    emu.configure(durations={"workflow_pending": 0.0, "workflow_running": RUNNING}, callback_key=KEY,
                   callback_url="http://127.0.0.1:9/vod/callbacks")  # nothing listens there
     run_id = await _start_transcode(pipeline)
     waiting = asyncio.create_task(wait_transcode(run_id))
-    # The wait sees the job running first, however long this machine takes to start the flow; then the job ends.
-    async with asyncio.timeout(120):
-        while not emu.calls().get("GetWorkflowExecution"):
-            await asyncio.sleep(0.1)
-    emu.advance(100 * RUNNING)
+    await _first_poll(emu)  # the wait saw the job running, however slowly this machine started the flow
+    emu.advance(RUNNING)
     result = await asyncio.wait_for(waiting, 120)
     assert result.state.is_terminal
     assert [c["ok"] for c in emu.callbacks() if c["job_id"] == run_id] == [False]

@@ -174,7 +174,10 @@ async def test_a_fast_quota_costs_one_turn_for_many_overlapping_calls(prefect_ap
 
     await asyncio.gather(*(call() for _ in range(20)))
     gaps = [b - a for a, b in zip(started, started[1:])]
-    assert min(gaps) >= 0.049, gaps
+    # The pacer spaces the grants 1/20 s apart; each call notes its start a task switch later, so one gap may
+    # look shorter by that switch (10 ms on a busy machine) while the run as a whole keeps the rate.
+    assert min(gaps) >= 0.04, gaps
+    assert started[-1] - started[0] >= 19 / 20 - 0.01, gaps
     assert max(peak) >= 5  # overlapping: not one call at a time
     assert pacer_for(quota.limit_name, 20.0).turns_taken == 1
     assert (await read(quota.limit_name)).active_slots == 1  # kept a moment for this process's next call

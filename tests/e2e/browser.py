@@ -46,14 +46,19 @@ async def chromium_page(tmp_path: Path, name: str) -> AsyncIterator[Page]:
             await browser.close()
 
 
-async def open_run_form(page: Page, server_url: str, deployment: str = "produce-video") -> None:
-    """Deployments → ``deployment`` → Run → Custom run, as a person clicks through."""
+async def open_run_form(page: Page, server_url: str) -> None:
+    """Deployments → produce-video → Run → Custom run, as a person clicks through; returns once the form shows the
+    deployment's defaults. The form can render its fields before the defaults arrive and then replaces what was
+    typed meanwhile (seen under load: a filled prompt read back empty), so wait for a default (the languages)."""
+    from playwright.async_api import expect
+
     await page.goto(f"{server_url}/deployments")
-    await page.get_by_role("link", name=deployment, exact=True).first.click()
+    await page.get_by_role("link", name="produce-video", exact=True).first.click()
     await page.wait_for_url(re.compile(r"/deployments/deployment/"))
     await page.get_by_role("button", name="Run", exact=True).click()
     await page.get_by_text("Custom run", exact=True).click()
     await page.wait_for_url(re.compile(r"/run\b"))
+    await expect(tags(form_field(page, "Target Languages (Optional)"))).to_have_text(["en", "ja"])
 
 
 def form_field(page: Page, label: str) -> Locator:

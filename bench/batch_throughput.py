@@ -131,7 +131,7 @@ async def run_batch(args: argparse.Namespace, emu: Any, s3_endpoint: str) -> dic
     from flows.runtime.settings import setup_variable
     import boto3
 
-    from blocks.setup import save_blocks_from_env
+    from flows.app.block_setup import save_blocks_from_env
     from flows.stages.batch import produce_batch
     from flows.app.demo import demo_env
     from flows.coordination.quotas import ensure_limits

@@ -256,7 +256,7 @@ def prompts(items: int) -> list[str]:
 
 
 async def child_flow(spec: dict[str, Any]) -> dict[str, Any]:
-    from blocks.setup import save_blocks_from_env
+    from flows.app.block_setup import save_blocks_from_env
     from flows.models import JimengClipSpec, ProductionRequest, TranslateSpec
     from flows.coordination.quotas import ensure_limits
     from flows.runtime.settings import setup_variable

@@ -1,7 +1,7 @@
-"""Prefect blocks for clipflow. Register with ``prefect block register -m blocks``."""
+"""Prefect blocks for clipflow (credentials and prices). Register with ``prefect block register -m blocks``; saved
+from environment variables by ``clipflow setup`` (``flows.app.block_setup``)."""
 
 from blocks.credentials import VideoGatewayCredentials, VolcengineCredentials
 from blocks.prices import ClipflowPrices
-from blocks.setup import BlockNames, build_blocks, save_blocks_from_env
 
-__all__ = ["BlockNames", "ClipflowPrices", "VideoGatewayCredentials", "VolcengineCredentials", "build_blocks", "save_blocks_from_env"]
+__all__ = ["ClipflowPrices", "VideoGatewayCredentials", "VolcengineCredentials"]

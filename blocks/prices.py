@@ -1,6 +1,6 @@
 """The ``clipflow-prices`` block: the currency and unit price of every paid action, edited in the UI.
 
-Its fields are ``flows.costs.table.PriceTable``'s; an empty field is an unknown price (an estimate built on it
+Its fields are ``providers.pricing.PriceTable``'s; an empty field is an unknown price (an estimate built on it
 says so). ``clipflow setup`` and ``make up`` save one named ``clipflow`` with the defaults when none exists and
 never overwrite one a person saved.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prefect.blocks.core import Block
 
-from flows.costs.table import PriceTable
+from providers.pricing import PriceTable
 
 
 class ClipflowPrices(Block, PriceTable):

@@ -188,7 +188,7 @@ class EmulatorConfig(BaseModel):
     )
     download_timeout: float = 30.0
     max_download_bytes: int = 512 * 1024 * 1024
-    # The price table the ledger bills with (flows.costs.table.PriceTable fields); None: the example prices.
+    # The price table the ledger bills with (providers.pricing.PriceTable fields); None: the example prices.
     prices: dict[str, Any] | None = None
 
     @field_validator("faults", mode="before")

@@ -1,9 +1,9 @@
-"""The emulator bills like the vendor would: each ledger entry carries its price (``flows.costs.table``).
+"""The emulator bills like the vendor would: each ledger entry carries its price (``providers.pricing``).
 
 Quantities come from the request as received (Jimeng ``frames``, the gateway ``model``, the translation types)
 and, for per-minute actions, from the length of the video the emulator holds for the request's Vid (started
 minutes, as clipflow estimates them). Prices are the config's ``prices`` (a ``PriceTable``); by default the
-emulator's example prices (``flows.costs.example_prices``, illustrative, not vendor prices), the table ``make up``
+emulator's example prices (``emulator.example_prices``, illustrative, not vendor prices), the table ``make up``
 and ``make demo`` save in the ``clipflow-prices`` block, so the local stack's estimates and bills agree.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.costs.example_prices import EXAMPLE_PRICES
-from flows.costs.table import PriceTable, amount, billables
+from emulator.example_prices import EXAMPLE_PRICES
+from providers.pricing import PriceTable, amount, billables
 
 
 def priced(state: Any, provider: str, action: str, values: dict[str, Any]) -> dict[str, Any]:

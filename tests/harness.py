@@ -183,7 +183,7 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 async def pipeline_session(prefect_api: str, emulator: Any, s3_server: S3Server) -> Pipeline:
-    from blocks.setup import save_blocks_from_env
+    from flows.app.block_setup import save_blocks_from_env
     from flows.app.demo import demo_env
     from flows.coordination.quotas import ensure_limits
 

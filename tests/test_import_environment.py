@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.env import ENV_VARS
+from flows.app.block_setup import ENV_VARS
 from flows.runtime.settings import ClipflowSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def test_importing_every_module_reads_no_configuration() -> None:
     assert lines, f"the probe did not finish (exit {done.returncode}): {done.stderr[-3000:]}"
     report = json.loads(lines[-1][len("PROBE"):])
     walked = set(report["imported"])
-    assert {"flows.stages.generate", "flows.engine.caching", "blocks.setup", "emulator.app", "bench.vs_plain",
+    assert {"flows.stages.generate", "flows.engine.caching", "flows.app.block_setup", "emulator.app", "bench.vs_plain",
             "deployments.steps", "providers.errors"} <= walked, sorted(walked)
     assert not report["failures"], "imports that fail in a hostile environment:\n" + "\n".join(
         f"{name}: {error}" for name, error in report["failures"].items())

@@ -13,7 +13,7 @@ from pathlib import Path
 def _setup(args: argparse.Namespace) -> int:
     """Create/update the blocks from CLIPFLOW_* variables, the provider quota limits and the work pool, then
     verify what was written (blocks load, bucket writable, each provider accepts the credentials). Idempotent."""
-    from blocks.setup import MissingSettingError, save_blocks_from_env
+    from flows.app.block_setup import MissingSettingError, save_blocks_from_env
     from deployments.work_pool import WorkPoolTypeError, ensure_work_pool
     from flows.stages.preflight_checks import PreflightError
     from flows.stages.preflight import verify_setup
@@ -56,9 +56,9 @@ def _setup(args: argparse.Namespace) -> int:
 
 
 def _env_vars() -> dict[str, str]:
-    from blocks.env import ENV_VARS
+    from flows.runtime.settings import SETUP_VARIABLES
 
-    return ENV_VARS
+    return SETUP_VARIABLES
 
 
 def _stack(args: argparse.Namespace) -> int:

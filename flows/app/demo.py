@@ -88,7 +88,7 @@ def summary(result: Any) -> str:
 
 def money_summary(result: Any, ledger: list[dict[str, Any]]) -> str:
     """What the run estimated and bought, beside what the emulator billed (the same example price table)."""
-    from flows.costs.example_prices import EXAMPLE_SOURCE
+    from emulator.example_prices import EXAMPLE_SOURCE
     from flows.costs.guard import money
 
     amounts = [entry.get("amount") for entry in ledger]
@@ -104,7 +104,7 @@ def money_summary(result: Any, ledger: list[dict[str, Any]]) -> str:
 async def _run(request_json: dict[str, Any], env: dict[str, str]) -> Any:
     import boto3
 
-    from blocks.setup import save_blocks_from_env
+    from flows.app.block_setup import save_blocks_from_env
     from flows.coordination.quotas import ensure_limits
     from flows.models import ProductionRequest
     from flows.stages.pipeline import produce_video

@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiologic
-from flows.coordination.leases import LEASE_SECONDS, Lease, acquire_lease  # noqa: F401 - LEASE_SECONDS re-exported
+from flows.coordination.leases import Lease, acquire_lease
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from flows.costs.estimate import estimate_production
 from flows.costs.guard import CostLimitError, check_max_cost, estimate_markdown, money
 from flows.costs.model import CostEstimate, RunCost
-from flows.costs.table import PriceTable
+from providers.pricing import PriceTable
 
 ESTIMATE_CONCURRENCY = 8  # each estimate reads the journal a few times
 
@@ -130,7 +130,7 @@ __all__ = [
 async def clip_estimates(specs: list[tuple[int, Any]], blocks: Any, table: PriceTable) -> dict[int, CostEstimate]:
     """generate-clips: each clip and its import (a clip the journal has already bought at 0)."""
     from flows.costs.estimate import line
-    from flows.costs.table import billables
+    from providers.pricing import billables
     from flows.engine.journal import Journal
     from flows.stages.generate import clip_fingerprint
 

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from flows.costs.model import CostEstimate, CostLine
-from flows.costs.table import (
+from providers.pricing import (
     DEFAULT_PRICES, GATEWAY_CLIP_SECONDS, Billable, PriceTable, billables, jimeng_seconds,
 )
 

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from flows.costs.model import CostEstimate, RunCost
-from flows.costs.table import PriceTable, amount
+from providers.pricing import PriceTable, amount
 from flows.costs.trace import Note
 
 

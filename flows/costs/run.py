@@ -9,7 +9,7 @@ from flows.costs.estimate import estimate_production, load_prices
 from flows.costs.announce import announce
 from flows.costs.guard import check_max_cost, run_cost
 from flows.costs.model import CostEstimate, RunCost
-from flows.costs.table import PriceTable
+from providers.pricing import PriceTable
 from flows.costs.trace import current_notes
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flows.costs.table import Billable, PriceTable, amount, billables
+from providers.pricing import Billable, PriceTable, amount, billables
 from flows.costs.trace import ITEMS, stage_of
 
 

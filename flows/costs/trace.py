@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from flows.costs.table import Billable, billables
+from providers.pricing import Billable, billables
 
 ITEMS = {  # the line an action is in an estimate (a translation's is its language)
     "submit": "clip", "create": "clip", "CVSync2AsyncSubmitTask": "clip", "UploadMediaByUrl": "import",

@@ -15,7 +15,7 @@ from flows.costs.estimate import load_prices, translation_lines
 from flows.costs.announce import announce
 from flows.costs.guard import check_max_cost
 from flows.costs.model import CostEstimate, RunCost
-from flows.costs.table import PriceTable
+from providers.pricing import PriceTable
 from flows.costs.trace import collecting, in_production, know_length
 from flows.engine.journal import Journal
 

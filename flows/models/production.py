@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from flows.costs.model import RunCost
-from flows.costs.table import GATEWAY_CLIP_SECONDS, jimeng_seconds
+from providers.pricing import GATEWAY_CLIP_SECONDS, jimeng_seconds
 from flows.models.clip import ClipSpec, GeneratedClip, JimengClipSpec, selected_clip_variant
 from flows.models.edit import EditResult, EditSpec
 from flows.models.rules import SPACE_NAME_PATTERN, TITLE_MAX_CHARS, TITLE_PATTERN, BlockRefs, StrictModel

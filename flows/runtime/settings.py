@@ -2,7 +2,7 @@
 
 Like prefect-aws's settings, the values are resolved when they are used, never at import, so a deployment's job
 variables, a test's monkeypatch or a worker's environment all apply without ordering rules. An invalid value is
-an error naming the variable and the rule. Credentials are not here: they live in blocks (``blocks/setup.py``
+an error naming the variable and the rule. Credentials are not here: they live in blocks (``flows/app/block_setup.py``
 lists the variables ``clipflow setup`` reads); ``clipflow up`` has its own ``CLIPFLOW_UP_*`` (flows/app/stack.py).
 The table in docs/configuration.md is checked against these fields by the tests.
 """

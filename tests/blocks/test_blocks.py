@@ -8,7 +8,7 @@ import pytest
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 from blocks import VideoGatewayCredentials, VolcengineCredentials
-from blocks.setup import MissingSettingError, build_blocks, save_blocks_from_env
+from flows.app.block_setup import MissingSettingError, build_blocks, save_blocks_from_env
 from emulator.config import DEMO_TEMPLATE, DEMO_VID
 from providers.gateway.models import GatewayVideoRequest
 from providers.vod.models import StartWorkflowRequest

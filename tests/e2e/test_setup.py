@@ -40,7 +40,7 @@ async def test_a_pool_of_another_type_is_refused(prefect_api: str) -> None:
 
 
 def _setup_env(monkeypatch: pytest.MonkeyPatch, emulator: Any, s3_server: Any, **changes: str) -> str:
-    from blocks.setup import ENV_VARS
+    from flows.app.block_setup import ENV_VARS
     from flows.app.demo import demo_env
 
     bucket = f"setup-{uuid.uuid4().hex[:8]}"

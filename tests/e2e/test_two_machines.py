@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from blocks.setup import DEFAULT_BLOCK_NAME
+from flows.app.block_setup import DEFAULT_BLOCK_NAME
 from tests.e2e.api import FINAL
 from tests.e2e.conftest import Stack, stop_together
 from tests.e2e.services import Worker, tail

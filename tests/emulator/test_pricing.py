@@ -39,7 +39,7 @@ def test_an_unknown_price_is_no_amount(emu: EmulatorHandle, cv: httpx.Client) ->
 
 
 def test_by_default_the_emulator_bills_its_example_prices(emu: EmulatorHandle, cv: httpx.Client) -> None:
-    from flows.costs.example_prices import EXAMPLE_PRICES
+    from emulator.example_prices import EXAMPLE_PRICES
 
     jimeng_submit(cv, prompt="a heron", frames=241)
     [entry] = emu.ledger()

@@ -23,7 +23,7 @@ def test_parsing_a_command_does_not_import_prefect() -> None:
 
 
 def test_setup_help_lists_every_variable_it_reads() -> None:
-    from blocks.env import ENV_VARS
+    from flows.app.block_setup import ENV_VARS
 
     out = subprocess.run([CLIPFLOW, "setup", "--help"], capture_output=True, text=True, timeout=120).stdout
     assert all(name in out for name in ENV_VARS), out

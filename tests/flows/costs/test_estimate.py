@@ -6,7 +6,7 @@ import pytest
 
 from flows.costs.guard import CostLimitError, check_max_cost
 from flows.costs.model import CostEstimate
-from flows.costs.table import DEFAULT_PRICES, PriceTable, billables, started_minutes
+from providers.pricing import DEFAULT_PRICES, PriceTable, billables, started_minutes
 from flows.costs.estimate import production_lines, translation_lines
 from flows.models import EditSpec, GatewayClipSpec, JimengClipSpec, ProductionRequest, TranslateSpec
 

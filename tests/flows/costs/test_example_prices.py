@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from blocks.prices import ClipflowPrices
-from blocks.setup import save_blocks_from_env
-from flows.costs.example_prices import EXAMPLE_PRICES, EXAMPLE_SOURCE
-from flows.costs.table import DEFAULT_PRICES
+from flows.app.block_setup import save_blocks_from_env
+from emulator.example_prices import EXAMPLE_PRICES, EXAMPLE_SOURCE
+from providers.pricing import DEFAULT_PRICES
 from tests.harness import Pipeline
 
 # By hand, with the example table: Jimeng 5 s x 0.5 + import 0.01 + edit project 0.02 + transcode 1 min x 0.1

@@ -8,7 +8,7 @@ import pytest
 
 from flows.app.cost_cli import render
 from flows.costs.spend import spend_rows, summarise
-from flows.costs.table import PriceTable
+from providers.pricing import PriceTable
 from flows.engine.journal import JournalRecord
 
 PRICES = PriceTable(jimeng_per_second=0.5, import_per_call=0.01, translation_per_minute={"SubtitleTranslation": 1.0})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.setup import ENV_VARS
+from flows.app.block_setup import ENV_VARS
 from flows.app.stack_settings import StackSettings
 from flows.runtime import settings as s
 from flows.coordination.lease_heartbeats import registry_directory

@@ -11,7 +11,7 @@ import pytest
 
 from blocks.prices import ClipflowPrices
 from flows.costs.guard import CostLimitError
-from flows.costs.table import PriceTable
+from providers.pricing import PriceTable
 from flows.models import JimengClipSpec, ProductionRequest, TranslateSpec
 from flows.stages.batch_rows import ItemStatus
 from flows.stages.batch import produce_batch

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from emulator.config import DEMO_SPACE, DEMO_VID
 from emulator.testing import EmulatorHandle
 from flows.costs.estimate import production_lines
-from flows.costs.table import PriceTable
+from providers.pricing import PriceTable
 from flows.models import EditResult, EditSpec, ImportedClip, JimengClipSpec, ProductionRequest, TranslateSpec
 from flows.models.edit import Preset
 from flows.outputs.manifest import problem_path

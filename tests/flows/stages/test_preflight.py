@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from blocks.setup import build_blocks
+from flows.app.block_setup import build_blocks
 from flows.models import BlockRefs, ProductionRequest
 from flows.stages.preflight_checks import ATTEMPTS, PROBE_PREFIX, PreflightError, PreflightMemo, PreflightUnavailableError, _bucket_error
 from flows.stages.preflight import preflight, preflight_production, verify_setup

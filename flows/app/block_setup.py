@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 
 from blocks.credentials import VideoGatewayCredentials, VolcengineCredentials
-from blocks.env import ENV_VARS
-from flows.runtime.settings import setup_variable
 from blocks.prices import ClipflowPrices
+from flows.runtime.settings import SETUP_VARIABLES as ENV_VARS
+from flows.runtime.settings import setup_variable
+from providers.pricing import DEFAULT_PRICES
 
 DEFAULT_BLOCK_NAME = "clipflow"
-
-
-@dataclass(frozen=True)
-class BlockNames:
-    """Names of the blocks a flow loads; all default to ``clipflow``."""
-
-    volcengine: str = DEFAULT_BLOCK_NAME
-    gateway: str = DEFAULT_BLOCK_NAME
-    bucket: str = DEFAULT_BLOCK_NAME
-
-
 
 
 class MissingSettingError(ValueError):
@@ -110,8 +99,6 @@ async def save_blocks_from_env(
     for block in build_blocks(os.environ if env is None else env).values():
         slug = f"{block.get_block_type_slug()}/{name}"  # type: ignore[attr-defined]
         if example_prices and isinstance(block, ClipflowPrices):
-            from flows.costs.example_prices import save_example_prices
-
             saved.append(await save_example_prices(name, reset=not keep_existing))
             continue
         keep = keep_existing or isinstance(block, ClipflowPrices)  # prices are edited by hand, not from env
@@ -121,3 +108,20 @@ async def save_blocks_from_env(
         await block.asave(name, overwrite=True)  # type: ignore[attr-defined]
         saved.append(slug)
     return saved
+
+
+async def save_example_prices(name: str, *, reset: bool = False) -> str:
+    """Save ``EXAMPLE_PRICES`` as the ``clipflow-prices`` block ``name`` (the local stack's setup), returning the
+    ``slug/name`` line setup prints. A saved block a person edited is kept unless ``reset``; one still at the
+    defaults (every price unknown, as ``clipflow setup`` saves it) was never edited and gets the example table."""
+    from emulator.example_prices import EXAMPLE_PRICES  # the local extra: only the local stack asks for them
+
+    slug = f"{ClipflowPrices.get_block_type_slug()}/{name}"
+    try:
+        saved = await ClipflowPrices.aload(name)  # type: ignore[misc]
+    except ValueError:  # none saved under this name
+        saved = None
+    if saved is not None and not reset and saved.table() != DEFAULT_PRICES:
+        return f"{slug} (kept)"
+    await ClipflowPrices(**EXAMPLE_PRICES.model_dump()).asave(name, overwrite=True)
+    return f"{slug} (example prices)"

@@ -146,6 +146,9 @@ def prefect_api() -> Iterator[str]:
         patch.setattr(utilities, "SubprocessASGIServer", server_with_repossessor())
         with prefect_test_harness(server_startup_timeout=120):
             yield str(PREFECT_API_URL.value())
+            from flows.coordination.pacing import hand_back_all
+
+            hand_back_all()  # while the server still answers: no turn's timer fires at a stopped server at exit
 
 
 @contextlib.contextmanager

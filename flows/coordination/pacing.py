@@ -124,7 +124,7 @@ class Pacer:
         """Release the turn once it has been idle for ``LINGER_SECONDS`` and the last call's interval has run
         out, on a timer thread so the caller goes on at once (a timer outlives the caller's event loop). The
         timer is a daemon: a process that is done (finished, or suspended for a review) exits at once and hands
-        every pending turn back on its way out (``_hand_back_all``), rather than lingering while its worker
+        every pending turn back on its way out (``hand_back_all``), rather than lingering while its worker
         may already be handing it the resumed run (a process worker with ``--limit`` crashes on that race)."""
         with self._guard:
             if self._pending is not None or self._lease is None:
@@ -175,7 +175,8 @@ _registry_guard = threading.Lock()
 
 
 @atexit.register
-def _hand_back_all() -> None:
+def hand_back_all() -> None:
+    """Every turn this process keeps for a next call is released now (at exit, or before its server stops)."""
     for pacer in list(_pacers.values()):
         pacer.hand_back_pending()
 

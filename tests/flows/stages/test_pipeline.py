@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from emulator.testing import TEST_TIME_SCALE
 from flows.models import BlockRefs, EditSpec, GatewayClipSpec, ImportedClip, JimengClipSpec, ProductionRequest, TranslateSpec
 from flows.stages.pipeline import produce_video
 from providers.errors import InvalidRequestError, RequestValidationError
@@ -58,18 +59,27 @@ async def test_whole_chain_produces_every_output(pipeline: Pipeline) -> None:
 
 
 async def test_translations_do_not_wait_for_the_transcode(pipeline: Pipeline) -> None:
-    """Renditions and translations both start from the source video: the translations are paid for while
-    the transcode workflow still runs (8 s here), not after it."""
-    workflow_seconds = 8.0
-    pipeline.emulator.configure(durations={"workflow_running": workflow_seconds / TEST_TIME_SCALE})
-    result = await produce_video(unique_request())
+    """Renditions and translations both start from the source video: the translations are paid for while the
+    transcode workflow still runs, not after it. Here the workflow ends only when the test moves the emulator's
+    clock, once both translations are bought, so the order does not depend on this machine's speed: a chain that
+    waited for the transcode first would never buy them, and the watchdog says so."""
+    running = 100_000.0  # nominal seconds (500 s here): the workflow outlives the watchdog unless the test ends it
+    pipeline.emulator.configure(durations={"workflow_running": running})
+    production = asyncio.create_task(produce_video(unique_request()))
+    deadline = time.monotonic() + 120
+    while billed(pipeline)["SubmitAITranslationWorkflow"] < 2 or billed(pipeline)["StartWorkflow"] < 1:
+        if production.done():
+            pytest.fail(f"the production ended before buying both translations: {production.result()!r}")
+        if time.monotonic() > deadline:
+            production.cancel()
+            pytest.fail(f"the translations were not bought while the transcode ran; billed {dict(billed(pipeline))}")
+        await asyncio.sleep(0.2)
+    assert not production.done()  # still waiting on the transcode, which runs until the clock moves
+    pipeline.emulator.advance(running)  # now the workflow ends
 
+    result = await asyncio.wait_for(production, 120)
     assert result.status is JobState.SUCCEEDED
-    ledger = pipeline.emulator.ledger()
-    workflow_started = next(e["time"] for e in ledger if e["action"] == "StartWorkflow")
-    translations = [e["time"] for e in ledger if e["action"] == "SubmitAITranslationWorkflow"]
-    assert len(translations) == 2
-    assert max(translations) < workflow_started + workflow_seconds
+    assert billed(pipeline)["SubmitAITranslationWorkflow"] == 2
 
 
 async def test_rerun_in_a_new_flow_run_bills_nothing(pipeline: Pipeline) -> None:

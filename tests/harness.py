@@ -5,8 +5,9 @@ Fixtures (all opt-in: nothing starts unless a test asks for it):
 - ``s3_server`` (session): a moto S3 server on 127.0.0.1, yields ``S3Server`` (endpoint URL, dummy credentials,
   ``client()`` for a new path-style boto3 client).
 - ``s3`` (function): yields ``S3Env(client, bucket, server)`` with a fresh, empty bucket made for the test.
-- ``prefect_api`` (session): a temporary Prefect server (SQLite in a temp dir) via ``prefect_test_harness``;
-  yields its API URL. PREFECT_API_URL points at it for the rest of the session.
+- ``prefect_api`` (session): a temporary Prefect server (its own PostgreSQL cluster, or SQLite in a temp dir
+  without the server binaries) via ``prefect_test_harness``; yields its API URL. PREFECT_API_URL points at it for
+  the rest of the session.
 - ``production_server()``: PostgreSQL and ``prefect server start`` on it, the production-like server of the e2e
   and chaos stacks; each of those packages holds one as its package-scoped ``postgres_prefect`` fixture (20-40 s
   to start on a small machine).
@@ -105,11 +106,12 @@ SESSION_SERVER_SERVICES = {
 }
 
 
-def server_with_repossessor() -> type:
+def server_with_repossessor(database_url: str | None = None) -> type:
     """Prefect's test server (``SubprocessASGIServer``, started by ``prefect_test_harness``) without its
     ``PREFECT__SERVER_EPHEMERAL`` flag: an ephemeral server runs no repossessor, so an orphaned concurrency slot
-    would stay taken for the whole session and hang every later test that needs it. ``_run_uvicorn_command`` is
-    Prefect's private method; tests/test_session_server.py fails when it changes."""
+    would stay taken for the whole session and hang every later test that needs it. ``database_url``: its
+    database instead of the harness's SQLite file. ``_run_uvicorn_command`` is Prefect's private method;
+    tests/test_session_server.py fails when it changes."""
     import subprocess
     import sys
 
@@ -128,7 +130,8 @@ def server_with_repossessor() -> type:
                 env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_FINAL": "1",
                      **get_current_settings().to_environment_variables(exclude_unset=True),
                      **SESSION_SERVER_SERVICES,
-                     "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": str(RECOMMENDED_REPOSSESSOR_LOOP_SECONDS)},
+                     "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": str(RECOMMENDED_REPOSSESSOR_LOOP_SECONDS),
+                     **({"PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url} if database_url else {})},
             )
 
     return ServerWithRepossessor
@@ -137,13 +140,25 @@ def server_with_repossessor() -> type:
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """A real Prefect API server for the session (20-30 s to start on a small machine, hence one per session):
-    Prefect's ``prefect_test_harness`` on a server that runs the repossessor (``server_with_repossessor``)."""
+    Prefect's ``prefect_test_harness`` on a server that runs the repossessor (``server_with_repossessor``), its
+    database in PostgreSQL when the server binaries are installed (``make test`` installs them), as in
+    production. On SQLite, concurrent writers under load stalled the whole server for up to a minute (Prefect's
+    60-s ``busy_timeout``, seen once or twice per suite run) and answered 503 on a busy snapshot."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing import utilities
     from prefect.testing.utilities import prefect_test_harness
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(utilities, "SubprocessASGIServer", server_with_repossessor())
+    from tests.e2e.services import Postgres, postgres_bindir
+
+    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as stack:
+        bindir = postgres_bindir()
+        database_url = None
+        if bindir is not None:
+            postgres = Postgres(bindir)
+            stack.callback(postgres.stop)
+            postgres.start()
+            database_url = postgres.url()
+        patch.setattr(utilities, "SubprocessASGIServer", server_with_repossessor(database_url))
         with prefect_test_harness(server_startup_timeout=120):
             yield str(PREFECT_API_URL.value())
             from flows.coordination.pacing import hand_back_all

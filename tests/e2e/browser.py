@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -93,6 +94,19 @@ async def use_json_input(page: Page, field: Locator) -> Locator:
     value the widget would not offer. Returns the editor's textarea."""
     await field.locator(".schema-form-property-menu button").click()
     await page.locator(".p-pop-over-content").get_by_text("Use JSON input", exact=True).click()
+    from playwright.async_api import expect
+
     editor = field.locator("textarea.p-code-input__textarea")
-    await editor.wait_for()
+    await expect(editor).to_have_value(re.compile(r"\S"))  # mounted and showing the field's value as JSON
     return editor
+
+
+async def fill_and_keep(box: Locator, value: str, settle: float = 0.5) -> None:
+    """Fill ``box`` and check the value is still there a moment later. A form that re-renders (its defaults
+    arriving, an editor mounting again) replaces what was typed too early: fill again then, up to three times."""
+    for _ in range(3):
+        await box.fill(value)
+        await asyncio.sleep(settle)
+        if await box.input_value() == value:
+            return
+    raise AssertionError(f"the form kept replacing what was typed into {box}")

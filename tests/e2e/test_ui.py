@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.api import read_result
-from tests.e2e.browser import chromium_page, choose_option, dismiss_tag, form_field, open_run_form, tags
+from tests.e2e.browser import chromium_page, choose_option, dismiss_tag, fill_and_keep, form_field, open_run_form, tags
 from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -27,8 +27,8 @@ async def test_run_produce_video_from_the_ui(stack: Stack, tmp_path: Path) -> No
     async with chromium_page(tmp_path, "ui") as page:
         await open_run_form(page, stack.server.url)
 
-        await form_field(page, "Title (Optional)").locator("textarea, input").first.fill(f"ui-{tag}")
-        await form_field(page, "Prompt (Optional)").locator("textarea").first.fill(prompt)
+        await fill_and_keep(form_field(page, "Title (Optional)").locator("textarea, input").first, f"ui-{tag}")
+        await fill_and_keep(form_field(page, "Prompt (Optional)").locator("textarea").first, prompt)
         # Languages are an enum: a multi-select showing the defaults (en, ja) as tags. Choose as a person
         # does: tick ko in the list, drop ja with the x on its tag.
         languages = form_field(page, "Target Languages (Optional)")

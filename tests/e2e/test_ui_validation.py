@@ -17,7 +17,7 @@ import pytest
 
 from flows.models.rules import TargetLanguage
 from providers.jimeng.models import PROMPT_MAX_CHARS
-from tests.e2e.browser import chromium_page, form_field, open_run_form, use_json_input
+from tests.e2e.browser import chromium_page, fill_and_keep, form_field, open_run_form, use_json_input
 from tests.e2e.conftest import Stack
 
 # the first e2e test of a session also pays for starting the stack (fixture setup counts towards the timeout)
@@ -32,16 +32,13 @@ def _counts(stack: Stack) -> tuple[str, int, int]:
 
 
 async def test_the_form_refuses_an_overlong_prompt_at_submit(stack: Stack, tmp_path: Path) -> None:
-    from playwright.async_api import expect
-
     deployment_id, runs, mark = _counts(stack)
     prompt = "x" * (PROMPT_MAX_CHARS + 1)  # one over the limit: the boundary, not a far-off value
     async with chromium_page(tmp_path, "overlong-prompt") as page:
         await open_run_form(page, stack.server.url)
         field = form_field(page, "Prompt (Optional)")
-        await field.locator("textarea").first.fill(prompt)
         # the textarea takes it all (the form sets no maxlength): the refusal has to come at Submit
-        await expect(field.locator("textarea").first).to_have_value(prompt)
+        await fill_and_keep(field.locator("textarea").first, prompt)
         await page.get_by_role("button", name="Submit", exact=True).click()
 
         notice = page.locator(".p-toast-container").filter(has_text="Error creating flow run").first
@@ -74,7 +71,7 @@ async def test_the_form_refuses_an_unknown_language_at_submit(stack: Stack, tmp_
 
         # A free value can still be typed in the property's JSON editor (⋮ → Use JSON input).
         editor = await use_json_input(page, languages)
-        await editor.fill('["en", "english"]')
+        await fill_and_keep(editor, '["en", "english"]')
         await page.get_by_role("button", name="Submit", exact=True).click()
 
         # Refused under the field: which item, and the values allowed.

@@ -92,10 +92,10 @@ async def dismiss_tag(field: Locator, value: str) -> None:
 async def use_json_input(page: Page, field: Locator) -> Locator:
     """Switch a property to the form's JSON editor (its ⋮ menu → "Use JSON input"): the way a person types a
     value the widget would not offer. Returns the editor's textarea."""
-    await field.locator(".schema-form-property-menu button").click()
-    await page.locator(".p-pop-over-content").get_by_text("Use JSON input", exact=True).click()
     from playwright.async_api import expect
 
+    await field.locator(".schema-form-property-menu button").click()
+    await page.locator(".p-pop-over-content").get_by_text("Use JSON input", exact=True).click()
     editor = field.locator("textarea.p-code-input__textarea")
     await expect(editor).to_have_value(re.compile(r"\S"))  # mounted and showing the field's value as JSON
     return editor
